@@ -40,7 +40,7 @@ export const bucketNameProblem = (name: string): string | undefined => {
 /** Why a key prefix is unsafe, or `undefined` when it is fine. */
 export const keyPrefixProblem = (prefix: string): string | undefined => {
   if (prefix.startsWith("/")) return "must not start with '/'"
-  // eslint-disable-next-line no-control-regex
+
   if (/[\u0000-\u001f\u007f]/.test(prefix)) return "must not contain control characters"
   if (prefix.split("/").some((segment) => segment === ".." || segment === ".")) {
     return "must not contain '.' or '..' path segments"
@@ -61,8 +61,7 @@ const kmsKeyPatterns = [
   /^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:alias\/[a-zA-Z0-9/_-]{1,250}$/
 ]
 
-const rule = <A>(problem: (value: A) => string | undefined) =>
-  Schema.makeFilter<A>((value) => problem(value) ?? true)
+const rule = <A>(problem: (value: A) => string | undefined) => Schema.makeFilter<A>((value) => problem(value) ?? true)
 
 const matching = (pattern: RegExp, what: string) =>
   rule<string>((value) => (pattern.test(value) ? undefined : `must be ${what}, got "${value}"`))
@@ -76,7 +75,9 @@ const between = (minimum: number, maximum: number) =>
 
 const atLeast = (minimum: number) =>
   rule<number>((value) =>
-    Number.isInteger(value) && value >= minimum ? undefined : `must be a whole number of at least ${minimum}, got ${value}`
+    Number.isInteger(value) && value >= minimum
+      ? undefined
+      : `must be a whole number of at least ${minimum}, got ${value}`
   )
 
 const fraction = rule<number>((value) => (value >= 0 && value <= 1 ? undefined : `must be from 0 to 1, got ${value}`))
@@ -98,8 +99,10 @@ const idList = (pattern: RegExp, what: string, maximum: number) =>
 /** The model and its inference parameters (sent only when set). */
 export const ModelSettings = Schema.Struct({
   /** Foundation-model id or ARN, inference-profile id or ARN, or application-inference-profile ARN. */
-  modelId: defaulted(Schema.String.check(rule((s: string) => (s.trim() === "" ? "must not be empty" : undefined))),
-    "us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+  modelId: defaulted(
+    Schema.String.check(rule((s: string) => (s.trim() === "" ? "must not be empty" : undefined))),
+    "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+  ),
   /** Overrides the family the model id names (required for application inference profiles). */
   family: Schema.optionalKey(Schema.Literals(["anthropic", "nova", "llama"])),
   maxTokens: defaulted(Schema.Number.check(between(1, 1_000_000)), 4096),

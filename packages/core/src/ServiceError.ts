@@ -66,7 +66,15 @@ export class Unavailable extends Data.TaggedError("Unavailable")<ServiceErrorFie
 /** Any error a port can raise. */
 export type ServiceError = Throttled | QuotaExceeded | AccessDenied | NotFound | Conflict | InvalidRequest | Unavailable
 
-const tags = new Set(["Throttled", "QuotaExceeded", "AccessDenied", "NotFound", "Conflict", "InvalidRequest", "Unavailable"])
+const tags = new Set([
+  "Throttled",
+  "QuotaExceeded",
+  "AccessDenied",
+  "NotFound",
+  "Conflict",
+  "InvalidRequest",
+  "Unavailable"
+])
 
 /** Whether a value is one of the port errors. */
 export const isServiceError = (u: unknown): u is ServiceError =>

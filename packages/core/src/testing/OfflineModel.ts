@@ -1,0 +1,253 @@
+/**
+ * A deterministic offline model: it reads a prompt and answers in the shape of the model
+ * family that asked, with no network and no weights. The simulated services of the test kit
+ * and the local emulator answer every record with it.
+ *
+ * How it answers (same input, same output, always):
+ * - a prompt holding `<propositions>…</propositions>` (the topic stage) gets the topic
+ *   grammar: one topic, the capitalised phrases as entities, one statement per proposition
+ *   with entity-entity relationships between the entities it names;
+ * - a prompt holding `<text>…</text>` (the proposition stage) gets a title line and one
+ *   proposition per sentence;
+ * - anything else is echoed back.
+ *
+ * Token counts are estimated (4 characters a token); an answer longer than the request's
+ * token limit is cut off with the family's max-tokens stop reason, as a real model would.
+ *
+ * @since 0.1.0
+ */
+import { Result } from "effect"
+import * as ModelFamily from "../ModelFamily.ts"
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Estimated tokens of a text (about four characters a token). */
+export const estimateTokens = (text: string): number => Math.max(1, Math.ceil(text.length / 4))
+
+const between = (text: string, open: string, close: string): string | undefined => {
+  const start = text.indexOf(open)
+  if (start < 0) return undefined
+  const end = text.indexOf(close, start + open.length)
+  return end < 0 ? undefined : text.slice(start + open.length, end)
+}
+
+/** Split a text into sentences (deterministic, punctuation-based). */
+export const sentences = (text: string): Array<string> =>
+  text
+    .replace(/\s+/g, " ")
+    .split(/(?<=[.!?])\s+(?=["'(\[]?[A-Z0-9])/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+
+const stopWords = new Set([
+  "The",
+  "A",
+  "An",
+  "In",
+  "On",
+  "At",
+  "Of",
+  "And",
+  "But",
+  "Or",
+  "For",
+  "To",
+  "It",
+  "This",
+  "That",
+  "These",
+  "Those",
+  "We",
+  "I",
+  "You",
+  "He",
+  "She",
+  "They",
+  "Our",
+  "My",
+  "Its",
+  "Their",
+  "His",
+  "Her",
+  "As",
+  "If",
+  "When",
+  "While",
+  "With",
+  "By",
+  "From",
+  "So",
+  "Yet",
+  "All",
+  "No",
+  "Not",
+  "Let",
+  "Now",
+  "There",
+  "Here",
+  "Then",
+  "Thus",
+  "Every"
+])
+
+/** Capitalised phrases of a sentence, as entity candidates (first words of sentences excluded if common). */
+export const capitalisedPhrases = (sentence: string): Array<string> => {
+  const found: Array<string> = []
+  const pattern = /\b([A-Z][a-zA-Z'’-]+(?:\s+(?:of\s+|the\s+)?[A-Z][a-zA-Z'’-]+)*)/g
+  for (const match of sentence.matchAll(pattern)) {
+    const phrase = match[1]!.replace(/['’]s$/, "")
+    if (stopWords.has(phrase) || phrase.length < 3) continue
+    if (!found.includes(phrase)) found.push(phrase)
+  }
+  return found
+}
+
+const classify = (phrase: string): string => {
+  if (/\b(States|America|Nation|Country|City|Congress|Union|Europe|Asia|Africa|Pacific|Atlantic)\b/.test(phrase)) {
+    return phrase.includes("Congress") ? "Company" : "Location"
+  }
+  if (/\b(Act|Treaty|War|Conference|Revolution|Depression)\b/.test(phrase)) return "Event"
+  if (/\b(Department|Bank|Company|Corporation|Inc|Service|Agency|Administration)\b/.test(phrase)) return "Company"
+  if (/\b(President|Secretary|Senator|Governor|General|Chief|Minister)\b/.test(phrase)) return "Role"
+  return phrase.split(" ").length >= 2 ? "Person" : "Location"
+}
+
+/** The proposition-stage answer: a title line, then one proposition per sentence. */
+export const answerPropositions = (text: string): string => {
+  const list = sentences(text)
+  const title = capitalisedPhrases(text)[0] ?? "Text"
+  return [`Propositions about ${title}`, ...list].join("\n")
+}
+
+/** The topic-stage answer, in the topic grammar. */
+export const answerTopics = (propositions: string): string => {
+  const lines = propositions.split("\n").map((l) => l.trim()).filter((l) => l.length > 0)
+  const entities: Array<string> = []
+  for (const line of lines) {
+    for (const phrase of capitalisedPhrases(line)) if (!entities.includes(phrase)) entities.push(phrase)
+  }
+  const topic = entities[0] ?? "General"
+  const out: Array<string> = [`topic: ${topic}`, "", "entities:"]
+  for (const entity of entities) out.push(`${entity}|${classify(entity)}`)
+  out.push("")
+  for (const line of lines) {
+    out.push(`proposition: ${line}`)
+    const named = capitalisedPhrases(line).filter((p) => entities.includes(p))
+    if (named.length >= 2) {
+      out.push("", "entity-entity relationships:")
+      for (let i = 1; i < named.length; i++) out.push(`${named[0]}|RELATED_TO|${named[i]}`)
+    }
+    const numbers = line.match(/\b\d[\d,.:]*\b/)
+    if (named.length >= 1 && numbers !== null) {
+      out.push("", "entity-attributes:", `${named[0]}|MENTIONS|${numbers[0]}`)
+    }
+    out.push("")
+  }
+  return out.join("\n")
+}
+
+/** The answer to a prompt's text (see the module doc). */
+export const answer = (prompt: string): string => {
+  const propositions = between(prompt, "<propositions>", "</propositions>")
+  if (propositions !== undefined) return answerTopics(propositions)
+  const text = between(prompt, "<text>", "</text>")
+  if (text !== undefined) return answerPropositions(text)
+  return prompt
+}
+
+/** The prompt text (system and user turns) and the token limit of a request body. */
+export const readRequest = (
+  family: ModelFamily.ModelFamily,
+  body: unknown
+): Result.Result<{ readonly prompt: string; readonly maxTokens: number }, string> => {
+  if (!isRecord(body)) return Result.fail("request body is not an object")
+  const textOf = (content: unknown): string =>
+    Array.isArray(content)
+      ? content.map((piece) => (isRecord(piece) && typeof piece.text === "string" ? piece.text : "")).join("")
+      : ""
+  const messagesText = (messages: unknown): string =>
+    Array.isArray(messages) ? messages.map((m) => (isRecord(m) ? textOf(m.content) : "")).join("\n") : ""
+  switch (family.name) {
+    case "anthropic": {
+      if (typeof body.max_tokens !== "number") return Result.fail("max_tokens is required")
+      if (!Array.isArray(body.messages)) return Result.fail("messages is required")
+      const system = typeof body.system === "string" ? body.system : ""
+      return Result.succeed({ prompt: `${system}\n${messagesText(body.messages)}`, maxTokens: body.max_tokens })
+    }
+    case "nova":
+    case "converse": {
+      if (!Array.isArray(body.messages)) return Result.fail("messages is required")
+      const config = isRecord(body.inferenceConfig) ? body.inferenceConfig : {}
+      return Result.succeed({
+        prompt: `${textOf(body.system)}\n${messagesText(body.messages)}`,
+        maxTokens: typeof config.maxTokens === "number" ? config.maxTokens : 4096
+      })
+    }
+    case "llama": {
+      if (typeof body.prompt !== "string") return Result.fail("prompt is required")
+      return Result.succeed({
+        prompt: body.prompt,
+        maxTokens: typeof body.max_gen_len === "number" ? body.max_gen_len : 512
+      })
+    }
+  }
+}
+
+/** Wrap an answer in a family's response shape. */
+export const toResponse = (
+  family: ModelFamily.ModelFamily,
+  text: string,
+  usage: ModelFamily.Usage,
+  truncated: boolean
+): Record<string, unknown> => {
+  switch (family.name) {
+    case "anthropic":
+      return {
+        id: "msg_offline",
+        type: "message",
+        role: "assistant",
+        content: [{ type: "text", text }],
+        stop_reason: truncated ? "max_tokens" : "end_turn",
+        usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens }
+      }
+    case "nova":
+    case "converse":
+      return {
+        output: { message: { role: "assistant", content: [{ text }] } },
+        stopReason: truncated ? "max_tokens" : "end_turn",
+        usage: {
+          inputTokens: usage.inputTokens,
+          outputTokens: usage.outputTokens,
+          totalTokens: usage.inputTokens + usage.outputTokens
+        }
+      }
+    case "llama":
+      return {
+        generation: text,
+        prompt_token_count: usage.inputTokens,
+        generation_token_count: usage.outputTokens,
+        stop_reason: truncated ? "length" : "stop"
+      }
+  }
+}
+
+/**
+ * Answer a request body of the given family, as the model would: the response body, or a
+ * reason when the body is invalid for that family (a real service answers those with a
+ * validation error).
+ */
+export const respond = (
+  family: ModelFamily.ModelFamily,
+  body: unknown
+): Result.Result<Record<string, unknown>, string> =>
+  Result.map(readRequest(family, body), ({ maxTokens, prompt }) => {
+    const full = answer(prompt)
+    const truncated = estimateTokens(full) > maxTokens
+    const text = truncated ? full.slice(0, maxTokens * 4) : full
+    return toResponse(
+      family,
+      text,
+      { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(text) },
+      truncated
+    )
+  })

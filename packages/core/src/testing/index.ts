@@ -1,0 +1,10 @@
+/**
+ * The batch-extract test kit: in-memory and simulated Layers for every port, driven by
+ * Effect's `Clock` so `TestClock` controls every timed path. For this project's tests and
+ * for users testing their own pipelines offline.
+ *
+ * @since 0.1.0
+ */
+export * as DeterministicModelRuntime from "./DeterministicModelRuntime.ts"
+export * as InMemoryObjectStore from "./InMemoryObjectStore.ts"
+export * as OfflineModel from "./OfflineModel.ts"
