@@ -29,6 +29,8 @@ export interface Options {
 /** The store plus inspection helpers for assertions. */
 export interface InMemoryObjectStore {
   readonly service: ObjectStore["Service"]
+  /** The same store without injected faults (what a remote service reading it would see). */
+  readonly unfaulted: ObjectStore["Service"]
   /** Every object, keyed by `bucket/key`. */
   readonly objects: Effect.Effect<ReadonlyMap<string, StoredObject>>
   /** Read one object as text, if present. */
@@ -59,86 +61,90 @@ export const make = (options: Options = {}): Effect.Effect<InMemoryObjectStore> 
   Effect.gen(function*() {
     const store = yield* Ref.make(new Map<string, StoredObject>())
     const faults = yield* Ref.make(0)
-    const errorRate = options.errorRate ?? 0
     const pageSize = options.pageSize ?? 1000
 
-    const maybeFail = (operation: string) =>
-      errorRate <= 0 ? Effect.void : Effect.flatMap(Random.next, (roll) =>
-        roll < errorRate
-          ? Ref.update(faults, (n) => n + 1).pipe(
-            Effect.andThen(Effect.fail(
-              new ServiceError.Unavailable({
-                operation: `ObjectStore.${operation}`,
-                message: "injected fault: service unavailable",
-                exceptionName: "ServiceUnavailable"
-              })
-            ))
-          )
-          : Effect.void)
+    const build = (errorRate: number): ObjectStore["Service"] => {
+      const maybeFail = (operation: string) =>
+        errorRate <= 0 ? Effect.void : Effect.flatMap(Random.next, (roll) =>
+          roll < errorRate
+            ? Ref.update(faults, (n) => n + 1).pipe(
+              Effect.andThen(Effect.fail(
+                new ServiceError.Unavailable({
+                  operation: `ObjectStore.${operation}`,
+                  message: "injected fault: service unavailable",
+                  exceptionName: "ServiceUnavailable"
+                })
+              ))
+            )
+            : Effect.void)
 
-    const notFound = (operation: string, ref: ObjectRef) =>
-      new ServiceError.NotFound({
-        operation: `ObjectStore.${operation}`,
-        message: `no object at s3://${pathOf(ref)}`,
-        exceptionName: "NoSuchKey"
-      })
-
-    const service: ObjectStore["Service"] = {
-      put: (ref, body, putOptions) =>
-        Effect.gen(function*() {
-          yield* maybeFail("put")
-          const chunks = yield* Stream.runCollect(body)
-          const bytes = concat(chunks)
-          yield* Ref.update(store, (map) => new Map(map).set(pathOf(ref), { bytes, options: putOptions ?? {} }))
-          return { size: bytes.length }
-        }),
-      get: (ref) =>
-        Stream.unwrap(
-          Effect.gen(function*() {
-            yield* maybeFail("get")
-            const found = (yield* Ref.get(store)).get(pathOf(ref))
-            if (found === undefined) return yield* Effect.fail(notFound("get", ref))
-            // Serve in slices, as a network body would arrive.
-            const slices: Array<Uint8Array> = []
-            for (let offset = 0; offset < found.bytes.length; offset += 65_536) {
-              slices.push(found.bytes.subarray(offset, offset + 65_536))
-            }
-            return Stream.fromIterable(slices)
-          })
-        ),
-      list: (bucket, prefix) =>
-        Stream.unwrap(
-          Effect.gen(function*() {
-            yield* maybeFail("list")
-            const map = yield* Ref.get(store)
-            const infos = [...map.entries()]
-              .filter(([path]) => path.startsWith(`${bucket}/${prefix}`))
-              .map(([path, object]) => ({ key: path.slice(bucket.length + 1), size: object.bytes.length }))
-              .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-            const pages: Array<Array<{ key: string; size: number }>> = []
-            for (let i = 0; i < infos.length; i += pageSize) pages.push(infos.slice(i, i + pageSize))
-            return Stream.fromIterable(pages).pipe(Stream.flatMap(Stream.fromIterable))
-          })
-        ),
-      head: (ref) =>
-        Effect.gen(function*() {
-          yield* maybeFail("head")
-          const found = (yield* Ref.get(store)).get(pathOf(ref))
-          return found === undefined ? Option.none() : Option.some({ key: ref.key, size: found.bytes.length })
-        }),
-      deleteMany: (bucket, keys) =>
-        Effect.gen(function*() {
-          yield* maybeFail("deleteMany")
-          yield* Ref.update(store, (map) => {
-            const next = new Map(map)
-            for (const key of keys) next.delete(`${bucket}/${key}`)
-            return next
-          })
+      const notFound = (operation: string, ref: ObjectRef) =>
+        new ServiceError.NotFound({
+          operation: `ObjectStore.${operation}`,
+          message: `no object at s3://${pathOf(ref)}`,
+          exceptionName: "NoSuchKey"
         })
+
+      const service: ObjectStore["Service"] = {
+        put: (ref, body, putOptions) =>
+          Effect.gen(function*() {
+            yield* maybeFail("put")
+            const chunks = yield* Stream.runCollect(body)
+            const bytes = concat(chunks)
+            yield* Ref.update(store, (map) => new Map(map).set(pathOf(ref), { bytes, options: putOptions ?? {} }))
+            return { size: bytes.length }
+          }),
+        get: (ref) =>
+          Stream.unwrap(
+            Effect.gen(function*() {
+              yield* maybeFail("get")
+              const found = (yield* Ref.get(store)).get(pathOf(ref))
+              if (found === undefined) return yield* Effect.fail(notFound("get", ref))
+              // Serve in slices, as a network body would arrive.
+              const slices: Array<Uint8Array> = []
+              for (let offset = 0; offset < found.bytes.length; offset += 65_536) {
+                slices.push(found.bytes.subarray(offset, offset + 65_536))
+              }
+              return Stream.fromIterable(slices)
+            })
+          ),
+        list: (bucket, prefix) =>
+          Stream.unwrap(
+            Effect.gen(function*() {
+              yield* maybeFail("list")
+              const map = yield* Ref.get(store)
+              const infos = [...map.entries()]
+                .filter(([path]) => path.startsWith(`${bucket}/${prefix}`))
+                .map(([path, object]) => ({ key: path.slice(bucket.length + 1), size: object.bytes.length }))
+                .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+              const pages: Array<Array<{ key: string; size: number }>> = []
+              for (let i = 0; i < infos.length; i += pageSize) pages.push(infos.slice(i, i + pageSize))
+              return Stream.fromIterable(pages).pipe(Stream.flatMap(Stream.fromIterable))
+            })
+          ),
+        head: (ref) =>
+          Effect.gen(function*() {
+            yield* maybeFail("head")
+            const found = (yield* Ref.get(store)).get(pathOf(ref))
+            return found === undefined ? Option.none() : Option.some({ key: ref.key, size: found.bytes.length })
+          }),
+        deleteMany: (bucket, keys) =>
+          Effect.gen(function*() {
+            yield* maybeFail("deleteMany")
+            yield* Ref.update(store, (map) => {
+              const next = new Map(map)
+              for (const key of keys) next.delete(`${bucket}/${key}`)
+              return next
+            })
+          })
+      }
+
+      return service
     }
 
     return {
-      service,
+      service: build(options.errorRate ?? 0),
+      unfaulted: build(0),
       objects: Ref.get(store),
       read: (ref) =>
         Effect.map(Ref.get(store), (map) =>

@@ -8,3 +8,4 @@
 export * as DeterministicModelRuntime from "./DeterministicModelRuntime.ts"
 export * as InMemoryObjectStore from "./InMemoryObjectStore.ts"
 export * as OfflineModel from "./OfflineModel.ts"
+export * as SimulatedBatchInference from "./SimulatedBatchInference.ts"

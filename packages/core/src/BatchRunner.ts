@@ -1,0 +1,245 @@
+/**
+ * The engine: runs a stream of records through the packer and Bedrock batch jobs with
+ * bounded concurrency, retries what failed, finishes on demand what batch cannot, and
+ * reports exactly one outcome per record.
+ *
+ * Details:
+ * - Jobs run concurrently: `maxNumConcurrentBatches` per worker × `extractionNumWorkers`,
+ *   and never more live jobs than the process-wide `JobSlots` (the account quota).
+ * - Errored and missing records, and every record of a Failed or Expired job, go again — as
+ *   a new batch job when there are at least `minRecordsPerJob` of them, else on demand
+ *   through `ModelRuntime` with the same model and body — up to `maxRecordAttempts` attempts.
+ * - A set below the minimum goes on demand; a record larger than a file, or with an unusable
+ *   id, is reported failed at once with the reason.
+ * - Memory holds the records of the jobs in flight (plus two being packed), not the corpus.
+ * - Interrupting the stream stops the jobs it started (unless `stopJobsOnInterrupt` is false).
+ *
+ * @since 0.1.0
+ */
+import { Data, Effect, Result, Semaphore, Stream } from "effect"
+import * as BatchConfig from "./BatchConfig.ts"
+import type { BatchInference } from "./BatchInference.ts"
+import * as BatchJob from "./BatchJob.ts"
+import * as BatchRecord from "./BatchRecord.ts"
+import { retryTransient } from "./internal/retry.ts"
+import type { JobSlots } from "./JobSlots.ts"
+import type * as ModelFamily from "./ModelFamily.ts"
+import { ModelRuntime } from "./ModelRuntime.ts"
+import type { ObjectStore } from "./ObjectStore.ts"
+import * as Packer from "./Packer.ts"
+import * as RunEvents from "./RunEvents.ts"
+import * as RunSummary from "./RunSummary.ts"
+import * as ServiceError from "./ServiceError.ts"
+
+/** What a run needs besides its records. */
+export interface RunOptions {
+  readonly config: BatchConfig.BatchConfig
+  /** Names the run in keys and job names: letters, digits, `.`, `_`, `-` (1-64). */
+  readonly runId: string
+  /** Names the stage in keys, job names and events (e.g. `"propositions"`). */
+  readonly stage: string
+}
+
+/** The run id or stage name cannot be used in keys and job names. */
+export class InvalidRunOptions extends Data.TaggedError("InvalidRunOptions")<{ readonly message: string }> {}
+
+/** The services a run needs. */
+export type Services = ObjectStore | BatchInference | ModelRuntime | JobSlots
+
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+interface Item extends Packer.Sized {
+  readonly record: BatchRecord.PackedRecord
+}
+
+/**
+ * Run records through batch jobs (and on demand where needed). Emits one outcome per
+ * record, as jobs finish (not in input order).
+ */
+export const run = <E, R>(
+  records: Stream.Stream<BatchRecord.BatchRecord, E, R>,
+  options: RunOptions
+): Stream.Stream<BatchRecord.RecordOutcome, E | InvalidRunOptions | ModelFamily.UnknownModelFamily, R | Services> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const { config, runId, stage } = options
+    if (!namePattern.test(runId)) {
+      return yield* new InvalidRunOptions({ message: `run id "${runId}" must match ${namePattern.source}` })
+    }
+    if (!namePattern.test(stage)) {
+      return yield* new InvalidRunOptions({ message: `stage "${stage}" must match ${namePattern.source}` })
+    }
+    const family = yield* Effect.fromResult(BatchConfig.modelFamily(config))
+    const onDemandSlots = yield* Semaphore.make(config.onDemandConcurrency)
+    const limits = Packer.limitsOf(config)
+    let jobCounter = 0
+
+    const items = records.pipe(
+      Stream.map((record): Item => {
+        const packed = BatchRecord.pack(record)
+        return { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+      })
+    )
+
+    const failedOutcome = (recordId: string, reason: string, attempts: number): BatchRecord.Failed => ({
+      _tag: "Failed",
+      recordId,
+      stage,
+      reason,
+      attempts
+    })
+
+    const reportFailed = (failures: ReadonlyArray<BatchRecord.Failed>) =>
+      failures.length === 0 ? Effect.void : RunEvents.publish({
+        _tag: "RecordsFailed",
+        stage,
+        failures: failures.map((f) => ({ recordId: f.recordId, reason: f.reason }))
+      })
+
+    const reportSucceeded = (successes: ReadonlyArray<BatchRecord.Succeeded>, via: BatchRecord.Via) =>
+      successes.length === 0 ? Effect.void : RunEvents.publish({
+        _tag: "RecordsSucceeded",
+        stage,
+        via,
+        count: successes.length,
+        inputTokens: successes.reduce((n, s) => n + s.output.usage.inputTokens, 0),
+        outputTokens: successes.reduce((n, s) => n + s.output.usage.outputTokens, 0)
+      })
+
+    /** One on-demand record: retried on transient errors and on bad answers, up to the attempt budget. */
+    const onDemandOne = (record: BatchRecord.PackedRecord, firstAttempt: number) =>
+      Effect.gen(function*() {
+        const runtime = yield* ModelRuntime
+        let lastReason = "not attempted"
+        for (let attempt = firstAttempt; attempt <= config.maxRecordAttempts; attempt++) {
+          const answer = yield* retryTransient(
+            runtime.invoke({
+              modelId: config.model.modelId,
+              invocationType: config.model.invocationType,
+              body: BatchRecord.modelInputOf(record)
+            }),
+            5
+          ).pipe(onDemandSlots.withPermits(1), Effect.result)
+          if (Result.isFailure(answer)) {
+            lastReason = `on-demand call failed: ${ServiceError.describe(answer.failure)}`
+            yield* RunEvents.publish({ _tag: "OnDemandCall", stage, recordId: record.recordId, ok: false })
+            if (!answer.failure.retryable && answer.failure._tag !== "QuotaExceeded") break
+            continue
+          }
+          const output = family.readOutput(answer.success)
+          yield* RunEvents.publish({
+            _tag: "OnDemandCall",
+            stage,
+            recordId: record.recordId,
+            ok: Result.isSuccess(output)
+          })
+          if (Result.isSuccess(output)) {
+            return {
+              _tag: "Succeeded",
+              recordId: record.recordId,
+              stage,
+              modelOutput: answer.success,
+              output: output.success,
+              via: "onDemand",
+              attempts: attempt
+            } satisfies BatchRecord.Succeeded as BatchRecord.RecordOutcome
+          }
+          lastReason = `unreadable model output: ${output.failure}`
+        }
+        return failedOutcome(record.recordId, lastReason, config.maxRecordAttempts) as BatchRecord.RecordOutcome
+      })
+
+    const onDemand = (records: ReadonlyArray<BatchRecord.PackedRecord>, firstAttempt: number) =>
+      Effect.gen(function*() {
+        const outcomes = yield* Effect.forEach(records, (record) => onDemandOne(record, firstAttempt), {
+          concurrency: config.onDemandConcurrency
+        })
+        const successes = outcomes.filter((o): o is BatchRecord.Succeeded => o._tag === "Succeeded")
+        yield* reportSucceeded(successes, "onDemand")
+        yield* reportFailed(outcomes.filter((o): o is BatchRecord.Failed => o._tag === "Failed"))
+        return outcomes
+      })
+
+    /** A batch job and, recursively, the retries of what it did not answer. */
+    const batchJob = (
+      records: ReadonlyArray<BatchRecord.PackedRecord>,
+      label: string,
+      attempt: number
+    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, never, Services> =>
+      Effect.gen(function*() {
+        const result = yield* BatchJob.run(config, family, { runId, stage, label, attempt, records })
+        const successes = result.succeeded.map((s): BatchRecord.Succeeded => ({
+          _tag: "Succeeded",
+          recordId: s.record.recordId,
+          stage,
+          modelOutput: s.modelOutput,
+          output: s.output,
+          via: "batch",
+          attempts: attempt
+        }))
+        yield* reportSucceeded(successes, "batch")
+        const finalFailures: Array<BatchRecord.Failed> = []
+        const again: Array<BatchRecord.PackedRecord> = []
+        let lastReason = ""
+        for (const failure of result.failed) {
+          if (failure.retryable && attempt < config.maxRecordAttempts) {
+            again.push(failure.record)
+            lastReason = failure.reason
+          } else {
+            finalFailures.push(failedOutcome(failure.record.recordId, failure.reason, attempt))
+          }
+        }
+        yield* reportFailed(finalFailures)
+        const outcomes: Array<BatchRecord.RecordOutcome> = [...successes, ...finalFailures]
+        if (again.length === 0) return outcomes
+        const asBatch = again.length >= config.minRecordsPerJob
+        yield* RunEvents.publish({
+          _tag: "RecordsRetried",
+          stage,
+          count: again.length,
+          via: asBatch ? "batch" : "onDemand",
+          attempt: attempt + 1
+        })
+        yield* Effect.logDebug(`${again.length} records of ${result.jobName} go again (last reason: ${lastReason})`)
+        const retried = asBatch
+          ? yield* batchJob(again, `${label}r${attempt + 1}`, attempt + 1)
+          : yield* onDemand(again, attempt + 1)
+        return [...outcomes, ...retried]
+      })
+
+    const handle = (plan: Packer.Plan<Item>): Effect.Effect<Array<BatchRecord.RecordOutcome>, never, Services> => {
+      switch (plan._tag) {
+        case "Rejected": {
+          const failure = failedOutcome(plan.item.record.recordId, plan.reason, 0)
+          return Effect.as(reportFailed([failure]), [failure])
+        }
+        case "OnDemand":
+          return Effect.andThen(
+            Effect.logDebug(`${plan.items.length} records go on demand: ${plan.reason}`),
+            onDemand(plan.items.map((item) => item.record), 1)
+          )
+        case "Job": {
+          jobCounter += 1
+          return batchJob(plan.items.map((item) => item.record), String(jobCounter), 1)
+        }
+      }
+    }
+
+    return Packer.plan(items, limits).pipe(
+      Stream.mapEffect(handle, { concurrency: BatchConfig.runJobConcurrency(config), unordered: true }),
+      Stream.flattenIterable
+    )
+  }))
+
+/** Run records and collect every outcome and the run's summary (for small sets and tests). */
+export const runCollect = <E, R>(
+  records: Stream.Stream<BatchRecord.BatchRecord, E, R>,
+  options: RunOptions
+): Effect.Effect<
+  { readonly outcomes: ReadonlyArray<BatchRecord.RecordOutcome>; readonly summary: RunSummary.RunSummary },
+  E | InvalidRunOptions | ModelFamily.UnknownModelFamily,
+  R | Services
+> =>
+  Effect.map(RunSummary.collect(Stream.runCollect(run(records, options))), ([outcomes, summary]) => ({
+    outcomes,
+    summary
+  }))

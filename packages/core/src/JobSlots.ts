@@ -1,0 +1,57 @@
+/**
+ * Job slots: one process-wide semaphore sized to the account's quota of concurrent batch
+ * jobs (submitted + validating + scheduled + in progress), shared by every run and stage in
+ * the process.
+ *
+ * A slot is taken before a job is created and given back when the job is seen in a terminal
+ * status, so the process never has more live jobs than the quota allows.
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, Layer, Semaphore } from "effect"
+import type { BatchConfig } from "./BatchConfig.ts"
+
+/** The job-slot service. */
+export class JobSlots extends Context.Service<JobSlots, {
+  /** Total slots. */
+  readonly capacity: number
+  /** Run an effect while holding one slot (waits for a free slot first). */
+  readonly withSlot: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Slots in use right now. */
+  readonly inUse: Effect.Effect<number>
+  /** The most slots ever in use at once (for tests and reports). */
+  readonly peak: Effect.Effect<number>
+}>()("@batch-extract/core/JobSlots") {}
+
+/** Build job slots with the given capacity. */
+export const make = (capacity: number): Effect.Effect<JobSlots["Service"]> =>
+  Effect.gen(function*() {
+    const semaphore = yield* Semaphore.make(capacity)
+    let inUse = 0
+    let peak = 0
+    const acquire = Effect.andThen(
+      semaphore.take(1),
+      Effect.sync(() => {
+        inUse += 1
+        peak = Math.max(peak, inUse)
+      })
+    )
+    const release = Effect.andThen(
+      Effect.sync(() => {
+        inUse -= 1
+      }),
+      semaphore.release(1)
+    )
+    return JobSlots.of({
+      capacity,
+      withSlot: (effect) => Effect.acquireUseRelease(acquire, () => effect, () => release),
+      inUse: Effect.sync(() => inUse),
+      peak: Effect.sync(() => peak)
+    })
+  })
+
+/** Job slots of a fixed capacity. */
+export const layer = (capacity: number): Layer.Layer<JobSlots> => Layer.effect(JobSlots, make(capacity))
+
+/** Job slots sized to `maxConcurrentJobs`. */
+export const layerFromConfig = (config: BatchConfig): Layer.Layer<JobSlots> => layer(config.maxConcurrentJobs)
