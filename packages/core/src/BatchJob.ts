@@ -30,6 +30,7 @@ import { JobSlots } from "./JobSlots.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import * as ObjectStore from "./ObjectStore.ts"
 import * as RunEvents from "./RunEvents.ts"
+import * as RunLedger from "./RunLedger.ts"
 import * as ServiceError from "./ServiceError.ts"
 
 /** What to run: the records of one planned job. */
@@ -302,12 +303,16 @@ const describeStatus = (status: JobStatus, message: string | undefined) =>
 export const run = Effect.fn("BatchJob.run")(function*(
   config: BatchConfig,
   family: ModelFamily.ModelFamily,
-  spec: JobSpec
+  spec: JobSpec,
+  resume?: RunLedger.JobState
 ) {
   const store = yield* ObjectStore.ObjectStore
   const slots = yield* JobSlots
   const location = locate(config, spec)
-  const names = identity(spec, contentHash(spec.records))
+  const hash = contentHash(spec.records)
+  const names = resume === undefined
+    ? identity(spec, hash)
+    : { jobName: resume.jobName, clientRequestToken: resume.clientRequestToken }
   const inputRef = { bucket: location.bucket, key: location.inputKey }
   const bytes = spec.records.reduce((n, r) => n + r.bytes, 0)
 
@@ -331,24 +336,42 @@ export const run = Effect.fn("BatchJob.run")(function*(
     outputTokens: 0
   })
 
-  // 1. Stage the input (the same content under the same key: repeating it is harmless).
-  const staged = yield* retryTransient(
-    store.put(inputRef, jsonlBody(spec.records), {
-      contentType: "application/jsonl",
-      kmsKeyId: config.s3EncryptionKeyId
-    })
-  ).pipe(Effect.result)
-  if (Result.isFailure(staged)) {
-    const result = notCreated(`could not stage the input file: ${ServiceError.describe(staged.failure)}`, true)
-    yield* publishFinished(spec, result)
-    return result
+  // 1. Stage the input (the same content under the same key: repeating it is harmless),
+  //    then record the intent to create the job before creating it.
+  if (resume === undefined) {
+    const staged = yield* retryTransient(
+      store.put(inputRef, jsonlBody(spec.records), {
+        contentType: "application/jsonl",
+        kmsKeyId: config.s3EncryptionKeyId
+      })
+    ).pipe(Effect.result)
+    if (Result.isFailure(staged)) {
+      const result = notCreated(`could not stage the input file: ${ServiceError.describe(staged.failure)}`, true)
+      yield* publishFinished(spec, result)
+      return result
+    }
+    yield* RunLedger.append(spec.runId, [{
+      _tag: "JobIntent",
+      stage: spec.stage,
+      label: spec.label,
+      attempt: spec.attempt,
+      jobName: names.jobName,
+      clientRequestToken: names.clientRequestToken,
+      bucket: location.bucket,
+      inputKey: location.inputKey,
+      contentHash: hash,
+      recordIds: spec.records.map((r) => r.recordId)
+    }])
   }
 
-  // 2-3. Create and await, holding a job slot until the job is terminal.
+  // 2-3. Create (or find again) and await, holding a job slot until the job is terminal.
   const request = createRequest(config, location, names)
-  const awaited = yield* slots.withSlot(createAndAwait(config, spec, names.jobName, request)).pipe(Effect.result)
+  const awaited = yield* slots.withSlot(createAndAwait(config, spec, names.jobName, request, resume)).pipe(
+    Effect.result
+  )
   if (Result.isFailure(awaited)) {
     const error = awaited.failure
+    if (error._tag === "LedgerError") return yield* error
     const result = notCreated(`could not create the job: ${ServiceError.describe(error)}`, error.retryable)
     yield* publishFinished(spec, result)
     return result
@@ -400,22 +423,31 @@ export const run = Effect.fn("BatchJob.run")(function*(
     outputTokens: usage.outputTokens
   }
 
-  // 5. Clean up staged and output files once their content is safely read.
-  if (config.deleteOnSuccess && status === "Completed") {
+  yield* publishFinished(spec, result)
+  return result
+})
+
+/**
+ * Delete a completed job's staged input and outputs (when `deleteOnSuccess` is set). Call it
+ * after the outcomes are safely recorded: a resumed run may still need the files until then.
+ */
+export const cleanup = (config: BatchConfig, spec: Pick<JobSpec, "runId" | "stage" | "label">, result: JobResult) =>
+  Effect.gen(function*() {
+    if (!config.deleteOnSuccess || result.status !== "Completed" || result.jobArn === undefined) return
+    const store = yield* ObjectStore.ObjectStore
+    const location = locate(config, spec)
+    const folder = `${location.outputPrefix}${jobIdFromArn(result.jobArn)}/`
     yield* retryTransient(
       Effect.gen(function*() {
-        const outputs = yield* Stream.runCollect(store.list(location.bucket, `${location.outputPrefix}${jobId}/`))
+        const outputs = yield* Stream.runCollect(store.list(location.bucket, folder))
         yield* store.deleteMany(location.bucket, [location.inputKey, ...outputs.map((o) => o.key)])
       })
     ).pipe(
       Effect.catch((error) =>
-        Effect.logWarning(`could not delete the files of ${names.jobName}: ${ServiceError.describe(error)}`)
+        Effect.logWarning(`could not delete the files of ${result.jobName}: ${ServiceError.describe(error)}`)
       )
     )
-  }
-  yield* publishFinished(spec, result)
-  return result
-})
+  })
 
 const publishFinished = (spec: JobSpec, result: JobResult) =>
   RunEvents.publish({
@@ -433,7 +465,13 @@ const publishFinished = (spec: JobSpec, result: JobResult) =>
   })
 
 /** Create the job (waiting out quota refusals) and await a terminal status. */
-const createAndAwait = (config: BatchConfig, spec: JobSpec, jobName: string, request: CreateJobRequest) =>
+const createAndAwait = (
+  config: BatchConfig,
+  spec: JobSpec,
+  jobName: string,
+  request: CreateJobRequest,
+  resume: RunLedger.JobState | undefined
+) =>
   Effect.gen(function*() {
     const batch = yield* BatchInference
     const create = batch.createJob(request).pipe(
@@ -446,15 +484,31 @@ const createAndAwait = (config: BatchConfig, spec: JobSpec, jobName: string, req
       Effect.retry({ schedule: quotaWaitSchedule, while: (error) => error._tag === "QuotaExceeded" }),
       (effect) => retryTransient(effect)
     )
-    const { jobArn } = yield* create.pipe(
+    // A resumed job is re-attached by its ARN, or found by name when the ARN was never recorded.
+    const known = resume?.jobArn ?? (resume === undefined ? undefined : yield* findByName(jobName))
+    const { jobArn } = known !== undefined ? { jobArn: known } : yield* create.pipe(
       Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopByName(jobName) : Effect.void)
     )
+    if (resume?.jobArn === undefined) {
+      yield* RunLedger.append(spec.runId, [{ _tag: "JobCreated", stage: spec.stage, jobName, jobArn }])
+    }
     yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName, jobArn })
     const description = yield* awaitTerminal(config, spec, jobName, jobArn).pipe(
       Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopQuietly(jobArn) : Effect.void)
     )
     return { jobArn, description }
   })
+
+/** The ARN of the job with exactly this name, if the service has one. */
+const findByName = (jobName: string) =>
+  BatchInference.use((batch) =>
+    retryTransient(
+      batch.listJobs({ nameContains: jobName }).pipe(
+        Stream.filter((job) => job.jobName === jobName),
+        Stream.runHead
+      )
+    )
+  ).pipe(Effect.map((found) => (found._tag === "Some" ? found.value.jobArn : undefined)))
 
 const stopQuietly = (jobArn: string) =>
   BatchInference.use((batch) => retryTransient(batch.stopJob(jobArn), 3)).pipe(Effect.ignore)
@@ -479,25 +533,33 @@ const awaitTerminal = (config: BatchConfig, spec: JobSpec, jobName: string, jobA
         const from = last
         last = description.status
         return Effect.flatMap(Clock.currentTimeMillis, (at) =>
-          RunEvents.publish({
-            _tag: "JobStatusChanged",
-            stage: spec.stage,
-            jobName,
-            jobArn,
-            from,
-            to: description.status,
-            at
-          }))
+          RunLedger.append(spec.runId, [{ _tag: "JobStatus", stage: spec.stage, jobName, status: description.status }])
+            .pipe(
+              Effect.ignore,
+              Effect.andThen(RunEvents.publish({
+                _tag: "JobStatusChanged",
+                stage: spec.stage,
+                jobName,
+                jobArn,
+                from,
+                to: description.status,
+                at
+              }))
+            ))
       })
     )
     const polled = yield* Effect.repeat(check, {
       schedule: pollSchedule(config),
-      until: (description) => isTerminal(description.status)
+      until: (description) =>
+        isTerminal(description.status)
     }).pipe(Effect.timeoutOption(awaitDeadline(config)))
-    if (Option.isSome(polled) && isTerminal(polled.value.status)) return polled.value
+    if (Option.isSome(polled) && isTerminal(polled.value.status)) {
+      return polled.value
+    }
     // Past the deadline: stop the job and keep whatever it produced.
     yield* Effect.logWarning(`${jobName} did not finish within ${Duration.format(awaitDeadline(config))}; stopping it`)
-    yield* retryTransient(batch.stopJob(jobArn)).pipe(Effect.catchTag("Conflict", () => Effect.void))
+    yield* retryTransient(batch.stopJob(jobArn)).pipe(Effect.catchTag("Conflict", () =>
+      Effect.void))
     return yield* Effect.repeat(check, {
       schedule: Schedule.spaced(Duration.seconds(config.pollInitialSeconds)),
       until: (description) => isTerminal(description.status)

@@ -25,9 +25,10 @@ import { retryTransient } from "./internal/retry.ts"
 import type { JobSlots } from "./JobSlots.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import { ModelRuntime } from "./ModelRuntime.ts"
-import type { ObjectStore } from "./ObjectStore.ts"
+import * as ObjectStore from "./ObjectStore.ts"
 import * as Packer from "./Packer.ts"
 import * as RunEvents from "./RunEvents.ts"
+import * as RunLedger from "./RunLedger.ts"
 import * as RunSummary from "./RunSummary.ts"
 import * as ServiceError from "./ServiceError.ts"
 
@@ -44,13 +45,43 @@ export interface RunOptions {
 export class InvalidRunOptions extends Data.TaggedError("InvalidRunOptions")<{ readonly message: string }> {}
 
 /** The services a run needs. */
-export type Services = ObjectStore | BatchInference | ModelRuntime | JobSlots
+export type Services = ObjectStore.ObjectStore | BatchInference | ModelRuntime | JobSlots
 
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
 interface Item extends Packer.Sized {
   readonly record: BatchRecord.PackedRecord
+  /** The outcome an earlier attempt at the run recorded (the record is not sent again). */
+  readonly previous?: BatchRecord.RecordOutcome | undefined
 }
+
+/** A stored outcome as an outcome again (its raw body is not kept: `modelOutput` is undefined). */
+const fromStored = (stored: RunLedger.StoredOutcome): BatchRecord.RecordOutcome =>
+  stored._tag === "Succeeded"
+    ? { ...(stored as Omit<BatchRecord.Succeeded, "modelOutput">), modelOutput: undefined }
+    : (stored as BatchRecord.Failed)
+
+/** The records of a job an earlier attempt staged, read back from its input file. */
+const readStagedRecords = (job: RunLedger.JobState) =>
+  ObjectStore.getLines({ bucket: job.bucket, key: job.inputKey }).pipe(
+    Stream.filter((line) => line.trim() !== ""),
+    Stream.map((line): BatchRecord.PackedRecord => {
+      const recordId = (JSON.parse(line) as { recordId: string }).recordId
+      return { recordId, line, bytes: BatchRecord.utf8Bytes(line) + 1 }
+    }),
+    Stream.runCollect,
+    (effect) => retryTransient(effect),
+    Effect.map((records): ReadonlyArray<BatchRecord.PackedRecord> | undefined => records),
+    Effect.catch((error) =>
+      Effect.as(
+        Effect.logWarning(
+          `cannot re-attach ${job.jobName}: its input is unreadable (${ServiceError.describe(error)}); ` +
+            "its records are planned again"
+        ),
+        undefined
+      )
+    )
+  )
 
 /**
  * Run records through batch jobs (and on demand where needed). Emits one outcome per
@@ -59,7 +90,11 @@ interface Item extends Packer.Sized {
 export const run = <E, R>(
   records: Stream.Stream<BatchRecord.BatchRecord, E, R>,
   options: RunOptions
-): Stream.Stream<BatchRecord.RecordOutcome, E | InvalidRunOptions | ModelFamily.UnknownModelFamily, R | Services> =>
+): Stream.Stream<
+  BatchRecord.RecordOutcome,
+  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError,
+  R | Services
+> =>
   Stream.unwrap(Effect.gen(function*() {
     const { config, runId, stage } = options
     if (!namePattern.test(runId)) {
@@ -71,12 +106,38 @@ export const run = <E, R>(
     const family = yield* Effect.fromResult(BatchConfig.modelFamily(config))
     const onDemandSlots = yield* Semaphore.make(config.onDemandConcurrency)
     const limits = Packer.limitsOf(config)
-    let jobCounter = 0
+
+    // What an earlier attempt at this run already did (empty without a ledger).
+    const ledger = yield* RunLedger.state(runId)
+    const done = ledger.outcomes.get(stage) ?? new Map<string, RunLedger.StoredOutcome>()
+    const stageJobs = [...ledger.jobs.values()].filter((job) => job.stage === stage)
+    let jobCounter = stageJobs.reduce((max, job) => Math.max(max, Number.parseInt(job.label, 10) || 0), 0)
+    const openJobs = yield* Effect.forEach(
+      stageJobs.filter((job) => !job.finished),
+      (job) => Effect.map(readStagedRecords(job), (staged) => ({ job, staged }))
+    )
+    const reattached = openJobs.flatMap(({ job, staged }) => (staged === undefined ? [] : [{ job, records: staged }]))
+    const inOpenJob = new Set(reattached.flatMap(({ records }) => records.map((r) => r.recordId)))
+
+    /** Record final outcomes in the ledger before anything else happens to them. */
+    const recordOutcomes = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>, finished?: BatchJob.JobResult) =>
+      RunLedger.append(runId, [
+        ...(outcomes.length > 0
+          ? [{ _tag: "Outcomes" as const, stage, outcomes: outcomes.map(RunLedger.toStored) }]
+          : []),
+        ...(finished === undefined
+          ? []
+          : [{ _tag: "JobFinished" as const, stage, jobName: finished.jobName, status: finished.status }])
+      ])
 
     const items = records.pipe(
+      Stream.filter((record) => !inOpenJob.has(record.recordId)),
       Stream.map((record): Item => {
         const packed = BatchRecord.pack(record)
-        return { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+        const previous = done.get(record.recordId)
+        return previous !== undefined
+          ? { record: packed, bytes: packed.bytes, passthrough: true, previous: fromStored(previous) }
+          : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
       })
     )
 
@@ -153,6 +214,7 @@ export const run = <E, R>(
         const outcomes = yield* Effect.forEach(records, (record) => onDemandOne(record, firstAttempt), {
           concurrency: config.onDemandConcurrency
         })
+        yield* recordOutcomes(outcomes)
         const successes = outcomes.filter((o): o is BatchRecord.Succeeded => o._tag === "Succeeded")
         yield* reportSucceeded(successes, "onDemand")
         yield* reportFailed(outcomes.filter((o): o is BatchRecord.Failed => o._tag === "Failed"))
@@ -163,10 +225,11 @@ export const run = <E, R>(
     const batchJob = (
       records: ReadonlyArray<BatchRecord.PackedRecord>,
       label: string,
-      attempt: number
-    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, never, Services> =>
+      attempt: number,
+      resume?: RunLedger.JobState
+    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> =>
       Effect.gen(function*() {
-        const result = yield* BatchJob.run(config, family, { runId, stage, label, attempt, records })
+        const result = yield* BatchJob.run(config, family, { runId, stage, label, attempt, records }, resume)
         const successes = result.succeeded.map((s): BatchRecord.Succeeded => ({
           _tag: "Succeeded",
           recordId: s.record.recordId,
@@ -188,8 +251,10 @@ export const run = <E, R>(
             finalFailures.push(failedOutcome(failure.record.recordId, failure.reason, attempt))
           }
         }
-        yield* reportFailed(finalFailures)
         const outcomes: Array<BatchRecord.RecordOutcome> = [...successes, ...finalFailures]
+        yield* recordOutcomes(outcomes, result)
+        yield* BatchJob.cleanup(config, { runId, stage, label }, result)
+        yield* reportFailed(finalFailures)
         if (again.length === 0) return outcomes
         const asBatch = again.length >= config.minRecordsPerJob
         yield* RunEvents.publish({
@@ -206,11 +271,15 @@ export const run = <E, R>(
         return [...outcomes, ...retried]
       })
 
-    const handle = (plan: Packer.Plan<Item>): Effect.Effect<Array<BatchRecord.RecordOutcome>, never, Services> => {
+    const handle = (
+      plan: Packer.Plan<Item>
+    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> => {
       switch (plan._tag) {
+        case "Passthrough":
+          return Effect.succeed(plan.item.previous === undefined ? [] : [plan.item.previous])
         case "Rejected": {
           const failure = failedOutcome(plan.item.record.recordId, plan.reason, 0)
-          return Effect.as(reportFailed([failure]), [failure])
+          return Effect.as(Effect.andThen(recordOutcomes([failure]), reportFailed([failure])), [failure])
         }
         case "OnDemand":
           return Effect.andThen(
@@ -224,10 +293,18 @@ export const run = <E, R>(
       }
     }
 
-    return Packer.plan(items, limits).pipe(
+    const resumed = Stream.fromIterable(reattached).pipe(
+      Stream.mapEffect(({ job, records }) => batchJob(records, job.label, job.attempt, job), {
+        concurrency: BatchConfig.runJobConcurrency(config),
+        unordered: true
+      }),
+      Stream.flattenIterable
+    )
+    const fresh = Packer.plan(items, limits).pipe(
       Stream.mapEffect(handle, { concurrency: BatchConfig.runJobConcurrency(config), unordered: true }),
       Stream.flattenIterable
     )
+    return reattached.length === 0 ? fresh : Stream.merge(resumed, fresh)
   }))
 
 /** Run records and collect every outcome and the run's summary (for small sets and tests). */
@@ -236,7 +313,7 @@ export const runCollect = <E, R>(
   options: RunOptions
 ): Effect.Effect<
   { readonly outcomes: ReadonlyArray<BatchRecord.RecordOutcome>; readonly summary: RunSummary.RunSummary },
-  E | InvalidRunOptions | ModelFamily.UnknownModelFamily,
+  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError,
   R | Services
 > =>
   Effect.map(RunSummary.collect(Stream.runCollect(run(records, options))), ([outcomes, summary]) => ({

@@ -37,6 +37,8 @@ export interface Sized {
   readonly bytes: number
   /** A reason to reject the item without packing it (e.g. an invalid id). */
   readonly rejection?: string | undefined
+  /** Pass the item through unpacked (e.g. a record already answered by an earlier attempt). */
+  readonly passthrough?: boolean | undefined
 }
 
 /** A planned unit of work. */
@@ -44,6 +46,7 @@ export type Plan<A> =
   | { readonly _tag: "Job"; readonly items: ReadonlyArray<A>; readonly bytes: number }
   | { readonly _tag: "OnDemand"; readonly items: ReadonlyArray<A>; readonly reason: string }
   | { readonly _tag: "Rejected"; readonly item: A; readonly reason: string }
+  | { readonly _tag: "Passthrough"; readonly item: A }
 
 interface Group<A> {
   items: Array<A>
@@ -64,6 +67,7 @@ export class Planner<A extends Sized> {
   }
 
   push(item: A): Array<Plan<A>> {
+    if (item.passthrough === true) return [{ _tag: "Passthrough", item }]
     if (item.rejection !== undefined) return [{ _tag: "Rejected", item, reason: item.rejection }]
     if (item.bytes > this.limits.maxBytes) {
       return [{

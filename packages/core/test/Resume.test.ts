@@ -1,0 +1,131 @@
+import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunLedger } from "@batch-extract/core"
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import { config, makeEnv, records, runOnTestClock } from "./support.ts"
+
+const texts = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>) =>
+  new Map(outcomes.map((o) => [o.recordId, o._tag === "Succeeded" ? o.output.text : `failed: ${o.reason}`]))
+
+const options = (cfg: BatchConfig.BatchConfig) => ({
+  config: cfg,
+  runId: "resumable",
+  stage: "propositions"
+})
+
+describe("resume", () => {
+  it.effect("a resumed run re-attaches to its jobs, creates none twice, and gives the same outcomes", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ maxBatchSize: 100, stopJobsOnInterrupt: false })
+      const input = records(1_050)
+
+      // The reference: an uninterrupted run.
+      const clean = yield* makeEnv()
+      const expected = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)).pipe(Effect.provide(clean.layer))
+      )
+
+      // Crash (interrupt without stopping jobs) at several points, resuming each time.
+      const env = yield* makeEnv()
+      const ledger = yield* RunLedger.makeMemory
+      const withLedger = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.provide(env.layer), Effect.provideService(RunLedger.RunLedger, ledger))
+      for (const minutes of [1, 4, 6]) {
+        const fiber = yield* Effect.forkChild(
+          withLedger(Stream.runDrain(BatchRunner.run(Stream.fromIterable(input), options(cfg))))
+        )
+        yield* TestClock.adjust(Duration.minutes(minutes))
+        yield* Fiber.interrupt(fiber)
+      }
+      const resumed = yield* runOnTestClock(
+        withLedger(BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)))
+      )
+
+      assert.strictEqual(resumed.outcomes.length, 1_050)
+      assert.deepStrictEqual(texts(resumed.outcomes), texts(expected.outcomes))
+      const counters = yield* env.sim.counters
+      assert.strictEqual(counters.jobsCreated, (yield* clean.sim.counters).jobsCreated)
+      const state = RunLedger.fold(yield* ledger.read("resumable"))
+      assert.strictEqual(state.outcomes.get("propositions")?.size, 1_050)
+    }))
+
+  it.effect("finds a job by name when the crash came between its create and recording its ARN", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ maxBatchSize: 100, stopJobsOnInterrupt: false })
+      const input = records(300)
+      const env = yield* makeEnv()
+      const ledger = yield* RunLedger.makeMemory
+      // A service whose first create reaches Bedrock, then the process "dies" before the answer.
+      let creates = 0
+      const dying = Layer.succeed(BatchInference.BatchInference, {
+        ...env.sim.service,
+        createJob: (request) =>
+          Effect.flatMap(
+            env.sim.service.createJob(request),
+            (created) => ++creates === 1 ? Effect.die(new Error("killed after create")) : Effect.succeed(created)
+          )
+      })
+      const crashed = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)).pipe(
+          Effect.provide(Layer.merge(env.layer, dying)),
+          Effect.provideService(RunLedger.RunLedger, ledger),
+          Effect.exit
+        )
+      )
+      assert.strictEqual(crashed._tag, "Failure")
+      const before = yield* env.sim.counters
+      const state = RunLedger.fold(yield* ledger.read("resumable"))
+      const intents = [...state.jobs.values()]
+      assert.isTrue(intents.some((job) => job.jobArn === undefined))
+
+      const resumed = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)).pipe(
+          Effect.provide(env.layer),
+          Effect.provideService(RunLedger.RunLedger, ledger)
+        )
+      )
+      assert.strictEqual(resumed.outcomes.length, 300)
+      assert.isTrue(resumed.outcomes.every((o) => o._tag === "Succeeded"))
+      const after = yield* env.sim.counters
+      // Three inputs, three jobs: the one created before the crash was found, not created again.
+      assert.strictEqual(after.jobsCreated, 3)
+      assert.isAtLeast(after.callsByOperation.ListModelInvocationJobs ?? 0, 1)
+      assert.isAtMost(before.jobsCreated, 3)
+    }))
+
+  it.effect("records already answered are never sent again", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ maxBatchSize: 100 })
+      const env = yield* makeEnv()
+      const ledger = yield* RunLedger.makeMemory
+      const run = (n: number) =>
+        runOnTestClock(
+          BatchRunner.runCollect(Stream.fromIterable(records(n)), options(cfg)).pipe(
+            Effect.provide(env.layer),
+            Effect.provideService(RunLedger.RunLedger, ledger)
+          )
+        )
+      yield* run(200)
+      const first = yield* env.sim.counters
+      const second = yield* run(200)
+      assert.strictEqual(second.outcomes.length, 200)
+      assert.strictEqual((yield* env.sim.counters).jobsCreated, first.jobsCreated)
+      assert.strictEqual(yield* env.runtime.calls, 0)
+      // More records later: only the new ones run.
+      const third = yield* run(400)
+      assert.strictEqual(third.outcomes.length, 400)
+      assert.strictEqual((yield* env.sim.counters).jobsCreated, first.jobsCreated + 2)
+    }))
+
+  it("the journal skips a line torn by a kill and goes on after it", () => {
+    const entries: Array<RunLedger.Entry> = [
+      { _tag: "RunStarted", at: 1, settings: { a: 1 } },
+      { _tag: "JobCreated", stage: "s", jobName: "j", jobArn: "arn" }
+    ]
+    const text = entries.map(RunLedger.encodeLine).join("")
+    const torn = text.slice(0, text.length - 10)
+    assert.deepStrictEqual(RunLedger.decodeLines(torn), [entries[0]!])
+    const next = `${torn}\n${RunLedger.encodeLine({ _tag: "RunFinished", at: 2 })}`
+    assert.deepStrictEqual(RunLedger.decodeLines(next).map((e) => e._tag), ["RunStarted", "RunFinished"])
+  })
+})
