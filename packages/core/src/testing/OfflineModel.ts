@@ -6,9 +6,12 @@
  * How it answers (same input, same output, always):
  * - a prompt holding `<propositions>…</propositions>` (the topic stage) gets the topic
  *   grammar: one topic, the capitalised phrases as entities, one statement per proposition
- *   with entity-entity relationships between the entities it names;
+ *   (per sentence when the input is chunk text) with relationships from the first entity it
+ *   names to the others (named after the lower-case words between them) and an attribute for
+ *   its first number;
  * - a prompt holding `<text>…</text>` (the proposition stage) gets a title line and one
- *   proposition per sentence;
+ *   proposition per sentence (abbreviation-aware), a leading pronoun replaced by the
+ *   subject of the sentence before;
  * - anything else is echoed back.
  *
  * Token counts are estimated (4 characters a token); an answer longer than the request's
@@ -31,11 +34,16 @@ const between = (text: string, open: string, close: string): string | undefined 
   return end < 0 ? undefined : text.slice(start + open.length, end)
 }
 
-/** Split a text into sentences (deterministic, punctuation-based). */
+// A sentence ends at `.`, `!` or `?` followed by a capital, unless the period ends a common
+// abbreviation (`Mr.`, `Dr.`, `Inc.`) or an initial (`U.S.`, `J. Smith`).
+const sentenceBreak =
+  /(?<!\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|Gen|Gov|Sen|Rep|Rev|Hon|Capt|Col|Lt|Sgt|No|Co|Inc|Ltd|Corp|vs|etc|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.)(?<!\b[A-Z]\.)(?<=[.!?])\s+(?=["'(\[]?[A-Z0-9])/
+
+/** Split a text into sentences (deterministic, punctuation-based, abbreviation-aware). */
 export const sentences = (text: string): Array<string> =>
   text
     .replace(/\s+/g, " ")
-    .split(/(?<=[.!?])\s+(?=["'(\[]?[A-Z0-9])/)
+    .split(sentenceBreak)
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
 
@@ -112,34 +120,101 @@ const classify = (phrase: string): string => {
   return phrase.split(" ").length >= 2 ? "Person" : "Location"
 }
 
-/** The proposition-stage answer: a title line, then one proposition per sentence. */
+const pronounStart = /^(He|She|It|They|This|These)\b\s*/
+
+/**
+ * The proposition-stage answer: a title line, then one proposition per sentence, with a
+ * leading pronoun replaced by the first named entity of the sentence before (a crude form
+ * of the coreference resolution the prompt asks for).
+ */
 export const answerPropositions = (text: string): string => {
   const list = sentences(text)
   const title = capitalisedPhrases(text)[0] ?? "Text"
-  return [`Propositions about ${title}`, ...list].join("\n")
+  const propositions: Array<string> = []
+  let previousEntity: string | undefined
+  for (const sentence of list) {
+    const resolved = previousEntity !== undefined && pronounStart.test(sentence)
+      ? sentence.replace(pronounStart, `${previousEntity} `)
+      : sentence
+    if (!propositions.includes(resolved)) propositions.push(resolved)
+    // The subject carries over only when the sentence starts with it.
+    const subject = capitalisedPhrases(resolved)[0]
+    if (subject !== undefined && resolved.indexOf(subject) <= 4) previousEntity = subject
+  }
+  return [`Propositions about ${title}`, ...propositions].join("\n")
 }
 
-/** The topic-stage answer, in the topic grammar. */
+/** An entity name as the topic parser looks it up: one leading article removed. */
+const entityKey = (phrase: string): string => phrase.replace(/^(?:the|a|an)\s+/i, "")
+
+const fillerWords = new Set([
+  "the",
+  "a",
+  "an",
+  "of",
+  "and",
+  "to",
+  "in",
+  "on",
+  "at",
+  "with",
+  "that",
+  "which",
+  "is",
+  "was"
+])
+
+/** The relation between two names in a sentence: the first words between them, as UPPER_SNAKE_CASE. */
+const relationBetween = (sentence: string, subject: string, object: string): string => {
+  const start = sentence.indexOf(subject)
+  const end = sentence.indexOf(object, start + subject.length)
+  if (start < 0 || end < 0) return "RELATED_TO"
+  // Verbs and their particles are the lower-case words between the two names.
+  const words = sentence
+    .slice(start + subject.length, end)
+    .split(/[^A-Za-z]+/)
+    .filter((word) => /^[a-z]{2,}$/.test(word) && !fillerWords.has(word))
+    .slice(0, 2)
+  return words.length === 0 ? "RELATED_TO" : words.join("_").toUpperCase()
+}
+
+/**
+ * The topic-stage answer, in the topic grammar: one topic; the capitalised phrases as
+ * entities; one statement per proposition (or per sentence, when the input is chunk text),
+ * with a relationship from the first entity it names to each other one and an attribute
+ * for the first number.
+ */
 export const answerTopics = (propositions: string): string => {
-  const lines = propositions.split("\n").map((l) => l.trim()).filter((l) => l.length > 0)
-  const entities: Array<string> = []
+  const lines = propositions
+    .split("\n")
+    .flatMap((line) => sentences(line))
+  const entities = new Map<string, string>()
   for (const line of lines) {
-    for (const phrase of capitalisedPhrases(line)) if (!entities.includes(phrase)) entities.push(phrase)
+    for (const phrase of capitalisedPhrases(line)) {
+      const key = entityKey(phrase)
+      if (key.length >= 3 && !entities.has(key)) entities.set(key, phrase)
+    }
   }
-  const topic = entities[0] ?? "General"
+  const names = [...entities.keys()]
+  const topic = names[0] ?? "General"
   const out: Array<string> = [`topic: ${topic}`, "", "entities:"]
-  for (const entity of entities) out.push(`${entity}|${classify(entity)}`)
+  for (const name of names) out.push(`${name}|${classify(name)}`)
   out.push("")
   for (const line of lines) {
     out.push(`proposition: ${line}`)
-    const named = capitalisedPhrases(line).filter((p) => entities.includes(p))
-    if (named.length >= 2) {
+    const named = capitalisedPhrases(line).filter((p) => entities.has(entityKey(p)))
+    const distinct = named.filter((p, i) => named.findIndex((q) => entityKey(q) === entityKey(p)) === i)
+    if (distinct.length >= 2) {
       out.push("", "entity-entity relationships:")
-      for (let i = 1; i < named.length; i++) out.push(`${named[0]}|RELATED_TO|${named[i]}`)
+      for (let i = 1; i < distinct.length; i++) {
+        out.push(
+          `${entityKey(distinct[0]!)}|${relationBetween(line, distinct[0]!, distinct[i]!)}|${entityKey(distinct[i]!)}`
+        )
+      }
     }
     const numbers = line.match(/\b\d[\d,.:]*\b/)
-    if (named.length >= 1 && numbers !== null) {
-      out.push("", "entity-attributes:", `${named[0]}|MENTIONS|${numbers[0]}`)
+    if (distinct.length >= 1 && numbers !== null) {
+      out.push("", "entity-attributes:", `${entityKey(distinct[0]!)}|MENTIONS|${numbers[0]}`)
     }
     out.push("")
   }
