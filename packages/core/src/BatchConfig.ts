@@ -195,6 +195,13 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
 
 const standardFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
 
+/** The problems a Schema issue reports, as `{path, message}` pairs. */
+export const issuesOf = (issue: SchemaIssue.Issue): Array<ConfigIssue> =>
+  standardFormatter(issue).issues.map((leaf) => ({
+    path: formatPath((leaf.path ?? []).map((s) => (typeof s === "object" ? s.key : s))),
+    message: leaf.message === "Missing key" ? "is required" : leaf.message
+  }))
+
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /** Rules that involve more than one field; they run on whatever the input holds. */
@@ -270,14 +277,7 @@ export const decode = (input: unknown): Effect.Effect<BatchConfig, InvalidConfig
   Effect.suspend(() => {
     const decoded = Schema.decodeUnknownResult(BatchConfigSchema)(input, { errors: "all", onExcessProperty: "error" })
     const issues: Array<ConfigIssue> = isRecord(input) ? crossFieldIssues(input) : []
-    if (decoded._tag === "Failure") {
-      for (const issue of standardFormatter(decoded.failure.issue).issues) {
-        issues.unshift({
-          path: formatPath((issue.path ?? []).map((s) => (typeof s === "object" ? s.key : s))),
-          message: issue.message === "Missing key" ? "is required" : issue.message
-        })
-      }
-    }
+    if (decoded._tag === "Failure") issues.unshift(...issuesOf(decoded.failure.issue))
     if (issues.length > 0 || decoded._tag === "Failure") {
       const seen = new Set<string>()
       const unique = issues.filter((issue) => {

@@ -100,6 +100,40 @@ export interface OnDemandCall {
   readonly ok: boolean
 }
 
+/** A document was read and chunked. */
+export interface DocumentRead {
+  readonly _tag: "DocumentRead"
+  readonly path: string
+  readonly sourceId: string
+  readonly chunks: number
+  /** Chunks already seen in this run (duplicate documents or passages), not extracted again. */
+  readonly duplicateChunks: number
+  /** Chunks left out because they were already extracted (checkpoint). */
+  readonly skippedChunks: number
+}
+
+/** An input did not become a document (unreadable, empty, binary, not UTF-8, unchunkable). */
+export interface DocumentSkipped {
+  readonly _tag: "DocumentSkipped"
+  readonly path: string
+  readonly reason: string
+}
+
+/** A chunk's extraction ended (`failures` is empty when it fully succeeded). */
+export interface ChunkExtracted {
+  readonly _tag: "ChunkExtracted"
+  readonly chunkId: string
+  readonly sourceId: string
+  readonly propositions: number
+  readonly topics: number
+  readonly entities: number
+  readonly statements: number
+  readonly facts: number
+  /** Lines of the answers the parsers could not use. */
+  readonly diagnostics: number
+  readonly failures: ReadonlyArray<{ readonly stage: string; readonly reason: string }>
+}
+
 /** Any event of a run. */
 export type RunEvent =
   | JobPlanned
@@ -111,6 +145,9 @@ export type RunEvent =
   | RecordsFailed
   | RecordsRetried
   | OnDemandCall
+  | DocumentRead
+  | DocumentSkipped
+  | ChunkExtracted
 
 /** The receiver of run events. Must not fail; keep it quick (it runs inline). */
 export interface Handler {

@@ -37,6 +37,27 @@ export interface RunSummary {
   /** Fraction of answered records billed at batch price (1 when nothing was answered). */
   readonly batchShare: number
   readonly failures: ReadonlyArray<Failure>
+  /** The extraction pipeline's counts (zero when only the engine ran). */
+  readonly extraction: Extraction
+}
+
+/** What the extraction pipeline read and extracted. */
+export interface Extraction {
+  readonly documents: number
+  readonly skippedDocuments: ReadonlyArray<{ readonly path: string; readonly reason: string }>
+  readonly chunks: number
+  /** Chunks not extracted again: duplicates within the run, and those already written before. */
+  readonly duplicateChunks: number
+  readonly checkpointedChunks: number
+  readonly extractedChunks: number
+  /** Chunks written with some part of their extraction failed. */
+  readonly failedChunks: number
+  readonly propositions: number
+  readonly topics: number
+  readonly entities: number
+  readonly statements: number
+  readonly facts: number
+  readonly diagnostics: number
 }
 
 /** A summary with nothing counted. */
@@ -46,7 +67,22 @@ export const empty: RunSummary = {
   onDemandCalls: 0,
   tokens: { input: 0, output: 0 },
   batchShare: 1,
-  failures: []
+  failures: [],
+  extraction: {
+    documents: 0,
+    skippedDocuments: [],
+    chunks: 0,
+    duplicateChunks: 0,
+    checkpointedChunks: 0,
+    extractedChunks: 0,
+    failedChunks: 0,
+    propositions: 0,
+    topics: 0,
+    entities: 0,
+    statements: 0,
+    facts: 0,
+    diagnostics: 0
+  }
 }
 
 const share = (batch: number, onDemand: number) => (batch + onDemand === 0 ? 1 : batch / (batch + onDemand))
@@ -83,6 +119,44 @@ export const update = (summary: RunSummary, event: RunEvents.RunEvent): RunSumma
       return { ...summary, records: { ...summary.records, retried: summary.records.retried + event.count } }
     case "OnDemandCall":
       return { ...summary, onDemandCalls: summary.onDemandCalls + 1 }
+    case "DocumentRead": {
+      const x = summary.extraction
+      return {
+        ...summary,
+        extraction: {
+          ...x,
+          documents: x.documents + (event.chunks > 0 ? 1 : 0),
+          chunks: x.chunks + event.chunks,
+          duplicateChunks: x.duplicateChunks + event.duplicateChunks,
+          checkpointedChunks: x.checkpointedChunks + event.skippedChunks
+        }
+      }
+    }
+    case "DocumentSkipped":
+      return {
+        ...summary,
+        extraction: {
+          ...summary.extraction,
+          skippedDocuments: [...summary.extraction.skippedDocuments, { path: event.path, reason: event.reason }]
+        }
+      }
+    case "ChunkExtracted": {
+      const x = summary.extraction
+      return {
+        ...summary,
+        extraction: {
+          ...x,
+          extractedChunks: x.extractedChunks + 1,
+          failedChunks: x.failedChunks + (event.failures.length > 0 ? 1 : 0),
+          propositions: x.propositions + event.propositions,
+          topics: x.topics + event.topics,
+          entities: x.entities + event.entities,
+          statements: x.statements + event.statements,
+          facts: x.facts + event.facts,
+          diagnostics: x.diagnostics + event.diagnostics
+        }
+      }
+    }
     default:
       return summary
   }

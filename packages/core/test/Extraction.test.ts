@@ -1,0 +1,106 @@
+import { Document, Extraction, RunSummary } from "@batch-extract/core"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { config, makeEnv, runOnTestClock } from "./support.ts"
+
+const cities = ["Boston", "Chicago", "Denver", "Atlanta", "Seattle", "Portland", "Austin"]
+const people = ["Alice Smith", "Robert Jones", "Maria Garcia", "Wei Chen", "Fatima Khan"]
+
+/** A small synthetic document with names, places and numbers. */
+export const syntheticDocument = (i: number): Document.Document =>
+  Document.make(
+    Array.from({ length: 3 + (i % 5) }, (_, s) =>
+      `${people[(i + s) % people.length]} visited ${cities[(i * 3 + s) % cities.length]} in ${
+        1990 + ((i + s) % 30)
+      }. ` +
+      `The Acme Corporation opened office number ${i * 10 + s} there, and ${people[(i + s + 1) % people.length]} ` +
+      `led the Harbor Project for ${s + 2} years.`).join(" "),
+    { metadata: { title: `Document ${i}`, url: `https://example.com/doc/${i}` } }
+  )
+
+const extractAll = (n: number, options: {
+  readonly batch?: Parameters<typeof config>[0]
+  readonly extraction?: Extraction.ExtractionConfigInput
+  readonly env?: Parameters<typeof makeEnv>[0]
+} = {}) =>
+  Effect.gen(function*() {
+    const batch = yield* config({ maxBatchSize: 500, ...options.batch })
+    const extraction = yield* Extraction.decodeConfig(options.extraction ?? {})
+    const env = yield* makeEnv(options.env)
+    const documents = Stream.fromIterable(Array.from({ length: n }, (_, i) => syntheticDocument(i)))
+    const [chunks, summary] = yield* runOnTestClock(
+      RunSummary.collect(
+        Stream.runCollect(Extraction.extract(documents, { batch, extraction, runId: "x1" }))
+      ).pipe(Effect.provide(env.layer))
+    )
+    return { chunks, summary, env }
+  })
+
+describe("Extraction", () => {
+  it.effect(
+    "extracts 1,000 documents through both stages with faults on, every chunk accounted for",
+    () =>
+      Effect.gen(function*() {
+        const started = performance.now()
+        const { chunks, env, summary } = yield* extractAll(1_000, {
+          env: {
+            sim: {
+              throttleRate: 0.2,
+              jobStatuses: ["PartiallyCompleted", "Failed"],
+              recordErrorRate: 0.03,
+              recordMissingRate: 0.02,
+              malformedRate: 0.01,
+              truncatedRate: 0.01,
+              seed: 5
+            },
+            runtime: { throttleRate: 0.1 },
+            store: { errorRate: 0.02 }
+          }
+        })
+        assert.strictEqual(summary.extraction.documents, 1_000)
+        assert.strictEqual(chunks.length, summary.extraction.chunks)
+        assert.strictEqual(new Set(chunks.map((c) => c.chunk.id)).size, chunks.length)
+        const withTopics = chunks.filter((c) => c.topics.topics.length > 0)
+        assert.isAbove(withTopics.length, chunks.length * 0.95)
+        assert.isTrue(chunks.every((c) => c.failures.length > 0 || c.propositions.length > 0))
+        assert.strictEqual(summary.extraction.extractedChunks, chunks.length)
+        // Both stages ran as batch jobs.
+        const counters = yield* env.sim.counters
+        assert.isAtLeast(counters.jobsCreated, 4)
+        assert.isAbove(summary.batchShare, 0.9)
+        console.log(
+          `1,000 documents: ${chunks.length} chunks, ${summary.extraction.propositions} propositions, ` +
+            `${summary.extraction.topics} topics, ${summary.extraction.entities} entities, ` +
+            `${summary.extraction.statements} statements, ${summary.extraction.facts} facts; ` +
+            `${summary.jobs.total} jobs ${JSON.stringify(summary.jobs.byStatus)}; ` +
+            `failed chunks ${summary.extraction.failedChunks}; real time ${Math.round(performance.now() - started)} ms`
+        )
+      }),
+    120_000
+  )
+
+  it.effect("finishes a corpus of fewer than 100 chunks on demand", () =>
+    Effect.gen(function*() {
+      const { chunks, env, summary } = yield* extractAll(8)
+      assert.isBelow(chunks.length, 100)
+      assert.isAbove(chunks.length, 0)
+      assert.strictEqual((yield* env.sim.counters).jobsCreated, 0)
+      assert.strictEqual(yield* env.runtime.calls, chunks.length * 2)
+      assert.strictEqual(summary.records.onDemand, chunks.length * 2)
+      assert.isTrue(chunks.every((c) => c.failures.length === 0 && c.topics.topics.length > 0))
+    }))
+
+  it.effect("runs stage 2 on the chunk text when propositions are disabled", () =>
+    Effect.gen(function*() {
+      const { chunks, summary } = yield* extractAll(30, { extraction: { enablePropositionExtraction: false } })
+      assert.isTrue(chunks.every((c) => c.propositions.length === 0 && c.topics.topics.length > 0))
+      assert.strictEqual(summary.records.succeeded, chunks.length)
+    }))
+
+  it.effect("rejects invalid extraction settings with every problem listed", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Extraction.decodeConfig({ chunkSize: 8, chunkOverlap: -1, chunking: "words" }))
+      const paths = error.issues.map((i) => i.path)
+      assert.includeMembers(paths, ["extraction.chunkSize", "extraction.chunkOverlap", "extraction.chunking"])
+    }))
+})
