@@ -49,13 +49,10 @@ import {
   type Scope,
   Stream
 } from "effect"
-import { randomUUID } from "node:crypto"
-import * as http from "node:http"
-import * as http2 from "node:http2"
-import * as net from "node:net"
 import * as BatchOutput from "./internal/batchOutput.ts"
 import * as CreateRequest from "./internal/createRequest.ts"
 import * as Random from "./internal/random.ts"
+import * as WireServer from "./internal/wireServer.ts"
 
 // -----------------------------------------------------------------------------
 // Options
@@ -115,6 +112,8 @@ export interface Faults {
   readonly malformedRate?: number | undefined
   /** Records whose answer is cut off with the family's max-tokens stop reason. */
   readonly truncatedRate?: number | undefined
+  /** Extra time before answering calls of an operation (milliseconds), e.g. to interrupt them. */
+  readonly delayMs?: Partial<Record<Operation, number>> | undefined
 }
 
 /** An exception to answer the next call of an operation with. */
@@ -138,6 +137,8 @@ export interface Counters {
   readonly throttled: number
   /** The most jobs that were in Submitted/Validating/Scheduled/InProgress at once. */
   readonly peakConcurrentJobs: number
+  /** Requests the client abandoned (closed) before they were answered. */
+  readonly requestsAborted: number
   readonly callsByOperation: Readonly<Record<string, number>>
 }
 
@@ -218,18 +219,8 @@ export class EmulatorError extends Data.TaggedError("EmulatorError")<{
 // Wire
 // -----------------------------------------------------------------------------
 
-interface WireRequest {
-  readonly method: string
-  readonly path: string
-  readonly query: URLSearchParams
-  readonly body: Uint8Array
-}
-
-interface WireResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: string
-}
+type WireRequest = WireServer.WireRequest
+type WireResponse = WireServer.WireResponse
 
 const statusOfException: Readonly<Record<string, number>> = {
   ThrottlingException: 429,
@@ -425,6 +416,7 @@ export const make = (
       repeatedTokens: 0,
       throttled: 0,
       peakConcurrentJobs: 0,
+      requestsAborted: 0,
       callsByOperation: {} as Record<string, number>
     }
 
@@ -886,117 +878,24 @@ export const make = (
           counters.throttled++
           return Effect.succeed(exception("ThrottlingException", "Too many requests, please wait before trying again."))
         }
-        return run()
+        const delay = faults.delayMs?.[operation] ?? 0
+        return delay > 0 ? Effect.andThen(Effect.sleep(Duration.millis(delay)), run()) : run()
       })
 
-    // --- servers --------------------------------------------------------------------------
+    // --- server -------------------------------------------------------------------------
 
-    const runPromise = yield* FiberSet.makeRuntimePromise<never, WireResponse, never>()
-
-    interface AnyResponse {
-      writeHead(status: number, headers: Record<string, string>): unknown
-      end(body: Uint8Array): unknown
-      destroy?: (() => unknown) | undefined
-      readonly headersSent: boolean
-    }
-    const onRequest = (
-      req: http.IncomingMessage | http2.Http2ServerRequest,
-      res: AnyResponse
-    ) => {
-      const chunks: Array<Uint8Array> = []
-      req.on("data", (chunk: Uint8Array) => chunks.push(chunk))
-      req.on("error", () => undefined)
-      req.on("end", () => {
-        const url = new URL(req.url ?? "/", "http://emulator")
-        runPromise(
-          handle({
-            method: req.method ?? "GET",
-            path: url.pathname,
-            query: url.searchParams,
-            body: Buffer.concat(chunks)
-          })
-        )
-          .then((response) => {
-            const body = encoder.encode(response.body)
-            res.writeHead(response.status, {
-              ...response.headers,
-              "x-amzn-requestid": randomUUID(),
-              "content-length": String(body.length)
-            })
-            res.end(body)
-          }, () => {
-            if (!res.headersSent) {
-              const body = encoder.encode(JSON.stringify({ message: "The emulator is shutting down." }))
-              res.writeHead(503, {
-                "content-type": "application/json",
-                "x-amzn-errortype": "ServiceUnavailableException",
-                "content-length": String(body.length)
-              })
-              res.end(body)
-            }
-          })
-      })
-    }
-
-    const servers = yield* Effect.acquireRelease(
-      Effect.callback<
-        {
-          readonly tcp: net.Server
-          readonly h1: http.Server
-          readonly h2: http2.Http2Server
-          readonly sockets: Set<net.Socket>
-          readonly sessions: Set<http2.Http2Session>
-        },
-        EmulatorError
-      >((resume) => {
-        const h1 = http.createServer((req, res) => onRequest(req, res))
-        const h2 = http2.createServer((req, res) => onRequest(req, res as unknown as AnyResponse))
-        const sockets = new Set<net.Socket>()
-        const sessions = new Set<http2.Http2Session>()
-        h2.on("session", (session) => {
-          sessions.add(session)
-          session.on("close", () => sessions.delete(session))
-          session.on("error", () => undefined)
-        })
-        h2.on("sessionError", () => undefined)
-        const tcp = net.createServer((socket) => {
-          sockets.add(socket)
-          socket.on("close", () => sockets.delete(socket))
-          socket.on("error", () => undefined)
-          // One port, two protocols: HTTP/2 cleartext opens with the `PRI * HTTP/2.0` preface.
-          const onReadable = () => {
-            const head = socket.read() as Buffer | null
-            if (head === null) return
-            socket.removeListener("readable", onReadable)
-            socket.unshift(head)
-            if (head.subarray(0, 4).toString("latin1") === "PRI ") {
-              h2.emit("connection", socket)
-            } else {
-              h1.emit("connection", socket)
-              socket.resume()
-            }
-          }
-          socket.on("readable", onReadable)
-        })
-        tcp.once("error", (cause) =>
-          resume(
-            Effect.fail(new EmulatorError({ message: `the Bedrock emulator could not start: ${cause.message}`, cause }))
-          ))
-        tcp.listen(options.port ?? 0, "127.0.0.1", () => resume(Effect.succeed({ tcp, h1, h2, sockets, sessions })))
-      }),
-      ({ h1, h2, sessions, sockets, tcp }) =>
-        Effect.callback<void>((resume) => {
-          for (const session of sessions) {
-            session.destroy()
-          }
-          for (const socket of sockets) socket.destroy()
-          h1.close()
-          h2.close()
-          tcp.close(() => resume(Effect.void))
-        })
+    const server = yield* WireServer.serve({
+      port: options.port ?? 0,
+      handle,
+      onAbort: () => {
+        counters.requestsAborted++
+      }
+    }).pipe(
+      Effect.mapError((error) =>
+        new EmulatorError({ message: `the Bedrock emulator could not start: ${error.message}`, cause: error })
+      )
     )
-
-    const port = (servers.tcp.address() as net.AddressInfo).port
+    const port = server.port
 
     return {
       endpoint: `http://127.0.0.1:${port}`,
@@ -1011,6 +910,7 @@ export const make = (
           repeatedTokens: 0,
           throttled: 0,
           peakConcurrentJobs: 0,
+          requestsAborted: 0,
           callsByOperation: {}
         }
       }),

@@ -2,7 +2,7 @@
  * Shared helpers of the aws integration tests: records the offline model can answer, a
  * local backend with fast timings, and polling.
  */
-import { BatchInference, ModelFamily, ObjectStore } from "@batch-extract/core"
+import { BatchInference, ModelFamily, ObjectStore, type ServiceError } from "@batch-extract/core"
 import { Effect, Schedule, Stream } from "effect"
 import * as LocalBackend from "../src/LocalBackend.ts"
 
@@ -25,7 +25,11 @@ export const record = (index: number, family: ModelFamily.ModelFamily = ModelFam
 })
 
 /** Stage `count` records as a JSONL object. */
-export const stageRecords = (key: string, count: number, family?: ModelFamily.ModelFamily) =>
+export const stageRecords = (
+  key: string,
+  count: number,
+  family?: ModelFamily.ModelFamily
+): Effect.Effect<ObjectStore.PutResult, ServiceError.ServiceError, ObjectStore.ObjectStore> =>
   ObjectStore.ObjectStore.use((store) =>
     store.put(
       { bucket, key },
@@ -50,7 +54,9 @@ export const createRequest = (
 })
 
 /** Poll a job until it reaches a terminal status. */
-export const awaitTerminal = (jobArn: string) =>
+export const awaitTerminal = (
+  jobArn: string
+): Effect.Effect<BatchInference.JobDescription, ServiceError.ServiceError, BatchInference.BatchInference> =>
   BatchInference.BatchInference.use((bedrock) =>
     bedrock.getJob(jobArn).pipe(
       Effect.repeat({
