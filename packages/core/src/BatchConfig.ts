@@ -80,6 +80,10 @@ const atLeast = (minimum: number) =>
       : `must be a whole number of at least ${minimum}, got ${value}`
   )
 
+const seconds = rule<number>((value) =>
+  value >= 0.01 && value <= 3600 ? undefined : `must be from 0.01 to 3600 seconds, got ${value}`
+)
+
 const fraction = rule<number>((value) => (value >= 0 && value <= 1 ? undefined : `must be from 0 to 1, got ${value}`))
 
 const defaulted = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
@@ -152,10 +156,10 @@ export const BatchConfigSchema = Schema.Struct({
   maxRecordAttempts: defaulted(Schema.Number.check(between(1, 10)), 3),
   /** Concurrent on-demand calls. */
   onDemandConcurrency: defaulted(Schema.Number.check(between(1, 256)), 4),
-  /** Delay of the first status check after a create. */
-  pollInitialSeconds: defaulted(Schema.Number.check(between(1, 3600)), 15),
+  /** Delay of the first status check after a create (fractions allowed, for local runs). */
+  pollInitialSeconds: defaulted(Schema.Number.check(seconds), 15),
   /** Longest delay between two status checks. */
-  pollMaxSeconds: defaulted(Schema.Number.check(between(1, 3600)), 300),
+  pollMaxSeconds: defaulted(Schema.Number.check(seconds), 300),
   /** Stop the jobs a run started when the run is interrupted (else leave them for a resume). */
   stopJobsOnInterrupt: defaulted(Schema.Boolean, true)
 })

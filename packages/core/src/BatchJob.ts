@@ -485,11 +485,18 @@ const createAndAwait = (
       (effect) => retryTransient(effect)
     )
     // A resumed job is re-attached by its ARN, or found by name when the ARN was never recorded.
-    const known = resume?.jobArn ?? (resume === undefined ? undefined : yield* findByName(jobName))
+    const recorded = resume?.jobArn === undefined
+      ? undefined
+      : yield* retryTransient(batch.getJob(resume.jobArn)).pipe(
+        Effect.map((job) => job.jobArn),
+        // The service no longer knows the job (e.g. a fresh local emulator): create it again.
+        Effect.catchTag("NotFound", () => Effect.succeed(undefined))
+      )
+    const known = recorded ?? (resume === undefined ? undefined : yield* findByName(jobName))
     const { jobArn } = known !== undefined ? { jobArn: known } : yield* create.pipe(
       Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopByName(jobName) : Effect.void)
     )
-    if (resume?.jobArn === undefined) {
+    if (recorded === undefined || recorded !== resume?.jobArn) {
       yield* RunLedger.append(spec.runId, [{ _tag: "JobCreated", stage: spec.stage, jobName, jobArn }])
     }
     yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName, jobArn })
