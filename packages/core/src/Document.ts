@@ -16,6 +16,8 @@
  *   no text field, unsupported extension) is a {@link Skipped} result with a reason, never a
  *   crash. Only an input that cannot be listed at all (a missing directory) fails the
  *   stream, with a {@link DocumentError}.
+ * - `.json` files are read whole (JSON must be parsed whole); `.jsonl` files are streamed
+ *   line by line, so prefer JSONL for large corpora.
  * - Metadata feeds the source and chunk ids ({@link Ids}), so adding a path key
  *   (`pathMetadataKey`) makes ids depend on where the file lies.
  *

@@ -197,6 +197,26 @@ export const layerDirectory = (
   options: DirectoryOptions
 ): Layer.Layer<Sink, never, FileSystem.FileSystem | Path.Path> => Layer.effect(Sink, directory(options))
 
+/** Whether the file of this chunk exists (to skip chunks already written, e.g. on resume). */
+export const existsInDirectory = (
+  options: DirectoryOptions,
+  extracted: ExtractedChunk.ExtractedChunk
+): Effect.Effect<boolean, SinkError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const segments = relativePath(options.collectionId, extracted, options.fileNaming)
+    if (Result.isFailure(segments)) {
+      return yield* new SinkError({ operation: "read", location: options.directory, message: segments.failure })
+    }
+    const target = path.join(options.directory, ...segments.success)
+    return yield* fs.exists(target).pipe(
+      Effect.mapError((cause) =>
+        new SinkError({ operation: "read", location: target, message: `cannot check: ${cause.message}`, cause })
+      )
+    )
+  })
+
 /**
  * Read a collection written by the directory sink (or by the reference): one
  * {@link ExtractedSource} per source directory, in sorted order, its chunks in document order.

@@ -34,7 +34,7 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Document", (it) => 
           "b.md": "# Title\n\nMarkdown body.",
           "c.json": JSON.stringify({ id: "doc-c", title: "C", text: "Text of C." }),
           "d.json": JSON.stringify([{ body: "First." }, { body: "Second.", tags: ["x", 1] }]),
-          "e.jsonl": "{\"text\":\"Line one.\",\"n\":1}\n\n{\"content\":\"Line three.\"}\n",
+          "e.jsonl": "{\"text\":\"Line one.\",\"n\":1}\r\n\r\n{\"content\":\"Line three.\"}\r\n",
           "sub/f.txt": "Nested."
         })
         const results = yield* Stream.runCollect(Document.fromDirectory(dir))

@@ -70,6 +70,8 @@ layer(services)("Sink", (it) => {
           [first[0]!.chunk.source.id, second[0]!.chunk.source.id].sort()
         )
 
+        assert.isTrue(yield* Sink.existsInDirectory(options, first[0]!))
+        assert.isFalse(yield* Sink.existsInDirectory({ ...options, collectionId: "other" }, first[0]!))
         const sources = yield* Stream.runCollect(Sink.readDirectory(options))
         const expected = [
           { sourceId: first[0]!.chunk.source.id, chunks: first },
