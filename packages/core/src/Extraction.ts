@@ -24,6 +24,7 @@ import type * as BatchRecord from "./BatchRecord.ts"
 import * as BatchRunner from "./BatchRunner.ts"
 import * as Chunker from "./Chunker.ts"
 import type * as Document from "./Document.ts"
+import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
 import { retryTransient } from "./internal/retry.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import { ModelRuntime } from "./ModelRuntime.ts"
@@ -123,11 +124,11 @@ export interface ChunkFailure {
   readonly reason: string
 }
 
-/** One chunk with what was extracted from it. */
-export interface ExtractedChunk {
-  readonly chunk: Chunker.Chunk
-  readonly propositions: ReadonlyArray<string>
-  readonly topics: Topics.TopicCollection
+/**
+ * One chunk with what was extracted from it (what the sinks write), plus the parse
+ * diagnostics and failures of its stages.
+ */
+export interface ExtractedChunk extends ExtractedChunkModule.ExtractedChunk {
   /** Lines of the model's answers the parsers could not use. */
   readonly diagnostics: {
     readonly propositions: ReadonlyArray<ParseDiagnostic.ParseDiagnostic>
@@ -135,8 +136,6 @@ export interface ExtractedChunk {
   }
   /** Empty when the chunk was fully extracted. */
   readonly failures: ReadonlyArray<ChunkFailure>
-  /** When the chunk's extraction ended (epoch ms, from the `Clock`). */
-  readonly extractedAt: number
 }
 
 /** Counts of what a chunk holds. */
@@ -337,7 +336,7 @@ export const extract = <E, R>(
             topics: parsed?.topics ?? Topics.empty,
             diagnostics: { propositions: state.propositionDiagnostics, topics: parsed?.diagnostics ?? [] },
             failures: state.failures,
-            extractedAt: yield* Clock.currentTimeMillis
+            extractTimestamp: yield* Clock.currentTimeMillis
           }
           yield* RunEvents.publish({
             _tag: "ChunkExtracted",
