@@ -1,0 +1,474 @@
+/**
+ * The `batch-extract` command: `extract`, `resume`, `status` and `stop`.
+ *
+ * `extract` reads documents, runs both extraction stages as Bedrock batch jobs (on the
+ * embedded local emulation by default, or on AWS), writes the extracted chunks in the
+ * reference's layout and a `summary.json`, and keeps a run ledger under
+ * `<out>/.batch-extract/runs/<runId>/` so an interrupted run can be resumed.
+ *
+ * Exit codes: 0 every record succeeded; 1 some failed (all listed in the summary); 2 invalid
+ * input (nothing sent or written); 130 interrupted.
+ */
+import * as Aws from "@batch-extract/aws"
+import {
+  BatchConfig,
+  BatchInference,
+  Document,
+  Extraction,
+  JobSlots,
+  RunEvents,
+  RunLedger,
+  RunSummary,
+  Sink
+} from "@batch-extract/core"
+import { Clock, Data, Effect, Fiber, FileSystem, Layer, Logger, Path, Stream } from "effect"
+import * as Faults from "./Faults.ts"
+import * as Progress from "./Progress.ts"
+import * as Settings from "./Settings.ts"
+
+/** Invalid input: every problem, nothing sent or written. */
+export class InvalidInput extends Data.TaggedError("InvalidInput")<{
+  readonly issues: ReadonlyArray<BatchConfig.ConfigIssue>
+}> {}
+
+/** What the command was asked to do (after parsing the command line). */
+export interface Request {
+  readonly paths: ReadonlyArray<string>
+  readonly out: string
+  readonly backend: "local" | "aws"
+  readonly runId: string | undefined
+  readonly json: boolean
+  readonly configFile: string | undefined
+  readonly faultsFile: string | undefined
+  readonly force: boolean
+  readonly collectionId: string
+  readonly textField: ReadonlyArray<string> | undefined
+  readonly pathMetadataKey: string | undefined
+  /** Raw flag values by flag name (only flags the user gave). */
+  readonly flags: Readonly<Record<string, unknown>>
+}
+
+/** Settings the local backend supplies when the user did not. */
+const localDefaults: Readonly<Record<string, unknown>> = {
+  "batch.bucketName": "batch-extract-local",
+  "batch.region": "us-east-1",
+  "batch.roleArn": "arn:aws:iam::000000000000:role/batch-extract-local",
+  "batch.pollInitialSeconds": 0.05,
+  "batch.pollMaxSeconds": 0.5
+}
+
+/** What the ledger keeps of a run so `resume` can repeat it. */
+export interface RecordedRun {
+  readonly paths: ReadonlyArray<string>
+  readonly out: string
+  readonly backend: "local" | "aws"
+  readonly collectionId: string
+  readonly textField: ReadonlyArray<string> | undefined
+  readonly pathMetadataKey: string | undefined
+  readonly batch: BatchConfig.BatchConfigInput
+  readonly extraction: Extraction.ExtractionConfigInput
+  readonly faults: Faults.FaultsFile | undefined
+}
+
+const runIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+const readJsonFile = (file: string, label: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((error) =>
+        new InvalidInput({ issues: [{ path: label, message: `cannot read ${file}: ${error.message}` }] })
+      )
+    )
+    try {
+      return JSON.parse(text) as unknown
+    } catch (error) {
+      return yield* new InvalidInput({
+        issues: [{
+          path: label,
+          message: `${file} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`
+        }]
+      })
+    }
+  })
+
+/** Resolve and validate every setting; fails with every problem at once. */
+export const resolve = (request: Request) =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const fs = yield* FileSystem.FileSystem
+    const issues: Array<BatchConfig.ConfigIssue> = []
+    const file = request.configFile === undefined
+      ? undefined
+      : yield* Effect.result(readJsonFile(request.configFile, "config"))
+    if (file !== undefined && file._tag === "Failure") issues.push(...file.failure.issues)
+    const gathered = Settings.gather({
+      defaults: request.backend === "local" ? localDefaults : undefined,
+      file: file?._tag === "Success" ? file.success : undefined,
+      env: process.env,
+      flags: request.flags
+    })
+    issues.push(...gathered.issues)
+    const batch = yield* Effect.result(BatchConfig.decode(gathered.batch))
+    if (batch._tag === "Failure") issues.push(...batch.failure.issues)
+    const extraction = yield* Effect.result(Extraction.decodeConfig(gathered.extraction))
+    if (extraction._tag === "Failure") issues.push(...extraction.failure.issues)
+    let faults: Faults.FaultsFile | undefined
+    if (request.faultsFile !== undefined) {
+      if (request.backend !== "local") issues.push({ path: "faults", message: "--faults needs --backend local" })
+      const raw = yield* Effect.result(readJsonFile(request.faultsFile, "faults"))
+      if (raw._tag === "Failure") issues.push(...raw.failure.issues)
+      else {
+        const decoded = Faults.decode(raw.success)
+        if ("issues" in decoded) issues.push(...decoded.issues)
+        else faults = decoded.faults
+      }
+    }
+    if (request.runId !== undefined && !runIdPattern.test(request.runId)) {
+      issues.push({
+        path: "run-id",
+        message: `must be 1 to 64 letters, digits, '.', '_' or '-', got "${request.runId}"`
+      })
+    }
+    if (request.paths.length === 0) issues.push({ path: "paths", message: "give at least one file or directory" })
+    for (const input of request.paths) {
+      const exists = yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false))
+      if (!exists) issues.push({ path: "paths", message: `no such file or directory: ${input}` })
+    }
+    if (issues.length > 0 || batch._tag === "Failure" || extraction._tag === "Failure") {
+      return yield* new InvalidInput({ issues })
+    }
+    const recorded: RecordedRun = {
+      paths: request.paths.map((p) => path.resolve(p)),
+      out: path.resolve(request.out),
+      backend: request.backend,
+      collectionId: request.collectionId,
+      textField: request.textField,
+      pathMetadataKey: request.pathMetadataKey,
+      batch: gathered.batch as BatchConfig.BatchConfigInput,
+      extraction: gathered.extraction as Extraction.ExtractionConfigInput,
+      faults
+    }
+    return { batch: batch.success, extraction: extraction.success, recorded }
+  })
+
+/** The ports for a backend. */
+export const backendLayer = (recorded: RecordedRun, batch: BatchConfig.BatchConfig) => {
+  if (recorded.backend === "aws") return Aws.AwsBackend.layer(batch)
+  const faults = recorded.faults
+  return Aws.LocalBackend.layerFromBatchConfig(batch, {
+    emulator: {
+      seed: faults?.seed,
+      faults: {
+        throttleRate: faults?.throttleRate,
+        runtimeThrottleRate: faults?.throttleRate,
+        jobStatuses: faults?.jobStatuses,
+        recordErrorRate: faults?.recordErrorRate,
+        recordMissingRate: faults?.recordMissingRate,
+        malformedRate: faults?.malformedRate,
+        truncatedRate: faults?.truncatedRate
+      },
+      ...(faults?.maxConcurrentJobs !== undefined ? { quotas: { maxConcurrentJobs: faults.maxConcurrentJobs } } : {})
+    },
+    s3: { errorRate: faults?.s3ErrorRate, seed: faults?.seed }
+  })
+}
+
+/** The summary file's content. */
+export const summaryJson = (
+  runId: string,
+  recorded: RecordedRun,
+  summary: RunSummary.RunSummary,
+  elapsedMs: number
+) => ({
+  runId,
+  backend: recorded.backend,
+  output: recorded.out,
+  documents: summary.extraction.documents,
+  skippedDocuments: summary.extraction.skippedDocuments,
+  chunks: summary.extraction.chunks,
+  extractedChunks: summary.extraction.extractedChunks,
+  records: {
+    succeeded: summary.records.succeeded,
+    failed: summary.records.failed,
+    batch: summary.records.batch,
+    onDemand: summary.records.onDemand,
+    retried: summary.records.retried
+  },
+  jobs: { total: summary.jobs.total, byStatus: summary.jobs.byStatus, createsDeferred: summary.jobs.createsDeferred },
+  tokens: summary.tokens,
+  batchShare: summary.batchShare,
+  extraction: {
+    propositions: summary.extraction.propositions,
+    topics: summary.extraction.topics,
+    entities: summary.extraction.entities,
+    statements: summary.extraction.statements,
+    facts: summary.extraction.facts,
+    diagnostics: summary.extraction.diagnostics,
+    failedChunks: summary.extraction.failedChunks,
+    duplicateChunks: summary.extraction.duplicateChunks,
+    checkpointedChunks: summary.extraction.checkpointedChunks
+  },
+  failures: summary.failures.map((f) => ({ recordId: f.recordId, stage: f.stage, reason: f.reason })),
+  elapsedSeconds: Math.round(elapsedMs / 100) / 10
+})
+
+/** The ids of chunks already written under the output (the checkpoint). */
+const writtenChunkIds = (out: string, collectionId: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const collection = path.join(out, collectionId)
+    const ids = new Set<string>()
+    if (!(yield* fs.exists(collection))) return ids
+    for (const source of yield* fs.readDirectory(collection)) {
+      const dir = path.join(collection, source)
+      const info = yield* fs.stat(dir)
+      if (info.type !== "Directory") continue
+      for (const file of yield* fs.readDirectory(dir)) {
+        if (file.endsWith(".json")) ids.add(file.slice(0, -5).replace(/^aws__/, "aws::").replace(/_/g, ":"))
+        if (file.endsWith(".json")) ids.add(file.slice(0, -5))
+      }
+    }
+    return ids
+  }).pipe(Effect.orElseSucceed(() => new Set<string>()))
+
+/** Write a file atomically (temporary file, then rename). */
+const writeAtomically = (file: string, text: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+    const temporary = `${file}.${(yield* Clock.currentTimeMillis).toString(36)}.tmp`
+    yield* fs.writeFileString(temporary, text)
+    yield* fs.rename(temporary, file)
+  })
+
+/** The ledger directory of an output directory. */
+export const ledgerDirectory = (path: Path.Path, out: string) => path.join(out, ".batch-extract", "runs")
+
+const defaultRunId = Effect.map(Clock.currentTimeMillis, (now) => {
+  const d = new Date(now)
+  const pad = (n: number) => String(n).padStart(2, "0")
+  return `run-${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-${pad(d.getUTCHours())}${
+    pad(d.getUTCMinutes())
+  }${pad(d.getUTCSeconds())}`
+})
+
+/** Run (or resume) an extraction and write its output and summary; returns the exit code. */
+export const runExtraction = (options: {
+  readonly runId: string
+  readonly recorded: RecordedRun
+  readonly batch: BatchConfig.BatchConfig
+  readonly extraction: Extraction.ExtractionConfig
+  readonly json: boolean
+  readonly force: boolean
+  readonly resuming: boolean
+}) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const { batch, extraction, recorded, runId } = options
+    const started = yield* Clock.currentTimeMillis
+    const ledgerDir = ledgerDirectory(path, recorded.out)
+    const ledgerService = yield* RunLedger.makeFileSystem(ledgerDir)
+    if (!options.resuming) {
+      yield* ledgerService.append(runId, [{ _tag: "RunStarted", at: started, settings: recorded }])
+    }
+    const written = options.force ? new Set<string>() : yield* writtenChunkIds(recorded.out, recorded.collectionId)
+    const progress = yield* Progress.make({
+      tty: process.stderr.isTTY === true,
+      write: (text) => void process.stderr.write(text)
+    })
+    const readerOptions: Document.ReaderOptions = {
+      ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
+      ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
+    }
+    const inputs = yield* Effect.forEach(recorded.paths, (input) =>
+      Effect.map(fs.stat(input), (info) =>
+        info.type === "Directory"
+          ? Document.fromDirectory(input, readerOptions)
+          : Document.fromFiles([input], readerOptions)))
+    const documents = Stream.concat(Stream.fromIterable(inputs), Stream.empty).pipe(Stream.flatMap((s) =>
+      s
+    ))
+    const sink = yield* Sink.directory({ directory: recorded.out, collectionId: recorded.collectionId })
+    const pipeline = Extraction.extract(documents, {
+      batch,
+      extraction,
+      runId,
+      skipChunk: (id) => written.has(id)
+    }).pipe(
+      Stream.mapEffect((extracted) => Effect.as(sink.write(extracted), extracted.chunk.id), { concurrency: 8 }),
+      Stream.grouped(200),
+      Stream.runForEach((ids) => ledgerService.append(runId, [{ _tag: "ChunksWritten", chunkIds: ids }]))
+    )
+    const drawing = yield* Effect.forkChild(progress.run)
+    const [, summary] = yield* RunSummary.collect(
+      RunEvents.tapped(pipeline, progress.handler.publish)
+    ).pipe(
+      Effect.provide(Layer.mergeAll(backendLayer(recorded, batch), JobSlots.layerFromConfig(batch))),
+      Effect.provideService(RunLedger.RunLedger, ledgerService)
+    )
+    yield* Fiber.interrupt(drawing)
+    yield* progress.final
+    yield* ledgerService.append(runId, [{ _tag: "RunFinished", at: yield* Clock.currentTimeMillis }])
+    const elapsed = (yield* Clock.currentTimeMillis) - started
+    const json = summaryJson(runId, recorded, summary, elapsed)
+    yield* writeAtomically(path.join(recorded.out, "summary.json"), JSON.stringify(json, null, 2) + "\n")
+    const failed = json.failures.length > 0 || json.skippedDocuments.length > 0
+    process.stderr.write(
+      `\nrun ${runId}: ${json.extractedChunks} chunks of ${json.documents} documents extracted to ` +
+        `${path.join(recorded.out, recorded.collectionId)}\n` +
+        `records: ${json.records.succeeded} succeeded (${json.records.batch} batch, ${json.records.onDemand} on demand), ` +
+        `${json.records.failed} failed; jobs: ${json.jobs.total} ${JSON.stringify(json.jobs.byStatus)}; ` +
+        `summary: ${path.join(recorded.out, "summary.json")}\n`
+    )
+    for (const failure of json.failures.slice(0, 20)) {
+      process.stderr.write(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}\n`)
+    }
+    if (json.failures.length > 20) process.stderr.write(`  … and ${json.failures.length - 20} more in summary.json\n`)
+    for (const skip of json.skippedDocuments) process.stderr.write(`  skipped ${skip.path}: ${skip.reason}\n`)
+    if (options.json) process.stdout.write(JSON.stringify(json, null, 2) + "\n")
+    return failed ? 1 : 0
+  })
+
+/** `extract`: validate, then run. */
+export const extract = (request: Request) =>
+  Effect.gen(function*() {
+    const resolved = yield* resolve(request)
+    const runId = request.runId ?? (yield* defaultRunId)
+    return yield* runExtraction({
+      runId,
+      recorded: resolved.recorded,
+      batch: resolved.batch,
+      extraction: resolved.extraction,
+      json: request.json,
+      force: request.force,
+      resuming: false
+    })
+  }).pipe(withLogging, reportInvalidInput)
+
+/** The recorded settings of a run, from its ledger. */
+const recordedRun = (out: string, runId: string) =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const ledger = yield* RunLedger.makeFileSystem(ledgerDirectory(path, path.resolve(out)))
+    const state = RunLedger.fold(yield* ledger.read(runId))
+    if (!state.started) {
+      return yield* new InvalidInput({
+        issues: [{ path: "run-id", message: `no run ${runId} under ${ledgerDirectory(path, path.resolve(out))}` }]
+      })
+    }
+    return { state, recorded: state.settings as RecordedRun, ledger }
+  })
+
+/** `resume <run-id>`: continue a run with its recorded settings. */
+export const resume = (options: { readonly runId: string; readonly out: string; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const { recorded } = yield* recordedRun(options.out, options.runId)
+    const batch = yield* BatchConfig.decode(recorded.batch).pipe(
+      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
+    )
+    const extraction = yield* Extraction.decodeConfig(recorded.extraction).pipe(
+      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
+    )
+    return yield* runExtraction({
+      runId: options.runId,
+      recorded,
+      batch,
+      extraction,
+      json: options.json,
+      force: false,
+      resuming: true
+    })
+  }).pipe(withLogging, reportInvalidInput)
+
+/** `status <run-id>`: the run's jobs and records, from its ledger. */
+export const status = (options: { readonly runId: string; readonly out: string; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const { recorded, state } = yield* recordedRun(options.out, options.runId)
+    const jobs = [...state.jobs.values()].map((job) => ({
+      stage: job.stage,
+      jobName: job.jobName,
+      jobArn: job.jobArn ?? null,
+      status: job.status ?? "Planned",
+      records: job.recordIds.length,
+      finished: job.finished
+    }))
+    const records: Record<string, { succeeded: number; failed: number }> = {}
+    for (const [stage, outcomes] of state.outcomes) {
+      let succeeded = 0
+      for (const outcome of outcomes.values()) if (outcome._tag === "Succeeded") succeeded++
+      records[stage] = { succeeded, failed: outcomes.size - succeeded }
+    }
+    const report = {
+      runId: options.runId,
+      backend: recorded.backend,
+      finished: state.finished,
+      chunksWritten: state.chunksWritten.size,
+      records,
+      jobs
+    }
+    if (options.json) {
+      process.stdout.write(JSON.stringify(report, null, 2) + "\n")
+    } else {
+      process.stdout.write(
+        `run ${options.runId} (${recorded.backend}) ${state.finished ? "finished" : "not finished"}; ` +
+          `${state.chunksWritten.size} chunks written\n`
+      )
+      for (const [stage, r] of Object.entries(records)) {
+        process.stdout.write(`  ${stage}: ${r.succeeded} succeeded, ${r.failed} failed\n`)
+      }
+      for (const job of jobs) {
+        process.stdout.write(`  ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}\n`)
+      }
+    }
+    return 0
+  }).pipe(reportInvalidInput)
+
+/** `stop <run-id>`: stop the run's remote jobs that have not finished. */
+export const stop = (options: { readonly runId: string; readonly out: string }) =>
+  Effect.gen(function*() {
+    const { recorded, state } = yield* recordedRun(options.out, options.runId)
+    const batch = yield* BatchConfig.decode(recorded.batch).pipe(
+      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
+    )
+    if (recorded.backend === "local") {
+      process.stdout.write("the local backend's jobs ended with the process that ran them; nothing to stop\n")
+      return 0
+    }
+    const open = [...state.jobs.values()].filter((job) => !job.finished && job.jobArn !== undefined)
+    const stopped = yield* Effect.forEach(open, (job) =>
+      BatchInference.BatchInference.use((service) =>
+        service.stopJob(job.jobArn!)
+      ).pipe(
+        Effect.as(`stopped ${job.jobName}`),
+        Effect.catch((error) => Effect.succeed(`${job.jobName}: ${error._tag}: ${error.message}`))
+      )).pipe(Effect.provide(Aws.AwsBackend.layer(batch)))
+    for (const line of stopped) process.stdout.write(`${line}\n`)
+    if (open.length === 0) process.stdout.write("no unfinished jobs\n")
+    return 0
+  }).pipe(reportInvalidInput)
+
+/** Logs go to stderr (stdout carries `--json` output); `--log-level` sets the level. */
+const withLogging = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.provide(effect, Logger.layer([Logger.withConsoleError(Logger.formatSimple)]))
+
+/** Print every problem of invalid input and exit with 2. */
+const reportInvalidInput = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A | number, Exclude<E, InvalidInput>, R> =>
+  Effect.catch(
+    effect,
+    (error) =>
+      !(error instanceof InvalidInput) ? Effect.fail(error as Exclude<E, InvalidInput>) : Effect.sync(() => {
+        const invalid = error
+        process.stderr.write(
+          `batch-extract: invalid input (${invalid.issues.length} problem${invalid.issues.length === 1 ? "" : "s"}); ` +
+            "nothing was sent or written:\n" +
+            invalid.issues.map((issue) => `  - ${issue.path}: ${issue.message}\n`).join("")
+        )
+        return 2
+      })
+  )

