@@ -137,23 +137,28 @@ export const toCreateInput = (request: BatchInference.CreateJobRequest) => {
 export const fromClient = (client: BedrockClient, options: Options = {}): BatchInference.BatchInference["Service"] => {
   const pageSize = Math.min(1000, Math.max(1, options.pageSize ?? 100))
 
-  const createJob = (request: BatchInference.CreateJobRequest) =>
-    SdkError.attempt(
+  const createJob = Effect.fn("BatchInference.createJob")(function*(request: BatchInference.CreateJobRequest) {
+    const response = yield* SdkError.attempt(
       "BatchInference.createJob",
       (signal) => client.send(new CreateModelInvocationJobCommand(toCreateInput(request)), { abortSignal: signal })
-    ).pipe(Effect.map((response) => ({ jobArn: response.jobArn ?? "" })))
+    )
+    return { jobArn: response.jobArn ?? "" }
+  })
 
-  const getJob = (jobIdentifier: string) =>
-    SdkError.attempt(
+  const getJob = Effect.fn("BatchInference.getJob")(function*(jobIdentifier: string) {
+    const response = yield* SdkError.attempt(
       "BatchInference.getJob",
       (signal) => client.send(new GetModelInvocationJobCommand({ jobIdentifier }), { abortSignal: signal })
-    ).pipe(Effect.map(toJobDescription))
+    )
+    return toJobDescription(response)
+  })
 
-  const stopJob = (jobIdentifier: string) =>
-    SdkError.attempt(
+  const stopJob = Effect.fn("BatchInference.stopJob")(function*(jobIdentifier: string) {
+    yield* SdkError.attempt(
       "BatchInference.stopJob",
       (signal) => client.send(new StopModelInvocationJobCommand({ jobIdentifier }), { abortSignal: signal })
-    ).pipe(Effect.asVoid)
+    )
+  })
 
   const listJobs = (request: BatchInference.ListJobsRequest) =>
     Stream.paginate(

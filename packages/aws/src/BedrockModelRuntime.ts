@@ -99,12 +99,13 @@ export const fromClient = (client: BedrockRuntimeClient): ModelRuntime.ModelRunt
         })
       )
 
-  return ModelRuntime.ModelRuntime.of({
-    invoke: (request) =>
-      request.invocationType === "Converse"
-        ? converse(request.modelId, request.body)
-        : invokeModel(request.modelId, request.body)
+  const invoke = Effect.fn("ModelRuntime.invoke")(function*(request: ModelRuntime.InvokeRequest) {
+    return yield* request.invocationType === "Converse"
+      ? converse(request.modelId, request.body)
+      : invokeModel(request.modelId, request.body)
   })
+
+  return ModelRuntime.ModelRuntime.of({ invoke })
 }
 
 /** Build the runtime with its own client, destroyed when the scope closes. */

@@ -120,7 +120,7 @@ export const fromClient = (client: S3Client, options: Options = {}): ObjectStore
         catch: (cause): ServiceErrorOr<E> =>
           Option.isSome(bodyFailure) ? bodyFailure.value : SdkError.fromSdkError("ObjectStore.put", cause)
       }).pipe(Effect.map(() => ({ size })))
-    })
+    }).pipe(Effect.withSpan("ObjectStore.put", { attributes: { bucket: ref.bucket, key: ref.key } }))
 
   const get = (ref: ObjectStore.ObjectRef) =>
     Stream.unwrap(
@@ -190,7 +190,8 @@ export const fromClient = (client: S3Client, options: Options = {}): ObjectStore
           lastModified: info.LastModified
         })
       ),
-      Effect.catchTag("NotFound", () => Effect.succeed(Option.none<ObjectStore.ObjectInfo>()))
+      Effect.catchTag("NotFound", () => Effect.succeed(Option.none<ObjectStore.ObjectInfo>())),
+      Effect.withSpan("ObjectStore.head", { attributes: { bucket: ref.bucket, key: ref.key } })
     )
 
   const deleteMany = (bucket: string, keys: ReadonlyArray<string>) =>
@@ -216,7 +217,9 @@ export const fromClient = (client: S3Client, options: Options = {}): ObjectStore
               })
             )
           })
-        ), { discard: true })
+        ), { discard: true }).pipe(
+        Effect.withSpan("ObjectStore.deleteMany", { attributes: { bucket, keys: keys.length } })
+      )
 
   return ObjectStore.ObjectStore.of({ put, get, list, head, deleteMany })
 }
