@@ -22,7 +22,6 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, Layer, Option, type Scope } from "effect"
-import { buildApp } from "fauxqs"
 import type { AddressInfo } from "node:net"
 import * as Random from "./internal/random.ts"
 
@@ -129,6 +128,8 @@ export const make = (options: Options = {}): Effect.Effect<LocalS3Shape, LocalS3
     const app = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: async () => {
+          // Loaded on first use: importing this package for the live Layers does not load fauxqs.
+          const { buildApp } = await import("fauxqs")
           const app = buildApp({ logger: false })
           app.addHook("onRequest", async (request, reply) => {
             requests[request.method] = (requests[request.method] ?? 0) + 1

@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -64,6 +65,22 @@ export const optionsFromBatchConfig = (config: BatchConfig.BatchConfig): Options
 const isNodeReadable = (body: unknown): body is Readable => body instanceof Readable
 
 /**
+ * The client as lib-storage sees it: every request of the upload carries the abort signal
+ * (lib-storage does not pass one), except the clean-up `AbortMultipartUpload`, which must
+ * still go out after an interruption.
+ */
+const abortable = (client: S3Client, signal: AbortSignal): S3Client =>
+  new Proxy(client, {
+    get: (target, property) =>
+      property === "send"
+        ? (command: any, options?: any) =>
+          command instanceof AbortMultipartUploadCommand
+            ? target.send(command, options)
+            : target.send(command, { ...options, abortSignal: signal })
+        : Reflect.get(target, property)
+  })
+
+/**
  * Build the store on an existing client (the caller owns the client's lifetime).
  *
  * Use {@link make} or the Layers unless you share one client between several services.
@@ -98,7 +115,7 @@ export const fromClient = (client: S3Client, options: Options = {}): ObjectStore
         try: (signal) => {
           const readable = Readable.from(Stream.toAsyncIterable(counted))
           const upload = new Upload({
-            client,
+            client: abortable(client, signal),
             partSize,
             queueSize,
             leavePartsOnError: false,

@@ -12,13 +12,13 @@
  *
  * | exception name / status | `ServiceError` |
  * |---|---|
- * | `ThrottlingException`, `TooManyRequestsException`, `SlowDown`, `RequestLimitExceeded`, 429 | `Throttled` |
+ * | `ThrottlingException`, `TooManyRequestsException`, `SlowDown`, `ModelNotReadyException`, 429 | `Throttled` |
  * | `ServiceQuotaExceededException` | `QuotaExceeded` |
  * | `AccessDenied*`, `Forbidden`, invalid or expired credentials, 401, 403 | `AccessDenied` |
  * | `ResourceNotFoundException`, `NoSuchKey`, `NoSuchBucket`, `NoSuchUpload`, `NotFound`, 404 | `NotFound` |
  * | `ConflictException`, 409 | `Conflict` |
  * | `Validation*`, `InvalidRequest`, other 4xx | `InvalidRequest` |
- * | `InternalServer*`, `ServiceUnavailable*`, 5xx, network errors, anything unknown | `Unavailable` |
+ * | `InternalServer*`, `ServiceUnavailable*`, `ModelTimeout`/`ModelError`, 5xx, network errors, anything unknown | `Unavailable` |
  *
  * Gotchas: the clients of this package are built with `maxAttempts: 1`, so an exception
  * reaches the mapping on its first occurrence; retries belong to the engine's `Schedule`.
@@ -43,7 +43,8 @@ const throttledNames = new Set([
   "BandwidthLimitExceeded",
   "EC2ThrottledException",
   "PriorRequestNotComplete",
-  "TransactionInProgressException"
+  "TransactionInProgressException",
+  "ModelNotReadyException"
 ])
 
 const accessDeniedNames = new Set([
@@ -132,7 +133,8 @@ export const classify = (name: string | undefined, status: number | undefined): 
     if (name.startsWith("Validation") || invalidNames.has(name)) return "InvalidRequest"
     if (
       name.startsWith("InternalServer") || name.startsWith("ServiceUnavailable") || name === "InternalError" ||
-      name === "ServiceFailure"
+      name === "ServiceFailure" || name === "ModelTimeoutException" || name === "ModelErrorException" ||
+      name === "ModelStreamErrorException"
     ) return "Unavailable"
   }
   if (status !== undefined) {
