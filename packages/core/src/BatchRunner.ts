@@ -256,6 +256,7 @@ export const run = <E, R>(
         yield* BatchJob.cleanup(config, { runId, stage, label }, result)
         yield* reportFailed(finalFailures)
         if (again.length === 0) return outcomes
+        // Enough for a job: batch again (on demand would bill a whole failed job at full price).
         const asBatch = again.length >= config.minRecordsPerJob
         yield* RunEvents.publish({
           _tag: "RecordsRetried",
