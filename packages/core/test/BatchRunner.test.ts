@@ -283,8 +283,9 @@ describe("BatchRunner", () => {
 
   it.effect("publishes events from plan to finish", () =>
     Effect.gen(function*() {
-      const cfg = yield* config()
-      const env = yield* makeEnv()
+      // Phases longer than the longest poll interval, so no status can pass unseen.
+      const cfg = yield* config({ pollMaxSeconds: 60 })
+      const env = yield* makeEnv({ sim: { timings: { scheduledSeconds: 600, minRunSeconds: 600 } } })
       const seen: Array<RunEvents.RunEvent> = []
       yield* runOnTestClock(
         Stream.runDrain(BatchRunner.run(Stream.fromIterable(records(150)), { config: cfg, runId: "r", stage: "s" }))
