@@ -35,6 +35,6 @@ if (stale) {
   }
 }
 
-const result = pnpm(["run", script, ...(args.length > 0 ? ["--", ...args] : [])])
+const result = pnpm(["run", script, ...args])
 if (result.signal) process.kill(process.pid, result.signal)
 process.exit(result.status ?? 1)
