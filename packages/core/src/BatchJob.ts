@@ -21,6 +21,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Option, Result, Schedule, Stream } from "effect"
+import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import type { BatchConfig } from "./BatchConfig.ts"
 import { BatchInference, type CreateJobRequest, isTerminal, jobIdFromArn, type JobStatus } from "./BatchInference.ts"
@@ -122,9 +123,16 @@ export const identity = (
   return { jobName, clientRequestToken: token }
 }
 
-const encoder = new TextEncoder()
+/** Bytes per piece of a staged body. */
+const pieceBytes = 1_048_576
 
-/** The JSONL body of a job as a stream of bytes (lines grouped into ~1 MiB pieces). */
+/**
+ * The JSONL body of a job as a stream of bytes (lines grouped into ~1 MiB pieces). Each line
+ * is encoded straight into a buffer sized from the records' `bytes` (UTF-8 size plus the line
+ * break), so it is encoded once and never copied through a joined string. A record whose
+ * `bytes` is wrong is caught (the buffer keeps 4 bytes of slack, so a longer line can never
+ * fit exactly) and its piece is encoded the plain way.
+ */
 const jsonlBody = (records: ReadonlyArray<PackedRecord>): Stream.Stream<Uint8Array> =>
   Stream.suspend(() => {
     let index = 0
@@ -132,14 +140,22 @@ const jsonlBody = (records: ReadonlyArray<PackedRecord>): Stream.Stream<Uint8Arr
       [Symbol.iterator]: () => ({
         next: (): IteratorResult<Uint8Array> => {
           if (index >= records.length) return { done: true, value: undefined }
-          const parts: Array<string> = []
+          const start = index
           let size = 0
-          while (index < records.length && size < 1_048_576) {
-            const record = records[index++]!
-            parts.push(record.line, "\n")
-            size += record.bytes
+          while (index < records.length && size < pieceBytes) size += records[index++]!.bytes
+          const piece = Buffer.allocUnsafe(size + 4)
+          let offset = 0
+          for (let i = start; i < index; i++) {
+            const record = records[i]!
+            const written = piece.write(record.line, offset, "utf8")
+            if (written !== record.bytes - 1) {
+              const lines = records.slice(start, index).map((r) => `${r.line}\n`).join("")
+              return { done: false, value: Buffer.from(lines, "utf8") }
+            }
+            offset += written
+            piece[offset++] = 0x0a
           }
-          return { done: false, value: encoder.encode(parts.join("")) }
+          return { done: false, value: piece.subarray(0, offset) }
         }
       })
     })

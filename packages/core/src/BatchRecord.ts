@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import type * as ModelFamily from "./ModelFamily.ts"
 
 /** One record: a unique id (within a job) and the model's request body. */
@@ -25,15 +26,11 @@ export const recordIdProblem = (recordId: string): string | undefined =>
 export const toLine = (record: BatchRecord): string =>
   JSON.stringify({ recordId: record.recordId, modelInput: record.modelInput })
 
-const encoder = new TextEncoder()
-
-/** UTF-8 size of a string in bytes. */
-export const utf8Bytes = (text: string): number => {
-  // Fast path: ASCII-only strings are one byte a character.
-
-  if (/^[\u0000-\u007f]*$/.test(text)) return text.length
-  return encoder.encode(text).length
-}
+/**
+ * UTF-8 size of a string in bytes, without encoding it (a lone surrogate counts as the three
+ * bytes of the U+FFFD that replaces it, as `TextEncoder` does).
+ */
+export const utf8Bytes = (text: string): number => Buffer.byteLength(text, "utf8")
 
 /**
  * A record ready for packing: its id, its serialized line and the line's size in bytes
