@@ -48,8 +48,15 @@ export interface Request {
   readonly flags: Readonly<Record<string, unknown>>
 }
 
+/**
+ * The command's own defaults: an interrupted run leaves its jobs running for `resume`
+ * (`--stop-jobs-on-interrupt` stops them instead).
+ */
+const commandDefaults: Readonly<Record<string, unknown>> = { "batch.stopJobsOnInterrupt": false }
+
 /** Settings the local backend supplies when the user did not. */
 const localDefaults: Readonly<Record<string, unknown>> = {
+  ...commandDefaults,
   "batch.bucketName": "batch-extract-local",
   "batch.region": "us-east-1",
   "batch.roleArn": "arn:aws:iam::000000000000:role/batch-extract-local",
@@ -103,7 +110,7 @@ export const resolve = (request: Request) =>
       : yield* Effect.result(readJsonFile(request.configFile, "config"))
     if (file !== undefined && file._tag === "Failure") issues.push(...file.failure.issues)
     const gathered = Settings.gather({
-      defaults: request.backend === "local" ? localDefaults : undefined,
+      defaults: request.backend === "local" ? localDefaults : commandDefaults,
       file: file?._tag === "Success" ? file.success : undefined,
       env: process.env,
       flags: request.flags
