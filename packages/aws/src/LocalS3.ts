@@ -122,7 +122,8 @@ export const make = (options: Options = {}): Effect.Effect<LocalS3Shape, LocalS3
     const pending: Array<Fault> = []
     const requests: Record<string, number> = {}
     const nextRandom = Random.generator(options.seed ?? 1)
-    let errorRate = options.errorRate ?? 0
+    // Faults start once the buckets exist: they simulate the service, not its setup.
+    let errorRate = 0
     let requestCounter = 0
 
     const app = yield* Effect.acquireRelease(
@@ -203,6 +204,7 @@ export const make = (options: Options = {}): Effect.Effect<LocalS3Shape, LocalS3
       )
 
     yield* Effect.forEach(options.buckets ?? [], createBucket, { discard: true })
+    errorRate = options.errorRate ?? 0
 
     return {
       endpoint: `http://127.0.0.1:${port}`,

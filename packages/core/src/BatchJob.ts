@@ -211,11 +211,20 @@ export const pollSchedule = (config: BatchConfig) =>
 export const awaitDeadline = (config: BatchConfig): Duration.Duration =>
   Duration.hours(config.timeoutDurationInHours * 2)
 
-/** How a refused create (quota) waits for capacity: every 30 s to 5 min, jittered, without end. */
-const quotaWaitSchedule = Schedule.exponential(Duration.seconds(30), 1.5).pipe(
-  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(5)))),
-  Schedule.jittered
-)
+/**
+ * How a refused create (quota) waits for capacity: from twice the first poll delay, growing
+ * to the poll cap (30 s to 5 min with the defaults), jittered, without end — capacity frees
+ * up as jobs finish.
+ */
+export const quotaWaitSchedule = (config: BatchConfig) =>
+  Schedule.exponential(Duration.seconds(config.pollInitialSeconds * 2), 1.5).pipe(
+    Schedule.modifyDelay(({ duration }) =>
+      Effect.succeed(
+        Duration.min(duration, Duration.seconds(Math.max(config.pollMaxSeconds, config.pollInitialSeconds * 2)))
+      )
+    ),
+    Schedule.jittered
+  )
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -497,7 +506,7 @@ const createAndAwait = (
           : Effect.void
       ),
       // Quota refusals wait for capacity (without end); transient errors back off.
-      Effect.retry({ schedule: quotaWaitSchedule, while: (error) => error._tag === "QuotaExceeded" }),
+      Effect.retry({ schedule: quotaWaitSchedule(config), while: (error) => error._tag === "QuotaExceeded" }),
       (effect) => retryTransient(effect)
     )
     // A resumed job is re-attached by its ARN, or found by name when the ARN was never recorded.
