@@ -36,12 +36,13 @@ export interface DeterministicModelRuntime {
 export const make = (options: Options = {}): Effect.Effect<DeterministicModelRuntime> =>
   Effect.gen(function*() {
     const calls = yield* Ref.make(0)
-    const modelIds = yield* Ref.make<ReadonlyArray<string>>([])
+    // Appended in place: copying the list on every call made a run of n calls cost O(n²).
+    const modelIds: Array<string> = []
     const respond = options.respond ?? OfflineModel.respond
     const invoke: ModelRuntime["Service"]["invoke"] = (request) =>
       Effect.gen(function*() {
         yield* Ref.update(calls, (n) => n + 1)
-        yield* Ref.update(modelIds, (ids) => [...ids, request.modelId])
+        modelIds.push(request.modelId)
         const roll = yield* Random.next
         if (roll < (options.throttleRate ?? 0)) {
           return yield* new ServiceError.Throttled({
@@ -79,7 +80,7 @@ export const make = (options: Options = {}): Effect.Effect<DeterministicModelRun
         }
         return answer.success
       })
-    return { service: ModelRuntime.of({ invoke }), calls: Ref.get(calls), modelIds: Ref.get(modelIds) }
+    return { service: ModelRuntime.of({ invoke }), calls: Ref.get(calls), modelIds: Effect.sync(() => [...modelIds]) }
   })
 
 /** A Layer with a fresh deterministic runtime. */
