@@ -83,6 +83,12 @@ const localCredentials: AwsClients.Credentials = {
   secretAccessKey: Redacted.make("local-emulation-secret")
 }
 
+/** The emulated Bedrock's own credentials for S3 (exempt from injected S3 faults). */
+const serviceCredentials: AwsClients.Credentials = {
+  accessKeyId: "LOCALBEDROCKSERVICE",
+  secretAccessKey: Redacted.make("local-emulation-service-secret")
+}
+
 /** Client settings that reach a running local S3 and emulator. */
 export const clientSettings = (
   s3: LocalS3.LocalS3Shape,
@@ -102,15 +108,17 @@ export const layer = (
   const region = options.region ?? "us-east-1"
   const localS3 = LocalS3.layer({
     ...options.s3,
+    exemptAccessKeyIds: [serviceCredentials.accessKeyId, ...(options.s3?.exemptAccessKeyIds ?? [])],
     buckets: options.buckets,
     accountId: options.bucketOwner
   })
   const emulator = Layer.unwrap(
     Effect.gen(function*() {
       const s3 = yield* LocalS3.LocalS3
-      // Bedrock's own access to S3: a separate client, like the service's.
+      // Bedrock's own access to S3: a separate client, like the service's, whose requests the
+      // local S3 never faults (injected S3 faults are the caller's).
       const serviceStore = S3ObjectStore.layer({
-        client: { region, credentials: localCredentials, forcePathStyle: true, endpoints: { s3: s3.endpoint } }
+        client: { region, credentials: serviceCredentials, forcePathStyle: true, endpoints: { s3: s3.endpoint } }
       })
       return BedrockEmulator.layer({
         region,

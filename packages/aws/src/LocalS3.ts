@@ -53,6 +53,11 @@ export interface Options {
   readonly errorRate?: number | undefined
   /** Seed of the fault generator (default 1). */
   readonly seed?: number | undefined
+  /**
+   * Access key ids whose requests are never faulted (the emulated Bedrock's own access to
+   * S3: faults simulate the caller's S3 trouble, not the service's).
+   */
+  readonly exemptAccessKeyIds?: ReadonlyArray<string> | undefined
 }
 
 /** The running local S3. */
@@ -138,14 +143,16 @@ export const make = (options: Options = {}): Effect.Effect<LocalS3Shape, LocalS3
             const refuse = (status: number, code: string) =>
               reply.code(status).header("content-type", "application/xml").header("x-amz-request-id", requestId)
                 .send(request.method === "HEAD" ? "" : errorXml(code, messages[code] ?? code, requestId))
-            const faultIndex = pending.findIndex((fault) =>
-              fault.method === undefined || fault.method === request.method
-            )
+            const authorization = header(request.headers.authorization) ?? ""
+            const exempt = (options.exemptAccessKeyIds ?? []).some((id) => authorization.includes(`Credential=${id}/`))
+            const faultIndex = exempt ?
+              -1 :
+              pending.findIndex((fault) => fault.method === undefined || fault.method === request.method)
             if (faultIndex >= 0) {
               const [fault] = pending.splice(faultIndex, 1)
               return refuse(fault!.status, fault!.code)
             }
-            if (errorRate > 0 && nextRandom() < errorRate) return refuse(503, "SlowDown")
+            if (!exempt && errorRate > 0 && nextRandom() < errorRate) return refuse(503, "SlowDown")
             const owner = header(request.headers["x-amz-expected-bucket-owner"])
             if (owner !== undefined && owner !== accountId) return refuse(403, "AccessDenied")
             const { bucket, key, query } = objectOf(request.url)

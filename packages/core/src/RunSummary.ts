@@ -31,6 +31,13 @@ export interface RunSummary {
     readonly byStatus: Readonly<Record<string, number>>
     /** Creates refused for quota (each waited for capacity). */
     readonly createsDeferred: number
+    /** Jobs that did not complete, with the service's message. */
+    readonly incomplete: ReadonlyArray<{
+      readonly stage: string
+      readonly jobName: string
+      readonly status: string
+      readonly message: string | undefined
+    }>
   }
   readonly onDemandCalls: number
   readonly tokens: { readonly input: number; readonly output: number }
@@ -63,7 +70,7 @@ export interface Extraction {
 /** A summary with nothing counted. */
 export const empty: RunSummary = {
   records: { succeeded: 0, failed: 0, batch: 0, onDemand: 0, retried: 0 },
-  jobs: { total: 0, byStatus: {}, createsDeferred: 0 },
+  jobs: { total: 0, byStatus: {}, createsDeferred: 0, incomplete: [] },
   onDemandCalls: 0,
   tokens: { input: 0, output: 0 },
   batchShare: 1,
@@ -92,7 +99,13 @@ export const update = (summary: RunSummary, event: RunEvents.RunEvent): RunSumma
   switch (event._tag) {
     case "JobFinished": {
       const byStatus = { ...summary.jobs.byStatus, [event.status]: (summary.jobs.byStatus[event.status] ?? 0) + 1 }
-      return { ...summary, jobs: { ...summary.jobs, total: summary.jobs.total + 1, byStatus } }
+      const incomplete = event.status === "Completed"
+        ? summary.jobs.incomplete
+        : [
+          ...summary.jobs.incomplete,
+          { stage: event.stage, jobName: event.jobName, status: event.status, message: event.message }
+        ]
+      return { ...summary, jobs: { ...summary.jobs, total: summary.jobs.total + 1, byStatus, incomplete } }
     }
     case "JobCreateDeferred":
       return { ...summary, jobs: { ...summary.jobs, createsDeferred: summary.jobs.createsDeferred + 1 } }

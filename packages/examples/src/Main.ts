@@ -202,7 +202,12 @@ export const summaryJson = (
     onDemand: summary.records.onDemand,
     retried: summary.records.retried
   },
-  jobs: { total: summary.jobs.total, byStatus: summary.jobs.byStatus, createsDeferred: summary.jobs.createsDeferred },
+  jobs: {
+    total: summary.jobs.total,
+    byStatus: summary.jobs.byStatus,
+    createsDeferred: summary.jobs.createsDeferred,
+    incomplete: summary.jobs.incomplete
+  },
   tokens: summary.tokens,
   batchShare: summary.batchShare,
   extraction: {
