@@ -38,21 +38,8 @@ export interface Options {
   readonly pageSize?: number | undefined
 }
 
-const jobStatuses: ReadonlySet<string> = new Set<BatchInference.JobStatus>([
-  "Submitted",
-  "Validating",
-  "Scheduled",
-  "InProgress",
-  "Stopping",
-  "Completed",
-  "PartiallyCompleted",
-  "Failed",
-  "Stopped",
-  "Expired"
-])
-
 const toStatus = (status: string | undefined): BatchInference.JobStatus =>
-  status !== undefined && jobStatuses.has(status) ? status as BatchInference.JobStatus : "Submitted"
+  status !== undefined && BatchInference.isJobStatus(status) ? status : "Submitted"
 
 type JobFields = Pick<
   ModelInvocationJobSummary,

@@ -33,7 +33,7 @@
  *
  * @since 0.1.0
  */
-import { type BatchInference, type ModelFamily, ObjectStore, ServiceError } from "@batch-extract/core"
+import { BatchInference, type ModelFamily, ObjectStore, ServiceError } from "@batch-extract/core"
 import { OfflineModel } from "@batch-extract/core/testing"
 import {
   Clock,
@@ -262,18 +262,6 @@ const parseJson = (body: Uint8Array): Result.Result<unknown, string> => {
 const iso = (millis: number | undefined): string | undefined =>
   millis === undefined ? undefined : new Date(millis).toISOString()
 
-const jobStatusNames: ReadonlySet<string> = new Set([
-  "Submitted",
-  "Validating",
-  "Scheduled",
-  "InProgress",
-  "Stopping",
-  "Completed",
-  "PartiallyCompleted",
-  "Failed",
-  "Stopped",
-  "Expired"
-])
 const activeStatuses: ReadonlySet<BatchInference.JobStatus> = new Set([
   "Submitted",
   "Validating",
@@ -727,7 +715,7 @@ export const make = (
         )
       }
       const status = query.get("statusEquals")
-      if (status !== null && !jobStatusNames.has(status)) {
+      if (status !== null && !BatchInference.isJobStatus(status)) {
         return exception(
           "ValidationException",
           `1 validation error detected: Value '${status}' at 'statusEquals' failed to satisfy constraint: ` +

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { Data, Effect, Schema, SchemaIssue } from "effect"
+import * as BatchInference from "./BatchInference.ts"
 import * as ModelFamily from "./ModelFamily.ts"
 
 // -----------------------------------------------------------------------------
@@ -50,16 +51,7 @@ export const keyPrefixProblem = (prefix: string): string | undefined => {
   return undefined
 }
 
-const roleArnPattern = /^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role\/.+$/
 const regionPattern = /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/
-const uuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-const kmsKeyPatterns = [
-  new RegExp(`^${uuid}$`),
-  /^mrk-[0-9a-fA-F]{32}$/,
-  new RegExp(`^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:key/(${uuid}|mrk-[0-9a-fA-F]{32})$`),
-  /^alias\/[a-zA-Z0-9/_-]{1,250}$/,
-  /^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:alias\/[a-zA-Z0-9/_-]{1,250}$/
-]
 
 const rule = <A>(problem: (value: A) => string | undefined) => Schema.makeFilter<A>((value) => problem(value) ?? true)
 
@@ -122,7 +114,9 @@ export type ModelSettings = typeof ModelSettings.Type
 export const BatchConfigSchema = Schema.Struct({
   bucketName: Schema.String.check(rule(bucketNameProblem)),
   region: Schema.String.check(matching(regionPattern, "an AWS region such as us-east-1")),
-  roleArn: Schema.String.check(matching(roleArnPattern, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")),
+  roleArn: Schema.String.check(
+    matching(BatchInference.patterns.roleArn, "an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+  ),
   keyPrefix: Schema.optionalKey(Schema.String.check(rule(keyPrefixProblem))),
   maxBatchSize: defaulted(Schema.Number.check(between(100, 50_000)), 25_000),
   maxNumConcurrentBatches: defaulted(Schema.Number.check(atLeast(1)), 3),
@@ -130,7 +124,7 @@ export const BatchConfigSchema = Schema.Struct({
   s3EncryptionKeyId: Schema.optionalKey(
     Schema.String.check(
       rule((value: string) =>
-        kmsKeyPatterns.some((pattern) => pattern.test(value))
+        BatchInference.isKmsKey(value)
           ? undefined
           : `must be a KMS key id, key ARN, alias (alias/<name>) or alias ARN, got "${value}"`
       )

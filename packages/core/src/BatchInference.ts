@@ -24,6 +24,47 @@ export type JobStatus =
   | "Stopped"
   | "Expired"
 
+/** Every job status, in lifecycle order. */
+export const jobStatuses: ReadonlyArray<JobStatus> = [
+  "Submitted",
+  "Validating",
+  "Scheduled",
+  "InProgress",
+  "Stopping",
+  "Completed",
+  "PartiallyCompleted",
+  "Failed",
+  "Stopped",
+  "Expired"
+]
+
+/** Whether a string is a job status. */
+export const isJobStatus = (value: string): value is JobStatus => (jobStatuses as ReadonlyArray<string>).includes(value)
+
+const uuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+/**
+ * The patterns the service checks on a create (from the API model), shared by the
+ * configuration's validation, the simulated service and the emulator.
+ */
+export const patterns = {
+  jobName: /^[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9+\-.]){0,63}$/,
+  roleArn: /^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role\/.+$/,
+  clientRequestToken: /^[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}$/,
+  accountId: /^[0-9]{12}$/,
+  /** A KMS key id, key ARN, alias or alias ARN. */
+  kmsKey: [
+    new RegExp(`^${uuid}$`),
+    /^mrk-[0-9a-fA-F]{32}$/,
+    new RegExp(`^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:key/(${uuid}|mrk-[0-9a-fA-F]{32})$`),
+    /^alias\/[a-zA-Z0-9/_-]{1,250}$/,
+    /^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:alias\/[a-zA-Z0-9/_-]{1,250}$/
+  ]
+} as const
+
+/** Whether a string is a KMS key id, key ARN, alias or alias ARN. */
+export const isKmsKey = (value: string): boolean => patterns.kmsKey.some((pattern) => pattern.test(value))
+
 /** The statuses after which a job never changes again. */
 export const terminalStatuses: ReadonlySet<JobStatus> = new Set<JobStatus>([
   "Completed",

@@ -57,9 +57,7 @@ interface Item extends Packer.Sized {
 
 /** A stored outcome as an outcome again (its raw body is not kept: `modelOutput` is undefined). */
 const fromStored = (stored: RunLedger.StoredOutcome): BatchRecord.RecordOutcome =>
-  stored._tag === "Succeeded"
-    ? { ...(stored as Omit<BatchRecord.Succeeded, "modelOutput">), modelOutput: undefined }
-    : (stored as BatchRecord.Failed)
+  stored._tag === "Succeeded" ? { ...stored, modelOutput: undefined } : stored
 
 /** The records of a job an earlier attempt staged, read back from its input file. */
 const readStagedRecords = (job: RunLedger.JobState) =>

@@ -18,7 +18,7 @@
  */
 import { Context, Data, Effect, FileSystem, Layer, Path, Ref, Semaphore, Stream } from "effect"
 import type { JobStatus } from "./BatchInference.ts"
-import type { RecordOutcome } from "./BatchRecord.ts"
+import type * as BatchRecord from "./BatchRecord.ts"
 
 /** A ledger entry. */
 export type Entry =
@@ -53,7 +53,9 @@ export type Entry =
   | { readonly _tag: "RunFinished"; readonly at: number }
 
 /** A record outcome as the ledger keeps it (the raw `modelOutput` body is not kept). */
-export type StoredOutcome = Omit<RecordOutcome, "modelOutput"> & { readonly modelOutput?: undefined }
+export type StoredOutcome =
+  | BatchRecord.Failed
+  | (Omit<BatchRecord.Succeeded, "modelOutput"> & { readonly modelOutput?: undefined })
 
 /** The ledger could not be read or written. */
 export class LedgerError extends Data.TaggedError("LedgerError")<{
@@ -169,7 +171,7 @@ export const append = (runId: string, entries: ReadonlyArray<Entry>): Effect.Eff
   entries.length === 0 ? Effect.void : RunLedger.use((ledger) => ledger.append(runId, entries))
 
 /** Outcome without its raw body, as stored. */
-export const toStored = (outcome: RecordOutcome): StoredOutcome =>
+export const toStored = (outcome: BatchRecord.RecordOutcome): StoredOutcome =>
   outcome._tag === "Succeeded" ? { ...outcome, modelOutput: undefined } : outcome
 
 // -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import { BatchInference } from "@batch-extract/core"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -27,21 +28,11 @@ export interface ValidCreateRequest {
   readonly modelInvocationType: "InvokeModel" | "Converse"
 }
 
-const jobNamePattern = /^[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9+\-.]){0,63}$/
-const roleArnPattern = /^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role\/.+$/
-const tokenPattern = /^[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}$/
+const { clientRequestToken: tokenPattern, jobName: jobNamePattern, roleArn: roleArnPattern } = BatchInference.patterns
 const s3UriPattern = /^s3:\/\/[a-z0-9][.\-a-z0-9]{1,61}[a-z0-9](\/.*)?$/
 const accountPattern = /^[0-9]{12}$/
 const subnetPattern = /^subnet-[0-9a-z]{1,17}$/
 const securityGroupPattern = /^sg-[0-9a-z]{1,17}$/
-const uuid = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-const kmsKeyPatterns = [
-  new RegExp(`^${uuid}$`),
-  /^mrk-[0-9a-fA-F]{32}$/,
-  new RegExp(`^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:key/(${uuid}|mrk-[0-9a-fA-F]{32})$`),
-  /^alias\/[a-zA-Z0-9/_-]{1,250}$/,
-  /^arn:aws(-[^:]+)?:kms:[a-z0-9-]+:[0-9]{12}:alias\/[a-zA-Z0-9/_-]{1,250}$/
-]
 
 /** Validate a create request body; the problems are in the service's message format. */
 export const validate = (
@@ -137,7 +128,7 @@ export const validate = (
     }
     if (output.s3EncryptionKeyId !== undefined) {
       const key = output.s3EncryptionKeyId
-      if (typeof key !== "string" || !kmsKeyPatterns.some((p) => p.test(key))) {
+      if (typeof key !== "string" || !BatchInference.isKmsKey(key)) {
         problems.push(
           `Value '${String(key)}' at 'outputDataConfig.s3OutputDataConfig.s3EncryptionKeyId' failed to satisfy ` +
             `constraint: Member must be a KMS key id, key ARN, alias or alias ARN`

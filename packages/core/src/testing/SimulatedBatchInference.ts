@@ -19,6 +19,7 @@ import {
   type JobDescription,
   jobIdFromArn,
   type JobStatus,
+  patterns,
   quotaStatuses
 } from "../BatchInference.ts"
 import * as ModelFamily from "../ModelFamily.ts"
@@ -109,9 +110,7 @@ export interface SimulatedBatchInference {
   readonly liveJobs: Effect.Effect<number>
 }
 
-const jobNamePattern = /^[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9+\-.]){0,63}$/
-const tokenPattern = /^[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}$/
-const roleArnPattern = /^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role\/.+$/
+const { clientRequestToken: tokenPattern, jobName: jobNamePattern, roleArn: roleArnPattern } = patterns
 
 /** A deterministic roll in [0, 1) for a key (FNV-1a). */
 const roll = (key: string): number => {
