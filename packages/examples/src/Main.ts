@@ -225,7 +225,7 @@ export const summaryJson = (
   elapsedSeconds: Math.round(elapsedMs / 100) / 10
 })
 
-/** The ids of chunks already written under the output (the checkpoint). */
+/** The ids of chunks whose file is under the output. */
 const writtenChunkIds = (out: string, collectionId: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -244,6 +244,21 @@ const writtenChunkIds = (out: string, collectionId: string) =>
     }
     return ids
   }).pipe(Effect.orElseSucceed(() => new Set<string>()))
+
+/**
+ * The checkpoint of an output directory: a journal (`<out>/.batch-extract/checkpoint/`) of the
+ * chunks fully extracted and written there, by any run. A chunk written with failures (empty
+ * results, so the build stage still sees it) is not in it, so a later run extracts it again.
+ */
+const checkpointId = "checkpoint"
+
+/** The chunks to skip: fully extracted (per the checkpoint) and still on disk. */
+const checkpointedChunkIds = (out: string, collectionId: string, checkpoint: RunLedger.Ledger) =>
+  Effect.gen(function*() {
+    const extracted = RunLedger.fold(yield* checkpoint.read(checkpointId)).chunksWritten
+    const onDisk = yield* writtenChunkIds(out, collectionId)
+    return new Set([...extracted].filter((id) => onDisk.has(id)))
+  })
 
 /** Write a file atomically (temporary file, then rename). */
 const writeAtomically = (file: string, text: string) =>
@@ -287,7 +302,10 @@ export const runExtraction = (options: {
     if (!options.resuming) {
       yield* ledgerService.append(runId, [{ _tag: "RunStarted", at: started, settings: recorded }])
     }
-    const written = options.force ? new Set<string>() : yield* writtenChunkIds(recorded.out, recorded.collectionId)
+    const checkpoint = yield* RunLedger.makeFileSystem(path.join(recorded.out, ".batch-extract"))
+    const written = options.force
+      ? new Set<string>()
+      : yield* checkpointedChunkIds(recorded.out, recorded.collectionId, checkpoint)
     const progress = yield* Progress.make({
       tty: process.stderr.isTTY === true,
       write: (text) => void process.stderr.write(text)
@@ -311,9 +329,18 @@ export const runExtraction = (options: {
       runId,
       skipChunk: (id) => written.has(id)
     }).pipe(
-      Stream.mapEffect((extracted) => Effect.as(sink.write(extracted), extracted.chunk.id), { concurrency: 8 }),
-      Stream.grouped(200),
-      Stream.runForEach((ids) => ledgerService.append(runId, [{ _tag: "ChunksWritten", chunkIds: ids }]))
+      Stream.mapEffect((extracted) => Effect.as(sink.write(extracted), extracted), { concurrency: 8 }),
+      // Only fully extracted chunks count as done; recorded soon after they are written, so a
+      // kill leaves little that a later run would extract again.
+      Stream.filter((extracted) => extracted.failures.length === 0),
+      Stream.map((extracted) => extracted.chunk.id),
+      Stream.groupedWithin(200, "1 second"),
+      Stream.runForEach((ids) =>
+        Effect.andThen(
+          ledgerService.append(runId, [{ _tag: "ChunksWritten", chunkIds: ids }]),
+          checkpoint.append(checkpointId, [{ _tag: "ChunksWritten", chunkIds: ids }])
+        )
+      )
     )
     const drawing = yield* Effect.forkChild(progress.run)
     const [, summary] = yield* RunSummary.collect(

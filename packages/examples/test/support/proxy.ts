@@ -56,6 +56,8 @@ export interface Proxy {
   readonly seen: () => ReadonlyArray<Seen>
   /** Requests refused so far. */
   readonly refused: () => number
+  /** The services' answers so far, by HTTP status. */
+  readonly answers: () => Readonly<Record<number, number>>
   /** Replace how requests are treated. */
   readonly setPlan: (plan: (request: Seen) => Plan) => void
 }
@@ -71,6 +73,7 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
       const inFlight = new Set<{ -readonly [K in keyof InFlight]: InFlight[K] }>()
       const seen: Array<Seen> = []
       let refused = 0
+      const answers: Record<number, number> = {}
       let plan: (request: Seen) => Plan = noPlan
 
       const server = http.createServer((req, res) => {
@@ -120,6 +123,7 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
               answer.on("data", (chunk: Buffer) => answerChunks.push(chunk))
               answer.on("error", () => res.destroy())
               answer.on("end", () => {
+                answers[answer.statusCode ?? 0] = (answers[answer.statusCode ?? 0] ?? 0) + 1
                 const pass = () => {
                   if (clientGone) return
                   const answerBody = Buffer.concat(answerChunks)
@@ -152,6 +156,7 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
             inFlight: () => [...inFlight].map((e) => ({ ...e })),
             seen: () => [...seen],
             refused: () => refused,
+            answers: () => ({ ...answers }),
             setPlan: (next) => {
               plan = next
             }
