@@ -1,0 +1,131 @@
+/**
+ * The benchmark table: every figure of a run, one row each, with its target and whether the
+ * run met it (markdown, so BENCHMARKS.md can hold it as printed).
+ */
+import type { BatchShareRow } from "./batchShare.ts"
+import type { ChunkingFigures } from "./chunking.ts"
+import type { MakespanFigures } from "./makespan.ts"
+import type { MemoryFigures } from "./memory.ts"
+import type { PollingRow } from "./polling.ts"
+import type { Throughput } from "./throughput.ts"
+
+/** Everything a run measured. */
+export interface Figures {
+  readonly machine: {
+    readonly cpu: string
+    readonly cores: number
+    readonly memoryGiB: number
+    readonly node: string
+    readonly platform: string
+  }
+  readonly wallSeconds: number
+  readonly staging: Throughput
+  readonly output: Throughput
+  readonly memory: MemoryFigures
+  readonly makespan: MakespanFigures
+  readonly polling: ReadonlyArray<PollingRow>
+  readonly batchShare: ReadonlyArray<BatchShareRow>
+  readonly chunking: Omit<ChunkingFigures, "pool" | "chunksPerDocument">
+}
+
+const int = (n: number) => Math.round(n).toLocaleString("en-US")
+const fixed = (n: number, digits: number) => n.toFixed(digits)
+const percent = (share: number) => `${(share * 100).toFixed(share === 1 || share === 0 ? 0 : 1)}%`
+const mb = (bytes: number) => `${int(bytes / 1_000_000)} MB`
+const hours = (seconds: number) => `${int(seconds)} s (${fixed(seconds / 3600, 1)} h)`
+const duration = (seconds: number) =>
+  seconds >= 3600 ? `${seconds / 3600} h` : seconds >= 60 ? `${seconds / 60} min` : `${seconds} s`
+const mark = (ok: boolean) => (ok ? "met" : "**missed**")
+
+/** The table of a run. */
+export const render = (f: Figures): string => {
+  const rows: Array<[string, string, string, string]> = []
+  const add = (what: string, figure: string, target: string, status: string) =>
+    rows.push([what, figure, target, status])
+
+  add(
+    "1. Staging (build, pack, stream JSONL)",
+    `${int(f.staging.recordsPerSecond)} records/s (${int(f.staging.records)} records, ${mb(f.staging.bytes)}); floor ${
+      int(f.staging.floorRecordsPerSecond)
+    } records/s; **${fixed(f.staging.ratio, 2)}× the floor** (CPU time ${fixed(f.staging.cpuRatio, 2)}×)`,
+    "≤ 1.5× the floor",
+    mark(f.staging.ratio <= 1.5)
+  )
+  add(
+    "2. Output (read, correlate, parse)",
+    `${int(f.output.recordsPerSecond)} records/s (${int(f.output.records)} records, ${mb(f.output.bytes)}); floor ${
+      int(f.output.floorRecordsPerSecond)
+    } records/s; **${fixed(f.output.ratio, 2)}× the floor** (CPU time ${fixed(f.output.cpuRatio, 2)}×)`,
+    "≤ 1.5× the floor",
+    mark(f.output.ratio <= 1.5)
+  )
+  const m = f.memory
+  add(
+    "3. Memory (peak RSS, end to end)",
+    `${int(m.small.chunks)} chunks: ${int(m.small.peakRssMiB)} MiB; ${int(m.large.chunks)} chunks: ${
+      int(m.large.peakRssMiB)
+    } MiB; **${fixed(m.ratio, 2)}×** (above the ${int(m.small.baselineRssMiB)} MiB baseline: ${
+      fixed(m.ratioAboveBaseline, 2)
+    }×)`,
+    "< 1.3× for 10× the records",
+    mark(m.ratio < 1.3)
+  )
+  const s = f.makespan
+  add(
+    "4. Makespan (simulated)",
+    `${int(s.settings.chunks)} chunks = ${int(s.records)} records: batch-extract ${
+      hours(s.engine.seconds)
+    }; lower bound ${hours(s.lowerBoundSeconds)}; reference policy ${hours(s.reference.seconds)}; **${
+      fixed(s.ratioToLowerBound, 3)
+    }× the bound, ${fixed(s.speedup, 2)}× faster than the reference**`,
+    "≤ 1.1× the bound; ≥ 3× the reference",
+    mark(s.ratioToLowerBound <= 1.1 && s.speedup >= 3)
+  )
+  for (const row of f.polling) {
+    add(
+      `5. Polling, ${duration(row.jobSeconds)} jobs`,
+      `batch-extract ${fixed(row.engine.getCallsPerJob, 1)} checks/job, read ${
+        int(row.engine.meanDelaySeconds)
+      } s after the end (max ${int(row.engine.maxDelaySeconds)}); with pollMaxSeconds 60: ${
+        fixed(row.engineCapped60.getCallsPerJob, 1)
+      } checks, ${int(row.engineCapped60.meanDelaySeconds)} s (max ${
+        int(row.engineCapped60.maxDelaySeconds)
+      }); fixed 60 s: ${fixed(row.reference.getCallsPerJob, 1)} checks, ${int(row.reference.meanDelaySeconds)} s (max ${
+        int(row.reference.maxDelaySeconds)
+      })`,
+      "(reported)",
+      "—"
+    )
+  }
+  for (const row of f.batchShare) {
+    add(
+      `6. Batch share, ${int(row.chunks)} chunks`,
+      `batch-extract ${percent(row.engine)}; reference defaults (4 documents/round, 2 workers) ${
+        percent(row.reference)
+      }; reference with 1,000 documents/round ${percent(row.referenceDocsExample)} (${int(row.documents)} documents)`,
+      row.chunks >= 100 ? "≥ 99.9%" : "(below Bedrock's 100-record minimum)",
+      row.chunks >= 100 ? mark(row.engine >= 0.999) : "—"
+    )
+  }
+  const c = f.chunking
+  add(
+    "7. Chunking and parsing",
+    `${int(c.chunksPerSecond)} chunks/s (${int(c.chunks)} chunks of ${c.documents} documents, ${mb(c.textBytes)}); ${
+      int(c.propositionOutputsPerSecond)
+    } proposition outputs/s; ${int(c.topicOutputsPerSecond)} topic outputs/s (${int(c.topicOutputBytes)} bytes each)`,
+    "(reported)",
+    "—"
+  )
+
+  const header = ["benchmark", "figures", "target", "status"]
+  const lines = [
+    `batch-extract benchmarks — ${f.machine.cores} × ${f.machine.cpu}, ${f.machine.memoryGiB} GiB, Node ${f.machine.node}, ${f.machine.platform}; ${
+      int(f.wallSeconds)
+    } s`,
+    "",
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.join(" | ")} |`)
+  ]
+  return lines.join("\n")
+}

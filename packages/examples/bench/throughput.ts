@@ -1,0 +1,303 @@
+/**
+ * Benchmarks 1 and 2: staging throughput and output throughput of the engine, each against
+ * its floor, on realistic proposition-stage records and a disk-backed object store.
+ *
+ * 1. Staging: records are built (the library's stage-1 prompt over real chunks), packed,
+ *    planned into jobs and streamed as JSONL into the store by `BatchRunner.run` — the whole
+ *    engine path up to the create call, which a control plane that refuses every create ends
+ *    (so nothing else runs). Floor: the same records built, `JSON.stringify` + a line break,
+ *    written to the same number of files with the same piece size. Nothing else.
+ * 2. Output: job outputs (`{recordId, modelInput, modelOutput}` lines in shuffled order, as
+ *    Bedrock writes them) are read from the store, correlated with the job's records and
+ *    parsed exactly as `BatchJob.run` does (`ObjectStore.getLines` + `classifyOutput` +
+ *    `readManifest`). Floor: read the same file, split it into lines, `JSON.parse` each line.
+ */
+import {
+  BatchInference,
+  BatchJob,
+  BatchRecord,
+  BatchRunner,
+  type Chunker,
+  JobSlots,
+  ModelFamily,
+  ObjectStore,
+  ServiceError
+} from "@batch-extract/core"
+import { DeterministicModelRuntime, OfflineModel } from "@batch-extract/core/testing"
+import { Deferred, Effect, Fiber, Layer, Option, Result, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { realisticRecord } from "./corpus.ts"
+import * as DiskObjectStore from "./DiskObjectStore.ts"
+import { gc, timeCpu } from "./measure.ts"
+import { configOf } from "./simulation.ts"
+
+/** A throughput figure against its floor. */
+export interface Throughput {
+  readonly records: number
+  readonly bytes: number
+  readonly seconds: number
+  readonly recordsPerSecond: number
+  readonly floorSeconds: number
+  readonly floorRecordsPerSecond: number
+  /** Engine time over floor time (1 = as fast as the floor). */
+  readonly ratio: number
+  /** The same, on CPU time (user + system, all threads): less sensitive to a busy machine. */
+  readonly cpuRatio: number
+}
+
+/**
+ * A control plane whose creates never answer: the engine stages every job and then waits,
+ * so a run measures exactly the path up to the create call.
+ */
+const silentControlPlane = BatchInference.BatchInference.of({
+  createJob: () => Effect.never,
+  getJob: (id) =>
+    Effect.fail(
+      new ServiceError.NotFound({ operation: "BatchInference.getJob", message: id, exceptionName: "NotFound" })
+    ),
+  stopJob: () => Effect.void,
+  listJobs: () => Stream.empty
+})
+
+// Enough concurrent jobs that every job of the set is staged while the earlier ones wait on their create.
+const stagingConfig = configOf({ maxBatchSize: 25_000, maxNumConcurrentBatches: 8, extractionNumWorkers: 2 })
+
+/**
+ * Stage `n` records through the engine (`n` a multiple of 25,000: one job per 25,000); ends
+ * when the last job's input is in the store. Returns the bytes staged.
+ */
+export const engineStaging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, dir: string) =>
+  Effect.gen(function*() {
+    const config = yield* stagingConfig
+    const jobs = Math.ceil(n / config.maxBatchSize)
+    const disk = DiskObjectStore.make(dir)
+    const allStaged = yield* Deferred.make<void>()
+    let puts = 0
+    const store = ObjectStore.ObjectStore.of({
+      ...disk,
+      put: (ref, body, options) =>
+        Effect.tap(disk.put(ref, body, options), () =>
+          ++puts === jobs ? Deferred.succeed(allStaged, undefined) : Effect.void)
+    })
+    const layer = Layer.mergeAll(
+      Layer.succeed(ObjectStore.ObjectStore, store),
+      Layer.succeed(BatchInference.BatchInference, silentControlPlane),
+      Layer.effect(JobSlots.JobSlots, JobSlots.make(config.maxConcurrentJobs)),
+      DeterministicModelRuntime.layer()
+    )
+    const run = yield* BatchRunner.run(
+      Stream.range(0, n - 1).pipe(Stream.map((i) =>
+        realisticRecord(pool, i)
+      )),
+      { config: { ...config, stopJobsOnInterrupt: false }, runId: "staging", stage: "propositions" }
+    ).pipe(Stream.runDrain, Effect.provide(layer), Effect.forkChild)
+    yield* Deferred.await(allStaged)
+    yield* Fiber.interrupt(run)
+    const staged = yield* Stream.runCollect(store.list(config.bucketName, "")).pipe(Effect.orDie)
+    return staged.reduce((sum, object) => sum + object.size, 0)
+  })
+
+/**
+ * The floor: build the same records, `JSON.stringify` each, encode the lines into 2 MiB
+ * buffers (no joined strings) and write them, one file per 25,000 records.
+ */
+const floorStaging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, dir: string, perFile: number) => {
+  fs.mkdirSync(dir, { recursive: true })
+  let bytes = 0
+  for (let file = 0; file * perFile < n; file++) {
+    const fd = fs.openSync(path.join(dir, `job-${file}.jsonl`), "w")
+    const end = Math.min(n, (file + 1) * perFile)
+    let buffer = Buffer.allocUnsafe(2 * 1_048_576)
+    let offset = 0
+    const flush = () => {
+      fs.writeSync(fd, buffer, 0, offset)
+      bytes += offset
+      offset = 0
+    }
+    for (let i = file * perFile; i < end; i++) {
+      const record = realisticRecord(pool, i)
+      const line = JSON.stringify({ recordId: record.recordId, modelInput: record.modelInput })
+      // A UTF-16 unit is at most 3 UTF-8 bytes.
+      if (offset + line.length * 3 + 1 > buffer.length) {
+        flush()
+        if (line.length * 3 + 1 > buffer.length) buffer = Buffer.allocUnsafe(line.length * 3 + 1)
+      }
+      offset += buffer.write(line, offset, "utf8")
+      buffer[offset++] = 0x0a
+    }
+    if (offset > 0) flush()
+    fs.closeSync(fd)
+  }
+  return bytes
+}
+
+/** Benchmark 1. */
+export const staging = async (pool: ReadonlyArray<Chunker.Chunk>, n: number, root: string): Promise<Throughput> => {
+  // Warm up both paths (JIT) on a small set.
+  await Effect.runPromise(engineStaging(pool, 25_000, path.join(root, "warm-engine")))
+  floorStaging(pool, 25_000, path.join(root, "warm-floor"), 25_000)
+  fs.rmSync(path.join(root, "warm-engine"), { recursive: true, force: true })
+  fs.rmSync(path.join(root, "warm-floor"), { recursive: true, force: true })
+
+  // Best of two runs each, interleaved, so a hiccup of the machine does not decide the figure.
+  let floorSeconds = Infinity
+  let seconds = Infinity
+  let floorCpu = Infinity
+  let cpu = Infinity
+  let floorBytes = 0
+  let bytes = 0
+  for (let run = 0; run < 2; run++) {
+    gc()
+    const [floorWritten, floorTook, floorCpuTook] = await timeCpu(() =>
+      floorStaging(pool, n, path.join(root, "floor"), 25_000)
+    )
+    fs.rmSync(path.join(root, "floor"), { recursive: true, force: true })
+    gc()
+    const [written, took, cpuTook] = await timeCpu(() =>
+      Effect.runPromise(engineStaging(pool, n, path.join(root, "engine")))
+    )
+    fs.rmSync(path.join(root, "engine"), { recursive: true, force: true })
+    floorSeconds = Math.min(floorSeconds, floorTook)
+    seconds = Math.min(seconds, took)
+    floorCpu = Math.min(floorCpu, floorCpuTook)
+    cpu = Math.min(cpu, cpuTook)
+    floorBytes = floorWritten
+    bytes = written
+  }
+  if (bytes !== floorBytes) throw new Error(`staging: the engine wrote ${bytes} bytes, the floor ${floorBytes}`)
+  return {
+    records: n,
+    bytes,
+    seconds,
+    recordsPerSecond: n / seconds,
+    floorSeconds,
+    floorRecordsPerSecond: n / floorSeconds,
+    ratio: seconds / floorSeconds,
+    cpuRatio: cpu / floorCpu
+  }
+}
+
+const shuffle = <A>(items: Array<A>, seed: number): Array<A> => {
+  let state = seed
+  for (let i = items.length - 1; i > 0; i--) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0
+    const j = state % (i + 1)
+    const swap = items[i]!
+    items[i] = items[j]!
+    items[j] = swap
+  }
+  return items
+}
+
+/** Benchmark 2. */
+export const output = async (
+  pool: ReadonlyArray<Chunker.Chunk>,
+  n: number,
+  root: string,
+  perJob = 25_000
+): Promise<Throughput> => {
+  const config = await Effect.runPromise(stagingConfig)
+  const family = ModelFamily.anthropic
+  const store = DiskObjectStore.make(root)
+  const bucket = config.bucketName
+  // The offline model's answer to each chunk of the pool (answers repeat with the pool).
+  const answers = pool.map((_, i) => {
+    const answer = OfflineModel.respond(family, realisticRecord(pool, i).modelInput)
+    if (Result.isFailure(answer)) throw new Error(answer.failure)
+    return JSON.stringify(answer.success)
+  })
+  const jobs = Math.ceil(n / perJob)
+  const recordsOf = (job: number) => {
+    const records: Array<BatchRecord.PackedRecord> = []
+    for (let i = job * perJob; i < Math.min(n, (job + 1) * perJob); i++) {
+      records.push(BatchRecord.pack(realisticRecord(pool, i)))
+    }
+    return records
+  }
+  const outputKey = (job: number) => `output/job-${job}/sim0000/job-${job}.jsonl.out`
+  const manifestKey = (job: number) => `output/job-${job}/sim0000/manifest.json.out`
+
+  /** Write a job's output as Bedrock would: one line per record, in no particular order. */
+  const writeOutput = (job: number, records: ReadonlyArray<BatchRecord.PackedRecord>) => {
+    const lines = shuffle(
+      records.map((record, k) =>
+        `${record.line.slice(0, -1)},"modelOutput":${answers[(job * perJob + k) % pool.length]}}\n`
+      ),
+      job + 1
+    )
+    const file = path.join(root, bucket, outputKey(job))
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const fd = fs.openSync(file, "w")
+    let written = 0
+    for (let i = 0; i < lines.length; i += 2_000) {
+      const buffer = Buffer.from(lines.slice(i, i + 2_000).join(""))
+      fs.writeSync(fd, buffer)
+      written += buffer.length
+    }
+    fs.closeSync(fd)
+    fs.writeFileSync(
+      path.join(root, bucket, manifestKey(job)),
+      JSON.stringify({ totalRecordCount: records.length, inputTokenCount: 1, outputTokenCount: 1 })
+    )
+    return written
+  }
+
+  const engineRead = (job: number, records: ReadonlyArray<BatchRecord.PackedRecord>) =>
+    Effect.gen(function*() {
+      const lines = yield* ObjectStore.getLines({ bucket, key: outputKey(job) }).pipe(Stream.runCollect)
+      const classified = BatchJob.classifyOutput(family, records, lines)
+      const manifest = yield* ObjectStore.getStringOption({ bucket, key: manifestKey(job) }).pipe(
+        Effect.map(Option.flatMap(BatchJob.readManifest))
+      )
+      if (classified.succeeded.length !== records.length || Option.isNone(manifest)) {
+        throw new Error(`output: ${classified.succeeded.length} of ${records.length} records read`)
+      }
+    }).pipe(Effect.provideService(ObjectStore.ObjectStore, store), Effect.orDie)
+
+  const floorRead = (job: number) => {
+    const text = fs.readFileSync(path.join(root, bucket, outputKey(job)), "utf8")
+    let parsed = 0
+    for (const line of text.split("\n")) {
+      if (line === "") continue
+      JSON.parse(line)
+      parsed++
+    }
+    const manifest = JSON.parse(fs.readFileSync(path.join(root, bucket, manifestKey(job)), "utf8")) as unknown
+    if (parsed === 0 || manifest === null) throw new Error("output floor: nothing parsed")
+  }
+
+  // One job at a time: write its output (not measured), then read it both ways, interleaved.
+  // The job's records are in memory, as they are in the engine when its output is read.
+  let bytes = 0
+  let seconds = 0
+  let floorSeconds = 0
+  let cpu = 0
+  let floorCpu = 0
+  for (let job = -1; job < jobs; job++) {
+    // Job -1 is the first job again, to warm up both paths.
+    const records = recordsOf(Math.max(job, 0))
+    const written = writeOutput(Math.max(job, 0), records)
+    gc()
+    const [, floorTook, floorCpuTook] = await timeCpu(() => floorRead(Math.max(job, 0)))
+    gc()
+    const [, took, cpuTook] = await timeCpu(() => Effect.runPromise(engineRead(Math.max(job, 0), records)))
+    if (job < 0) continue
+    bytes += written
+    seconds += took
+    floorSeconds += floorTook
+    cpu += cpuTook
+    floorCpu += floorCpuTook
+  }
+  fs.rmSync(path.join(root, bucket), { recursive: true, force: true })
+  return {
+    records: n,
+    bytes,
+    seconds,
+    recordsPerSecond: n / seconds,
+    floorSeconds,
+    floorRecordsPerSecond: n / floorSeconds,
+    ratio: seconds / floorSeconds,
+    cpuRatio: cpu / floorCpu
+  }
+}
