@@ -102,7 +102,9 @@ const stopWords = new Set([
 export const capitalisedPhrases = (sentence: string): Array<string> => {
   const found: Array<string> = []
   const pattern = /\b([A-Z][a-zA-Z'’-]+(?:\s+(?:of\s+|the\s+)?[A-Z][a-zA-Z'’-]+)*)/g
-  for (const match of sentence.matchAll(pattern)) {
+  // Asides in parentheses ("(Applause.)") name nothing.
+  const text = sentence.replace(/\([^)]*\)/g, " ")
+  for (const match of text.matchAll(pattern)) {
     const phrase = match[1]!.replace(/['’]s$/, "")
     if (stopWords.has(phrase) || phrase.length < 3) continue
     if (!found.includes(phrase)) found.push(phrase)
@@ -115,7 +117,10 @@ const classify = (phrase: string): string => {
     return phrase.includes("Congress") ? "Company" : "Location"
   }
   if (/\b(Act|Treaty|War|Conference|Revolution|Depression)\b/.test(phrase)) return "Event"
-  if (/\b(Department|Bank|Company|Corporation|Inc|Service|Agency|Administration)\b/.test(phrase)) return "Company"
+  if (
+    /\b(Department|Bank|Company|Corporation|Inc|Service|Agency|Administration|Fund|Association|Organization|Committee|Commission|Institute|University|Council|Board|Bureau|Party|Court)\b/
+      .test(phrase)
+  ) return "Company"
   if (/\b(President|Secretary|Senator|Governor|General|Chief|Minister)\b/.test(phrase)) return "Role"
   return phrase.split(" ").length >= 2 ? "Person" : "Location"
 }
