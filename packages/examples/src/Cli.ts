@@ -62,6 +62,14 @@ const extract = Command.make("extract", {
     Flag.withDescription("JSON field(s) holding the text, comma-separated (default text,body,content)"),
     Flag.optional
   ),
+  propositionsPrompt: Flag.String("propositions-prompt").pipe(
+    Flag.withDescription("stage-1 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
+    Flag.optional
+  ),
+  topicsPrompt: Flag.String("topics-prompt").pipe(
+    Flag.withDescription("stage-2 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
+    Flag.optional
+  ),
   pathMetadataKey: Flag.String("path-metadata-key").pipe(
     Flag.withDescription("metadata key that records each document's file path (empty: none)"),
     Flag.withDefault("file_path")
@@ -81,6 +89,10 @@ const extract = Command.make("extract", {
     json: input.json,
     configFile: Option.getOrUndefined(input.config),
     faultsFile: Option.getOrUndefined(input.faults),
+    promptFiles: {
+      propositionsPrompt: Option.getOrUndefined(input.propositionsPrompt),
+      topicsPrompt: Option.getOrUndefined(input.topicsPrompt)
+    },
     force: input.force,
     collectionId: input.collectionId,
     textField: Option.getOrUndefined(Option.map(input.textField, (s) => s.split(",").map((f) => f.trim()))),

@@ -40,6 +40,11 @@ export interface Request {
   readonly json: boolean
   readonly configFile: string | undefined
   readonly faultsFile: string | undefined
+  /** Prompt template files (JSON `{system?, user}` or plain text for the user turn). */
+  readonly promptFiles?: {
+    readonly propositionsPrompt?: string | undefined
+    readonly topicsPrompt?: string | undefined
+  } | undefined
   readonly force: boolean
   readonly collectionId: string
   readonly textField: ReadonlyArray<string> | undefined
@@ -116,6 +121,24 @@ export const resolve = (request: Request) =>
       flags: request.flags
     })
     issues.push(...gathered.issues)
+    for (const key of ["propositionsPrompt", "topicsPrompt"] as const) {
+      const file = request.promptFiles?.[key]
+      if (file === undefined) continue
+      const text = yield* fs.readFileString(file).pipe(Effect.result)
+      if (text._tag === "Failure") {
+        issues.push({ path: `extraction.${key}`, message: `cannot read ${file}: ${text.failure.message}` })
+        continue
+      }
+      if (!file.endsWith(".json")) {
+        gathered.extraction[key] = { user: text.success }
+        continue
+      }
+      try {
+        gathered.extraction[key] = JSON.parse(text.success)
+      } catch (error) {
+        issues.push({ path: `extraction.${key}`, message: `${file} is not valid JSON: ${String(error)}` })
+      }
+    }
     const batch = yield* Effect.result(BatchConfig.decode(gathered.batch))
     if (batch._tag === "Failure") issues.push(...batch.failure.issues)
     const extraction = yield* Effect.result(Extraction.decodeConfig(gathered.extraction))
