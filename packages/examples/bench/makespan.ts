@@ -29,6 +29,8 @@ export interface MakespanFigures {
   readonly lowerBoundSeconds: number
   readonly engine: { readonly seconds: number; readonly jobs: number; readonly getCalls: number }
   readonly reference: { readonly seconds: number; readonly jobs: number; readonly getCalls: number }
+  /** The reference's policy with as many workers as the quota allows jobs (a machine with that many cores). */
+  readonly referenceQuotaWorkers: { readonly workers: number; readonly seconds: number; readonly jobs: number }
   /** batch-extract over the lower bound. */
   readonly ratioToLowerBound: number
   /** The reference's makespan over batch-extract's. */
@@ -84,20 +86,24 @@ export const run = async (settings: MakespanSettings): Promise<MakespanFigures> 
   if (engine.summary.records.batch !== records) {
     throw new Error(`makespan: the engine answered ${engine.summary.records.batch} of ${records} records in batch`)
   }
-  const reference = await runVirtual(Effect.gen(function*() {
-    const env = yield* makeSimEnv({
-      sim: { respond: respondLight, ...sim },
-      slots: settings.quota,
-      runtime: { respond: respondLight }
-    })
-    // The reference's benchmark settings (extraction_batch_size 15,000, 2 workers), with jobs
-    // as large as split_nodes can make them without passing the service's maximum.
-    return yield* runReference(documentsOf(settings.chunks, settings.chunksPerDocument), {
-      extractionBatchSize: 15_000,
-      numWorkers: 2,
-      maxBatchSize: settings.maxRecordsPerJob - 100
-    }).pipe(Effect.provide(env.layer))
-  }))
+  const referenceWith = (numWorkers: number) =>
+    runVirtual(Effect.gen(function*() {
+      const env = yield* makeSimEnv({
+        sim: { respond: respondLight, ...sim },
+        slots: settings.quota,
+        runtime: { respond: respondLight }
+      })
+      // The reference's benchmark settings (extraction_batch_size 15,000 documents per round),
+      // with jobs as large as split_nodes can make them without passing the service's maximum.
+      return yield* runReference(documentsOf(settings.chunks, settings.chunksPerDocument), {
+        extractionBatchSize: 15_000,
+        numWorkers,
+        maxBatchSize: settings.maxRecordsPerJob - 100
+      }).pipe(Effect.provide(env.layer))
+    }))
+  // Its default of 2 workers (capped at the CPU count), and as many workers as the quota.
+  const reference = await referenceWith(2)
+  const referenceQuota = await referenceWith(settings.quota)
   const bound = lowerBound(settings, records)
   const { chunksPerDocument: _, ...shown } = settings
   return {
@@ -113,6 +119,11 @@ export const run = async (settings: MakespanSettings): Promise<MakespanFigures> 
       seconds: reference.seconds,
       jobs: reference.jobs.length,
       getCalls: reference.jobs.reduce((sum, job) => sum + job.getCalls, 0)
+    },
+    referenceQuotaWorkers: {
+      workers: settings.quota,
+      seconds: referenceQuota.seconds,
+      jobs: referenceQuota.jobs.length
     },
     ratioToLowerBound: engine.seconds / bound,
     speedup: reference.seconds / engine.seconds

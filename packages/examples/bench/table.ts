@@ -7,7 +7,7 @@ import type { ChunkingFigures } from "./chunking.ts"
 import type { MakespanFigures } from "./makespan.ts"
 import type { MemoryFigures } from "./memory.ts"
 import type { PollingRow } from "./polling.ts"
-import type { Throughput } from "./throughput.ts"
+import type { StagingThroughput, Throughput } from "./throughput.ts"
 
 /** Everything a run measured. */
 export interface Figures {
@@ -19,7 +19,7 @@ export interface Figures {
     readonly platform: string
   }
   readonly wallSeconds: number
-  readonly staging: Throughput
+  readonly staging: StagingThroughput
   readonly output: Throughput
   readonly memory: MemoryFigures
   readonly makespan: MakespanFigures
