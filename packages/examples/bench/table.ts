@@ -43,13 +43,18 @@ export const render = (f: Figures): string => {
   const add = (what: string, figure: string, target: string, status: string) =>
     rows.push([what, figure, target, status])
 
+  const st = f.staging
   add(
     "1. Staging (build, pack, stream JSONL)",
-    `${int(f.staging.recordsPerSecond)} records/s (${int(f.staging.records)} records, ${mb(f.staging.bytes)}); floor ${
-      int(f.staging.floorRecordsPerSecond)
-    } records/s; **${fixed(f.staging.ratio, 2)}× the floor** (CPU time ${fixed(f.staging.cpuRatio, 2)}×)`,
+    [
+      `${int(st.recordsPerSecond)} records/s (${int(st.records)} records, ${mb(st.bytes)})`,
+      `floor ${int(st.floorRecordsPerSecond)} records/s`,
+      `**${fixed(st.ratio, 2)}× the floor** (CPU time ${fixed(st.cpuRatio, 2)}×)`,
+      `${fixed(st.ratioToObligationsFloor, 2)}× the floor plus the engine's obligations ` +
+      "(SHA-256 content hash, records of in-flight jobs kept)"
+    ].join("; "),
     "≤ 1.5× the floor",
-    mark(f.staging.ratio <= 1.5)
+    mark(st.ratio <= 1.5)
   )
   add(
     "2. Output (read, correlate, parse)",
@@ -73,11 +78,14 @@ export const render = (f: Figures): string => {
   const s = f.makespan
   add(
     "4. Makespan (simulated)",
-    `${int(s.settings.chunks)} chunks = ${int(s.records)} records: batch-extract ${
-      hours(s.engine.seconds)
-    }; lower bound ${hours(s.lowerBoundSeconds)}; reference policy ${hours(s.reference.seconds)}; **${
-      fixed(s.ratioToLowerBound, 3)
-    }× the bound, ${fixed(s.speedup, 2)}× faster than the reference**`,
+    [
+      `${int(s.settings.chunks)} chunks = ${int(s.records)} records`,
+      `batch-extract ${hours(s.engine.seconds)}`,
+      `lower bound ${hours(s.lowerBoundSeconds)}`,
+      `reference policy (2 workers) ${hours(s.reference.seconds)}`,
+      `**${fixed(s.ratioToLowerBound, 3)}× the bound, ${fixed(s.speedup, 2)}× faster than the reference**`,
+      `(reference with ${s.referenceQuotaWorkers.workers} workers: ${hours(s.referenceQuotaWorkers.seconds)})`
+    ].join("; "),
     "≤ 1.1× the bound; ≥ 3× the reference",
     mark(s.ratioToLowerBound <= 1.1 && s.speedup >= 3)
   )
