@@ -114,7 +114,17 @@ describe("durable runs: faults", () => {
         const corpus = World.writeCorpus(join(dir, "corpus"), 40)
         const out = join(dir, "out")
         const exit = yield* Cli.run(
-          ["extract", corpus, "--out", out, "--run-id", "storm", "--backend", "aws", ...World.flags()],
+          [
+            "extract",
+            corpus,
+            "--out",
+            out,
+            "--run-id",
+            "storm",
+            "--backend",
+            "aws",
+            ...World.flags({ "on-demand-concurrency": "16" })
+          ],
           { env: world.env() }
         )
         const failed = everyRecordAccountedFor(out, "storm", exit)

@@ -1,0 +1,404 @@
+/**
+ * Bad input to `batch-extract extract` (a child process, `--backend aws`, against the local
+ * emulation): every invalid setting is reported at once, with exit 2, and nothing is sent or
+ * written; unreadable, empty, binary, non-UTF-8 and otherwise unusable files are skipped with
+ * their reason while the rest is extracted; one huge document is extracted whole; duplicate
+ * documents are extracted once; a record over the size limit is reported failed with its
+ * reason. No file is ever half-written.
+ */
+import { RunLedger } from "@batch-extract/core"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Cli from "./support/cli.ts"
+import * as World from "./support/world.ts"
+
+const tempDir = (name: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
+    (dir) =>
+      Effect.sync(() => {
+        rmSync(dir, { recursive: true, force: true })
+      })
+  )
+
+interface Summary {
+  readonly chunks: number
+  readonly extractedChunks: number
+  readonly skippedDocuments: ReadonlyArray<{ readonly path: string; readonly reason: string }>
+  readonly failures: ReadonlyArray<{ readonly recordId: string; readonly stage: string; readonly reason: string }>
+  readonly extraction: { readonly duplicateChunks: number }
+}
+
+const summaryOf = (out: string) => JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Summary
+
+/** The problems an exit-2 run listed: `path: message` per line. */
+const problemsOf = (exit: Cli.Exit) =>
+  exit.stderr.split("\n").filter((line) => line.startsWith("  - ")).map((line) => line.slice(4))
+
+/** Settings, one invalid value each; several runs, as a setting takes one value per run. */
+const invalidRuns: ReadonlyArray<{
+  readonly flags: ReadonlyArray<string>
+  readonly expected: ReadonlyArray<string>
+  readonly files?: Readonly<Record<string, string>>
+  readonly env?: Readonly<Record<string, string>>
+}> = [
+  {
+    flags: [
+      "--run-id",
+      "bad id!",
+      "--bucket-name",
+      "Bad_Bucket",
+      "--region",
+      "mars-1",
+      "--role-arn",
+      "not-an-arn",
+      "--key-prefix",
+      "../escape",
+      "--max-batch-size",
+      "50",
+      "--max-num-concurrent-batches",
+      "0",
+      "--workers",
+      "0",
+      "--max-concurrent-jobs",
+      "0",
+      "--s3-encryption-key-id",
+      "nope",
+      "--subnet-ids",
+      "subnet-12345678",
+      "--min-records-per-job",
+      "0",
+      "--max-records-per-job",
+      "0",
+      "--max-input-file-bytes",
+      "10",
+      "--max-job-bytes",
+      "10",
+      "--timeout-duration-in-hours",
+      "12",
+      "--s3-bucket-owner",
+      "123",
+      "--tags",
+      "novalue",
+      "--model-family",
+      "gpt",
+      "--max-tokens",
+      "0",
+      "--temperature",
+      "2",
+      "--top-p",
+      "-1",
+      "--invocation-type",
+      "Stream",
+      "--max-record-attempts",
+      "0",
+      "--on-demand-concurrency",
+      "0",
+      "--poll-initial-seconds",
+      "0",
+      "--poll-max-seconds",
+      "99999",
+      "--chunking",
+      "paragraphs",
+      "--chunk-size",
+      "8",
+      "--extraction-batch-size",
+      "0"
+    ],
+    expected: [
+      "run-id",
+      "bucketName",
+      "region",
+      "roleArn",
+      "keyPrefix",
+      "maxBatchSize",
+      "maxNumConcurrentBatches",
+      "extractionNumWorkers",
+      "maxConcurrentJobs",
+      "s3EncryptionKeyId",
+      "securityGroupIds",
+      "minRecordsPerJob",
+      "maxRecordsPerJob",
+      "maxInputFileBytes",
+      "maxJobBytes",
+      "timeoutDurationInHours",
+      "s3BucketOwner",
+      "tags",
+      "model.family",
+      "model.maxTokens",
+      "model.temperature",
+      "model.topP",
+      "model.invocationType",
+      "maxRecordAttempts",
+      "onDemandConcurrency",
+      "pollInitialSeconds",
+      "pollMaxSeconds",
+      "extraction.chunking",
+      "extraction.chunkSize",
+      "extraction.extractionBatchSize",
+      "paths"
+    ]
+  },
+  {
+    flags: [
+      "--key-prefix",
+      "/absolute/prefix",
+      "--max-batch-size",
+      "lots",
+      "--model",
+      " ",
+      "--chunk-size",
+      "64",
+      "--chunk-overlap",
+      "64",
+      "--tags",
+      "aws:reserved=x",
+      "--security-group-ids",
+      "sg-nothex",
+      "--subnet-ids",
+      "subnet-0123456789abcdef0",
+      "--config",
+      "settings.json",
+      "--faults",
+      "faults.json"
+    ],
+    expected: [
+      "keyPrefix",
+      "maxBatchSize",
+      "model.modelId",
+      "extraction.chunkOverlap",
+      "securityGroupIds[0]",
+      "tags.aws:reserved",
+      "deleteOnSuccess",
+      "config.bucket",
+      "faults"
+    ],
+    env: { BATCH_EXTRACT_DELETE_ON_SUCCESS: "perhaps" },
+    files: { "settings.json": JSON.stringify({ bucket: "typo-of-bucketName" }), "faults.json": "{}" }
+  },
+  {
+    flags: ["--key-prefix", "runs/\u0007bell", "--config", "settings.json", "--chunk-overlap", "-1"],
+    expected: ["keyPrefix", "config", "extraction.chunkOverlap"],
+    files: { "settings.json": "{ not json" }
+  },
+  {
+    flags: ["--key-prefix", "runs//double", "--tags", "=novalue"],
+    expected: ["keyPrefix", "tags"]
+  }
+]
+
+describe("durable runs: bad input", () => {
+  it.live(
+    "every invalid setting is reported at once (exit 2); nothing is sent, nothing is written",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("invalid")
+        const world = yield* World.make()
+        const corpus = World.writeCorpus(join(dir, "corpus"), 2)
+        let tried = 0
+        yield* Effect.forEach(invalidRuns, (run, index) =>
+          Effect.gen(function*() {
+            const cwd = join(dir, `run-${index}`)
+            mkdirSync(cwd, { recursive: true })
+            for (const [name, text] of Object.entries(run.files ?? {})) writeFileSync(join(cwd, name), text)
+            const settings: Record<string, string> = {}
+            for (let i = 0; i < run.flags.length; i += 2) {
+              const value = run.flags[i + 1]!
+              settings[run.flags[i]!.slice(2)] = run.files?.[value] !== undefined ? join(cwd, value) : value
+            }
+            const out = join(cwd, "out")
+            const paths = index === 0 ? [corpus, join(dir, "no-such-input")] : [corpus]
+            const exit = yield* Cli.run(
+              ["extract", ...paths, "--out", out, "--backend", "aws", ...World.flags(settings)],
+              { env: world.env(run.env) }
+            )
+            assert.strictEqual(exit.code, 2, Cli.describe(exit))
+            assert.include(exit.stderr, "nothing was sent or written", Cli.describe(exit))
+            const problems = problemsOf(exit)
+            for (const path of run.expected) {
+              assert.isTrue(
+                problems.some((problem) => problem.startsWith(`${path}:`) || problem.startsWith(`${path}.`)),
+                `${path} is reported; got:\n${problems.join("\n")}`
+              )
+            }
+            tried += run.expected.length
+            assert.isFalse(existsSync(out), "nothing written")
+          }), { concurrency: 2, discard: true })
+        // Nothing reached S3 or Bedrock.
+        assert.strictEqual(world.s3.seen().length, 0)
+        assert.strictEqual(world.bedrock.seen().length, 0)
+        const counters = yield* world.local.bedrock.counters
+        assert.deepStrictEqual(counters.callsByOperation, {})
+        console.log(JSON.stringify({ invalidSettingsTried: tried }))
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "unusable files are skipped with their reason, duplicates extracted once, the rest extracted",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("files")
+        const world = yield* World.make({ emulator: { timings: {} } })
+        const corpus = World.writeCorpus(join(dir, "corpus"), 20)
+        const bad: Record<string, RegExp> = {
+          "empty.txt": /empty/,
+          "blank.md": /only whitespace/,
+          "binary.txt": /NUL bytes/,
+          "latin1.txt": /not valid UTF-8/,
+          "broken.json": /JSON/,
+          "notext.json": /text/,
+          "slides.pdf": /extension|supported/,
+          "dangling.txt": /read|open|exist|ENOENT/i
+        }
+        writeFileSync(join(corpus, "empty.txt"), "")
+        writeFileSync(join(corpus, "blank.md"), " \n\t\n")
+        writeFileSync(join(corpus, "binary.txt"), Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x41, 0x42]))
+        writeFileSync(join(corpus, "latin1.txt"), Buffer.from("Caf\xe9 cr\xe8me, na\xefve r\xe9sum\xe9.", "latin1"))
+        writeFileSync(join(corpus, "broken.json"), "{\"text\": \"cut off")
+        writeFileSync(join(corpus, "notext.json"), JSON.stringify({ title: "no text field here" }))
+        writeFileSync(join(corpus, "slides.pdf"), "%PDF-1.7")
+        symlinkSync(join(dir, "gone.txt"), join(corpus, "dangling.txt"))
+        const unreadable = process.getuid?.() !== 0
+        if (unreadable) {
+          writeFileSync(join(corpus, "locked.txt"), "You may not read this.")
+          chmodSync(join(corpus, "locked.txt"), 0o000)
+          bad["locked.txt"] = /read|permission|EACCES/i
+        }
+        // Duplicate documents: a copy of a file, and a JSON Lines file holding one text twice
+        // (without the file path in the metadata, a copy is the same source with the same chunks).
+        const original = readFileSync(join(corpus, "doc-000.txt"), "utf8")
+        writeFileSync(join(corpus, "copy-of-doc-000.txt"), original)
+        const line = JSON.stringify({ text: "A repeated note: Erin Green opened a bakery in Lima." })
+        writeFileSync(join(corpus, "repeated.jsonl"), `${line}\n${line}\n`)
+
+        const out = join(dir, "out")
+        const exit = yield* Cli.run(
+          [
+            "extract",
+            corpus,
+            "--out",
+            out,
+            "--run-id",
+            "files",
+            "--backend",
+            "aws",
+            "--path-metadata-key",
+            "",
+            ...World.flags()
+          ],
+          { env: world.env() }
+        )
+        assert.strictEqual(exit.code, 1, Cli.describe(exit))
+        const summary = summaryOf(out)
+        for (const [file, reason] of Object.entries(bad)) {
+          const skip = summary.skippedDocuments.find((s) => s.path.endsWith(file))
+          assert.isDefined(skip, `${file} is reported`)
+          assert.match(skip!.reason, reason, `${file}: ${skip!.reason}`)
+          assert.include(exit.stderr, `skipped ${skip!.path}`)
+        }
+        assert.strictEqual(summary.skippedDocuments.length, Object.keys(bad).length)
+        assert.deepStrictEqual(summary.failures, [])
+        // The good documents are extracted; the copy adds no chunk and no record.
+        const chunks = World.readChunks(out)
+        assert.strictEqual(chunks.size, summary.chunks - summary.extraction.duplicateChunks)
+        assert.isAbove(summary.extraction.duplicateChunks, 0)
+        const state = RunLedger.fold(World.ledgerEntries(out, "files"))
+        for (const stage of ["propositions", "topics"]) {
+          assert.strictEqual(state.outcomes.get(stage)?.size, chunks.size, `${stage}: one outcome per unique chunk`)
+        }
+        const sent = [...state.jobs.values()].flatMap((job) => job.recordIds)
+        assert.strictEqual(new Set(sent).size, sent.length, "no record sent twice")
+        if (unreadable) chmodSync(join(corpus, "locked.txt"), 0o600)
+        console.log(JSON.stringify({ badFilesTried: Object.keys(bad).length + 2 }))
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
+    "one huge document is extracted whole; a record over the size limit is reported failed with its reason",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("huge")
+        const world = yield* World.make({ emulator: { timings: {} } })
+        // About 1.5 MB of text in one file.
+        const huge = join(dir, "huge")
+        mkdirSync(huge)
+        const sentences: Array<string> = []
+        for (let i = 0, length = 0; length < 1_500_000; i++) {
+          const sentence = `Sentence ${i} says that ${["Alice", "Bob", "Carol", "Dave"][i % 4]} visited city ${i % 97}.`
+          sentences.push(sentence)
+          length += sentence.length + 1
+        }
+        const text = sentences.join(" ")
+        writeFileSync(join(huge, "huge.txt"), text)
+        const out = join(dir, "out")
+        const exit = yield* Cli.run(
+          [
+            "extract",
+            huge,
+            "--out",
+            out,
+            "--run-id",
+            "huge",
+            "--backend",
+            "aws",
+            ...World.flags({ "chunk-size": "1024", "max-batch-size": "1000" })
+          ],
+          { env: world.env() }
+        )
+        assert.strictEqual(exit.code, 0, Cli.describe(exit))
+        const chunks = [...World.readChunks(out).values()] as Array<
+          { readonly text: string; readonly start_char_idx: number; readonly end_char_idx: number }
+        >
+        assert.isAbove(chunks.length, 200)
+        // The chunks cover the document from its first character to its last, without a gap.
+        chunks.sort((a, b) => a.start_char_idx - b.start_char_idx)
+        assert.strictEqual(chunks[0]!.start_char_idx, 0)
+        for (let i = 1; i < chunks.length; i++) {
+          assert.isAtMost(chunks[i]!.start_char_idx, chunks[i - 1]!.end_char_idx + 1, `no gap before chunk ${i}`)
+        }
+        assert.isAtLeast(chunks[chunks.length - 1]!.end_char_idx, text.length - 1)
+        assert.deepStrictEqual(summaryOf(out).failures, [])
+
+        // One chunk per document; one of them larger than an input file may be.
+        const sized = join(dir, "sized")
+        mkdirSync(sized)
+        for (let i = 0; i < 4; i++) writeFileSync(join(sized, `small-${i}.txt`), `Small document ${i} about Paris.`)
+        writeFileSync(join(sized, "big.txt"), text.slice(0, 40_000))
+        const sizedOut = join(dir, "sized-out")
+        const limited = yield* Cli.run(
+          [
+            "extract",
+            sized,
+            "--out",
+            sizedOut,
+            "--run-id",
+            "sized",
+            "--backend",
+            "aws",
+            ...World.flags({ chunking: "none", "max-input-file-bytes": "20000" })
+          ],
+          { env: world.env() }
+        )
+        assert.strictEqual(limited.code, 1, Cli.describe(limited))
+        const failures = summaryOf(sizedOut).failures
+        assert.deepStrictEqual(failures.map((f) => f.stage).sort(), ["propositions", "topics"])
+        for (const failure of failures) assert.match(failure.reason, /record of \d+ bytes exceeds the input-file limit/)
+        assert.strictEqual(World.readChunks(sizedOut).size, 5, "every chunk is written, the failed one too")
+      }).pipe(Effect.scoped),
+    180_000
+  )
+})
