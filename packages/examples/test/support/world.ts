@@ -5,7 +5,7 @@
  * (`--backend aws`), a small corpus, and readers for what a run leaves behind.
  */
 import * as Aws from "@batch-extract/aws"
-import { RunLedger } from "@batch-extract/core"
+import { ObjectStore, RunLedger } from "@batch-extract/core"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -22,6 +22,8 @@ export const secretAccessKey = "dUr4bleRunsS3cretK3yN0tToBeL0gged+x9Zq"
 /** The emulation, its proxies, and how to reach them. */
 export interface World {
   readonly local: Aws.LocalBackend.LocalBackendShape
+  /** The local S3, straight (for inspection). */
+  readonly store: ObjectStore.ObjectStore["Service"]
   /** In front of the local S3. */
   readonly s3: Proxy.Proxy
   /** In front of the emulator's control plane (the runtime, HTTP/2, goes straight to it). */
@@ -54,10 +56,12 @@ export const make = (options: {
       s3: options.s3
     }))
     const local = Context.get(context, Aws.LocalBackend.LocalBackend)
+    const store = Context.get(context, ObjectStore.ObjectStore)
     const s3 = yield* Proxy.make(local.s3.endpoint)
     const bedrock = yield* Proxy.make(local.bedrock.endpoint)
     return {
       local,
+      store,
       s3,
       bedrock,
       env: (extra = {}) =>
