@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Option, Stream } from "effect"
+import { splitUtf8Lines } from "./internal/lines.ts"
 import type { ServiceError } from "./ServiceError.ts"
 
 /** A bucket and a key. */
@@ -76,9 +77,13 @@ export const putString = Effect.fnUntraced(function*(ref: ObjectRef, text: strin
 export const getString = (ref: ObjectRef): Effect.Effect<string, ServiceError, ObjectStore> =>
   ObjectStore.use((store) => store.get(ref).pipe(Stream.decodeText(), Stream.mkString))
 
-/** Download an object as a stream of UTF-8 lines (without their line breaks). */
+/**
+ * Download an object as a stream of UTF-8 lines (without their line breaks: "\n", "\r\n" or
+ * "\r"). Each piece of the body is decoded and split natively, so reading a large output file
+ * costs about what reading it whole and splitting it would.
+ */
 export const getLines = (ref: ObjectRef): Stream.Stream<string, ServiceError, ObjectStore> =>
-  Stream.unwrap(ObjectStore.use((store) => Effect.succeed(store.get(ref).pipe(Stream.decodeText(), Stream.splitLines))))
+  Stream.unwrap(ObjectStore.use((store) => Effect.succeed(splitUtf8Lines(store.get(ref)))))
 
 /** Download an object as a string if it exists. */
 export const getStringOption = (
