@@ -21,7 +21,7 @@ import {
   RunSummary,
   Sink
 } from "@batch-extract/core"
-import { Clock, Data, Effect, Fiber, FileSystem, Layer, Logger, Path, Stream } from "effect"
+import { Clock, Data, Effect, Fiber, FileSystem, Layer, Logger, Option, Path, Stream } from "effect"
 import * as Faults from "./Faults.ts"
 import * as Progress from "./Progress.ts"
 import * as Settings from "./Settings.ts"
@@ -500,12 +500,29 @@ export const stop = (options: { readonly runId: string; readonly out: string }) 
       process.stdout.write("the local backend's jobs ended with the process that ran them; nothing to stop\n")
       return 0
     }
-    const open = [...state.jobs.values()].filter((job) => !job.finished && job.jobArn !== undefined)
+    // Unfinished jobs; one whose ARN was never recorded (killed during its create) is looked up by name.
+    const open = [...state.jobs.values()].filter((job) => !job.finished)
     const stopped = yield* Effect.forEach(open, (job) =>
       BatchInference.BatchInference.use((service) =>
-        service.stopJob(job.jobArn!)
+        Effect.gen(function*() {
+          const found = job.jobArn !== undefined
+            ? Option.some(job.jobArn)
+            : Option.map(
+              yield* service.listJobs({ nameContains: job.jobName }).pipe(
+                Stream.filter((listed) =>
+                  listed.jobName === job.jobName
+                ),
+                Stream.runHead
+              ),
+              (listed) => listed.jobArn
+            )
+          if (Option.isNone(found)) return `${job.jobName}: never created`
+          return yield* service.stopJob(found.value).pipe(
+            Effect.as(`stopped ${job.jobName}`),
+            Effect.catchTag("Conflict", () => Effect.succeed(`${job.jobName}: already finished`))
+          )
+        })
       ).pipe(
-        Effect.as(`stopped ${job.jobName}`),
         Effect.catch((error) => Effect.succeed(`${job.jobName}: ${error._tag}: ${error.message}`))
       )).pipe(Effect.provide(Aws.AwsBackend.layer(batch)))
     for (const line of stopped) process.stdout.write(`${line}\n`)

@@ -110,6 +110,46 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
   )
 
   it.live(
+    "stop finds by name a job whose ARN was never recorded (the command was killed during its create)",
+    () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "batch-extract-interrupt-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const world = yield* World.make({ emulator: { timings: { ...World.slowTimings, inProgressMs: 20_000 } } })
+        const isCreate = (r: { readonly method: string; readonly url: string }) =>
+          r.method === "POST" && r.url === "/model-invocation-job"
+        world.bedrock.setPlan((r) => (isCreate(r) ? { holdResponseMs: 400 } : {}))
+        const corpus = World.writeCorpus(join(dir, "corpus"), 20)
+        const out = join(dir, "out")
+        const killed = yield* Cli.run(
+          ["extract", corpus, "--out", out, "--run-id", "no-arn", "--backend", "aws", ...World.flags()],
+          {
+            env: world.env(),
+            killWhen: () => world.bedrock.inFlight().some((r) => r.phase === "held-response" && isCreate(r))
+          }
+        )
+        assert.strictEqual(killed.signal, "SIGKILL", Cli.describe(killed))
+        const state = RunLedger.fold(World.ledgerEntries(out, "no-arn"))
+        const withoutArn = [...state.jobs.values()].filter((job) => job.jobArn === undefined)
+        assert.isAbove(withoutArn.length, 0)
+        const created = yield* jobsOf(world, "no-arn")
+        assert.isTrue(withoutArn.every((job) => created.some((c) => c.jobName === job.jobName)))
+
+        world.bedrock.setPlan(() => ({}))
+        const stop = yield* Cli.run(["stop", "no-arn", "--out", out], { env: world.env() })
+        assert.strictEqual(stop.code, 0, Cli.describe(stop))
+        for (const job of withoutArn) assert.include(stop.stdout, `stopped ${job.jobName}`)
+        const jobs = yield* allStopped(world, "no-arn")
+        assert.isTrue(jobs.every((job) => job.status === "Stopped"), JSON.stringify(jobs.map((j) => j.status)))
+        // Stopping again: nothing left to stop, and it says so.
+        const again = yield* Cli.run(["stop", "no-arn", "--out", out], { env: world.env() })
+        assert.strictEqual(again.code, 0, Cli.describe(again))
+        assert.include(again.stdout, "already finished")
+      }).pipe(Effect.scoped),
+    120_000
+  )
+
+  it.live(
     "with --stop-jobs-on-interrupt, Ctrl-C stops the run's jobs; the run still resumes to the same output",
     () =>
       Effect.gen(function*() {
