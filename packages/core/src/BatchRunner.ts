@@ -209,10 +209,12 @@ export const run = <E, R>(
 
     const onDemand = (records: ReadonlyArray<BatchRecord.PackedRecord>, firstAttempt: number) =>
       Effect.gen(function*() {
-        const outcomes = yield* Effect.forEach(records, (record) => onDemandOne(record, firstAttempt), {
-          concurrency: config.onDemandConcurrency
-        })
-        yield* recordOutcomes(outcomes)
+        // Each answer is recorded as soon as it is in: a crash never costs a call already paid for.
+        const outcomes = yield* Effect.forEach(
+          records,
+          (record) => Effect.tap(onDemandOne(record, firstAttempt), (outcome) => recordOutcomes([outcome])),
+          { concurrency: config.onDemandConcurrency }
+        )
         const successes = outcomes.filter((o): o is BatchRecord.Succeeded => o._tag === "Succeeded")
         yield* reportSucceeded(successes, "onDemand")
         yield* reportFailed(outcomes.filter((o): o is BatchRecord.Failed => o._tag === "Failed"))

@@ -32,7 +32,7 @@ import type * as ParseDiagnostic from "./ParseDiagnostic.ts"
 import * as Prompts from "./Prompts.ts"
 import * as Propositions from "./Propositions.ts"
 import * as RunEvents from "./RunEvents.ts"
-import type * as RunLedger from "./RunLedger.ts"
+import * as RunLedger from "./RunLedger.ts"
 import * as Topics from "./Topics.ts"
 
 // -----------------------------------------------------------------------------
@@ -278,6 +278,12 @@ export const extract = <E, R>(
         })
         const read = Result.isSuccess(retried) ? family.readOutput(retried.success) : undefined
         if (read !== undefined && Result.isSuccess(read) && !read.success.truncated) {
+          // The whole answer replaces the cut-off one in the ledger: a resumed run does not ask again.
+          yield* RunLedger.append(runId, [{
+            _tag: "Outcomes",
+            stage,
+            outcomes: [{ ...outcome, modelOutput: undefined, output: read.success, via: "onDemand" }]
+          }])
           return { text: read.success.text, failure: undefined }
         }
         return {

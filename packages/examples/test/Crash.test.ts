@@ -275,3 +275,37 @@ describe("durable runs: crash and resume", () => {
     300_000
   )
 })
+
+describe("durable runs: crash during on-demand calls", () => {
+  it.live(
+    "a kill while records go on demand: resumed, no answered record is asked again",
+    () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "batch-extract-crash-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        // 18 documents, 90 chunks: below a job's minimum, so every record goes on demand.
+        const world = yield* World.make({ emulator: { faults: { delayMs: { InvokeModel: 60 } } } })
+        const corpus = World.writeCorpus(join(dir, "corpus"), 18)
+        const out = join(dir, "out")
+        const invocations = () => Effect.runSync(world.local.bedrock.counters).callsByOperation.InvokeModel ?? 0
+        const killed = yield* Cli.run(
+          ["extract", corpus, "--out", out, "--run-id", "on-demand", "--backend", "aws", ...World.flags()],
+          { env: world.env(), killWhen: () => invocations() >= 50 }
+        )
+        assert.isTrue(killed.killed, Cli.describe(killed))
+        const before = invocations()
+        const resumed = yield* Cli.run(["resume", "on-demand", "--out", out], { env: world.env() })
+        assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
+        const chunks = World.readChunks(out)
+        assert.strictEqual(chunks.size, 90)
+        const state = RunLedger.fold(World.ledgerEntries(out, "on-demand"))
+        for (const stage of ["propositions", "topics"]) assert.strictEqual(state.outcomes.get(stage)?.size, 90)
+        // Each record asked once, but for the few in flight when the process died (at most the
+        // on-demand concurrency, 4 by default).
+        const asked = invocations()
+        console.log(JSON.stringify({ onDemand: { beforeKill: before, total: asked, records: 180 } }))
+        assert.isAtMost(asked, 180 + 4)
+      }).pipe(Effect.scoped),
+    120_000
+  )
+})

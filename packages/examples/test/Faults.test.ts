@@ -45,6 +45,8 @@ const everyRecordAccountedFor = (out: string, runId: string, exit: Cli.Exit) => 
     for (const id of chunks.keys()) {
       const outcome = outcomes?.get(id)
       assert.isDefined(outcome, `${stage} ${id} has an outcome`)
+      // A cut-off answer was asked again; the whole answer replaced it in the ledger.
+      if (outcome!._tag === "Succeeded") assert.isFalse(outcome!.output.truncated, `${stage} ${id} is whole`)
       if (outcome!._tag === "Failed") {
         assert.isAbove(outcome!.reason.length, 0)
         failed.push({ stage, recordId: id, reason: outcome!.reason })
