@@ -128,15 +128,30 @@ export const run = <E, R>(
           : [{ _tag: "JobFinished" as const, stage, jobName: finished.jobName, status: finished.status }])
       ])
 
+    // An outcome of a re-attached job is emitted only once its record has come in through
+    // `records` as well: a consumer knows a record only after it passed by (the jobs of an
+    // earlier attempt can finish before the input gets that far). An outcome whose record is no
+    // longer among the inputs is not emitted (the ledger keeps it).
+    const seenOpen = new Set<string>()
+    const pendingOpen = new Map<string, BatchRecord.RecordOutcome>()
+
     const items = records.pipe(
-      Stream.filter((record) => !inOpenJob.has(record.recordId)),
-      Stream.map((record): Item => {
+      Stream.map((record): Item | undefined => {
+        if (inOpenJob.has(record.recordId)) {
+          seenOpen.add(record.recordId)
+          const outcome = pendingOpen.get(record.recordId)
+          if (outcome === undefined) return undefined
+          pendingOpen.delete(record.recordId)
+          const packed = BatchRecord.pack(record)
+          return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
+        }
         const packed = BatchRecord.pack(record)
         const previous = done.get(record.recordId)
         return previous !== undefined
           ? { record: packed, bytes: packed.bytes, passthrough: true, previous: fromStored(previous) }
           : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
-      })
+      }),
+      Stream.filter((item): item is Item => item !== undefined)
     )
 
     const failedOutcome = (recordId: string, reason: string, attempts: number): BatchRecord.Failed => ({
@@ -299,13 +314,25 @@ export const run = <E, R>(
         concurrency: BatchConfig.runJobConcurrency(config),
         unordered: true
       }),
-      Stream.flattenIterable
+      Stream.flattenIterable,
+      Stream.filter((outcome) => {
+        if (seenOpen.has(outcome.recordId)) return true
+        pendingOpen.set(outcome.recordId, outcome)
+        return false
+      })
     )
     const fresh = Packer.plan(items, limits).pipe(
       Stream.mapEffect(handle, { concurrency: BatchConfig.runJobConcurrency(config), unordered: true }),
       Stream.flattenIterable
     )
-    return reattached.length === 0 ? fresh : Stream.merge(resumed, fresh)
+    return reattached.length === 0 ? fresh : Stream.merge(resumed, fresh).pipe(
+      Stream.onEnd(Effect.suspend(() =>
+        pendingOpen.size === 0 ? Effect.void : Effect.logWarning(
+          `${pendingOpen.size} records of re-attached ${stage} jobs are no longer among the inputs; ` +
+            "their outcomes stay in the ledger only"
+        )
+      ))
+    )
   }))
 
 /** Run records and collect every outcome and the run's summary (for small sets and tests). */

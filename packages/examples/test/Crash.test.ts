@@ -99,10 +99,21 @@ const crashAndResume = (
   out: string,
   runId: string,
   sequence: ReadonlyArray<KillPoint>,
-  tally: Tally
+  tally: Tally,
+  settings: Readonly<Record<string, string>> = {}
 ) =>
   Effect.gen(function*() {
-    const extractArgs = ["extract", corpus, "--out", out, "--run-id", runId, "--backend", "aws", ...World.flags()]
+    const extractArgs = [
+      "extract",
+      corpus,
+      "--out",
+      out,
+      "--run-id",
+      runId,
+      "--backend",
+      "aws",
+      ...World.flags(settings)
+    ]
     const nextArgs = () =>
       World.ledgerEntries(out, runId).some((e) => e._tag === "RunStarted")
         ? ["resume", runId, "--out", out]
@@ -142,7 +153,13 @@ const crashAndResume = (
   })
 
 /** Check a crashed run against the reference: same chunks, no duplicate job, every outcome. */
-const verify = (world: World.World, out: string, runId: string, reference: Map<string, unknown>) =>
+const verify = (
+  world: World.World,
+  out: string,
+  runId: string,
+  reference: Map<string, unknown>,
+  faulty: boolean
+) =>
   Effect.gen(function*() {
     const chunks = World.readChunks(out)
     const lost = [...reference.keys()].filter((id) => !chunks.has(id))
@@ -150,7 +167,7 @@ const verify = (world: World.World, out: string, runId: string, reference: Map<s
     assert.strictEqual(chunks.size, reference.size)
     for (const [id, chunk] of reference) assert.deepStrictEqual(chunks.get(id), chunk, `${runId}: chunk ${id}`)
 
-    // The emulator's view: one job per input, each record in one job only.
+    // The emulator's view: one job per input, each record in one first-attempt job only.
     const entries = World.ledgerEntries(out, runId)
     const state = RunLedger.fold(entries)
     const jobs = (yield* world.local.bedrock.jobs).filter((job) =>
@@ -163,6 +180,7 @@ const verify = (world: World.World, out: string, runId: string, reference: Map<s
     for (const job of jobs) {
       const intent = state.jobs.get(job.jobName)
       assert.isDefined(intent, `${runId}: the ledger has the intent of every job it created (${job.jobName})`)
+      if (intent!.attempt > 1) continue
       for (const recordId of intent!.recordIds) {
         const key = `${intent!.stage}/${recordId}`
         jobsOfRecord.set(key, [...(jobsOfRecord.get(key) ?? []), job.jobName])
@@ -171,7 +189,23 @@ const verify = (world: World.World, out: string, runId: string, reference: Map<s
     const duplicatedRecords = [...jobsOfRecord].filter(([, names]) => names.length > 1)
     assert.deepStrictEqual(duplicatedInputs, [], `${runId}: inputs with two jobs`)
     assert.deepStrictEqual(duplicatedRecords.slice(0, 5), [], `${runId}: records sent in two jobs`)
-    assert.isTrue(jobs.every((job) => job.status === "Completed"), `${runId}: every job completed`)
+    if (!faulty) assert.isTrue(jobs.every((job) => job.status === "Completed"), `${runId}: every job completed`)
+
+    // No job ever carried a record that had already succeeded (retry jobs included).
+    const succeeded = new Set<string>()
+    const resent: Array<string> = []
+    for (const entry of entries) {
+      if (entry._tag === "Outcomes") {
+        for (const outcome of entry.outcomes) {
+          if (outcome._tag === "Succeeded") succeeded.add(`${entry.stage}/${outcome.recordId}`)
+        }
+      } else if (entry._tag === "JobIntent") {
+        for (const id of entry.recordIds) {
+          if (succeeded.has(`${entry.stage}/${id}`)) resent.push(`${entry.jobName} ${id}`)
+        }
+      }
+    }
+    assert.deepStrictEqual(resent.slice(0, 5), [], `${runId}: records sent again after they succeeded`)
 
     // Every record of both stages has its outcome in the ledger, and succeeded.
     for (const stage of ["propositions", "topics"]) {
@@ -182,7 +216,7 @@ const verify = (world: World.World, out: string, runId: string, reference: Map<s
     return {
       lost: lost.length,
       duplicatedJobs: duplicatedInputs.length,
-      recordsInTwoJobs: duplicatedRecords.length,
+      recordsInTwoJobs: duplicatedRecords.length + resent.length,
       jobs: jobs.length
     }
   })
@@ -193,7 +227,11 @@ describe("durable runs: crash and resume", () => {
     () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "batch-extract-crash-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() =>
+            process.env.KEEP_DIRS ? console.log("kept", dir) : rmSync(dir, { recursive: true, force: true })
+          )
+        )
         const world = yield* World.make({ emulator: { quotas: { maxConcurrentJobs: 100 } } })
         holdWindows(world)
         const corpus = World.writeCorpus(join(dir, "corpus"), 60)
@@ -246,8 +284,34 @@ describe("durable runs: crash and resume", () => {
         for (const [runId, sequence] of Object.entries(sequences)) {
           const out = join(dir, runId)
           yield* crashAndResume(world, corpus, out, runId, sequence, tally)
-          results.push({ runId, ...(yield* verify(world, out, runId, reference)) })
+          results.push({ runId, ...(yield* verify(world, out, runId, reference, false)) })
         }
+        // Kills while jobs fail, end partially or stop, and records come back errored or missing
+        // (with attempts enough for every record to get through all of that).
+        yield* world.local.bedrock.setFaults({
+          recordErrorRate: 0.05,
+          recordMissingRate: 0.05,
+          jobStatuses: ["Failed", "PartiallyCompleted", "Stopped", "Failed"]
+        })
+        const faultyOut = join(dir, "with-faults")
+        yield* crashAndResume(
+          world,
+          corpus,
+          faultyOut,
+          "with-faults",
+          [
+            points.readingOutputs,
+            points.outcomesRecorded,
+            points.createdBeforeArn,
+            points.readingOutputs,
+            points.outcomesRecorded,
+            points.writingSink
+          ],
+          tally,
+          { "max-record-attempts": "6" }
+        )
+        results.push({ runId: "with-faults", ...(yield* verify(world, faultyOut, "with-faults", reference, true)) })
+        yield* world.local.bedrock.setFaults({})
 
         const counters = yield* world.local.bedrock.counters
         const byKind: Record<string, number> = {}
@@ -282,7 +346,11 @@ describe("durable runs: crash during on-demand calls", () => {
     () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "batch-extract-crash-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() =>
+            process.env.KEEP_DIRS ? console.log("kept", dir) : rmSync(dir, { recursive: true, force: true })
+          )
+        )
         // 18 documents, 90 chunks: below a job's minimum, so every record goes on demand.
         const world = yield* World.make({ emulator: { faults: { delayMs: { InvokeModel: 60 } } } })
         const corpus = World.writeCorpus(join(dir, "corpus"), 18)
