@@ -34,6 +34,9 @@ const texts = [
   "lone\rcarriage\rreturns\r",
   "\r\n\r\n\n\r",
   "\uFEFFbom first\nsecond",
+  "\uFEFF",
+  "\uFEFF\n",
+  "\uFEFF\r\nx",
   "é café ☕ 𝄞 — ünïcödé\n日本語のテキスト\n😀😃😄",
   `{"recordId": "r1", "modelOutput": {"text": "x"}}\n{"recordId": "r2"}\n`
 ]

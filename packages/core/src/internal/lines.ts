@@ -1,89 +1,86 @@
 /**
- * UTF-8 bytes → lines, fast: each piece is decoded natively (`Buffer#toString`, no streaming
- * `TextDecoder`) up to its last complete character, and split with `String#split`; the bytes
- * of a character cut by the piece's end and the text of an unfinished line carry over to the
- * next piece.
+ * UTF-8 bytes → lines, fast and without pinning memory: line feeds are found in the bytes
+ * (`Buffer#indexOf`, native), and each line is decoded on its own (`Buffer#toString`). A line
+ * is then a string of its own — never a slice of a large decoded piece, which every value
+ * parsed from it would otherwise keep alive. The bytes of a line cut by the end of a piece
+ * wait for the rest of it.
  *
  * Same results as `Stream.decodeText()` + `Stream.splitLines`: "\n", "\r\n" and a lone "\r"
- * end a line (a "\r\n" cut between two pieces too); the line breaks are dropped; a last line
- * without a break is kept, an empty one is not; a leading byte-order mark is dropped; bytes
- * that are not UTF-8 (or a character cut by the end of the stream) become U+FFFD.
+ * end a line; the line breaks are dropped; a last line without a break is kept, an empty one
+ * is not; a leading byte-order mark is dropped; bytes that are not UTF-8 become U+FFFD. (A
+ * line feed or carriage return byte never occurs inside a UTF-8 character, so lines can be
+ * decoded apart.)
  */
 import { Stream } from "effect"
 import { Buffer } from "node:buffer"
 
-/** The length of the longest prefix of `bytes` that does not end inside a UTF-8 character. */
-const completePrefix = (bytes: Uint8Array): number => {
-  let lead = bytes.length - 1
-  // Step back over at most three continuation bytes to the byte that starts the last character.
-  while (lead >= 0 && bytes.length - lead <= 3 && (bytes[lead]! & 0xc0) === 0x80) lead--
-  if (lead < 0) return bytes.length
-  const first = bytes[lead]!
-  const length = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1
-  return lead + length <= bytes.length ? bytes.length : lead
-}
-
-const lineBreaks = /\r\n|\r|\n/
+const bufferOf = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 /** Split a stream of UTF-8 bytes into lines (see the module doc). */
 export const splitUtf8Lines = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<string, E, R> =>
   Stream.suspend(() => {
-    let carry: Uint8Array | undefined = undefined
-    let partial = ""
-    let pendingCarriageReturn = false
+    /** Bytes of the line not ended yet (from one or more pieces). */
+    let pending: Array<Buffer> = []
     let first = true
 
-    const pushText = (text: string, out: Array<string>) => {
-      if (first && text.length > 0) {
+    /**
+     * Emit the text between two line feeds (or after the last one): a lone "\r" inside also
+     * ends a line, and a "\r" at its end was the first half of a "\r\n" (or ended the stream's
+     * last line), so no empty line follows it.
+     */
+    const emit = (raw: string, out: Array<string>, last = false) => {
+      let text = raw
+      if (first) {
         first = false
         if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
       }
-      if (text.length === 0) return
-      if (pendingCarriageReturn) {
-        pendingCarriageReturn = false
-        // The "\n" of a "\r\n" cut between two pieces: the line already ended at the "\r".
-        if (text.charCodeAt(0) === 0x0a) text = text.slice(1)
-        if (text.length === 0) return
+      // A last line without a line feed is kept only when it holds something.
+      if (last && text.length === 0) return
+      if (text.indexOf("\r") === -1) {
+        out.push(text)
+        return
       }
-      const parts = text.indexOf("\r") === -1 ? text.split("\n") : text.split(lineBreaks)
-      if (text.charCodeAt(text.length - 1) === 0x0d) pendingCarriageReturn = true
-      if (partial.length > 0) parts[0] = partial + parts[0]!
-      for (let i = 0; i < parts.length - 1; i++) out.push(parts[i]!)
-      partial = parts[parts.length - 1]!
+      const parts = text.split("\r")
+      if (text.charCodeAt(text.length - 1) === 0x0d) parts.pop()
+      for (const part of parts) out.push(part)
     }
 
-    const decodePiece = (piece: Uint8Array, out: Array<string>) => {
-      let bytesToDecode = piece
-      if (carry !== undefined) {
-        bytesToDecode = Buffer.concat([carry, piece])
-        carry = undefined
+    const pushPiece = (piece: Uint8Array, out: Array<string>) => {
+      const buffer = bufferOf(piece)
+      let from = 0
+      let lineFeed = buffer.indexOf(0x0a, from)
+      if (lineFeed !== -1 && pending.length > 0) {
+        pending.push(buffer.subarray(0, lineFeed))
+        const line = Buffer.concat(pending)
+        pending = []
+        emit(line.toString("utf8"), out)
+        from = lineFeed + 1
+        lineFeed = buffer.indexOf(0x0a, from)
       }
-      const complete = completePrefix(bytesToDecode)
-      if (complete < bytesToDecode.length) {
-        carry = bytesToDecode.slice(complete)
-        bytesToDecode = bytesToDecode.subarray(0, complete)
+      while (lineFeed !== -1) {
+        emit(buffer.toString("utf8", from, lineFeed), out)
+        from = lineFeed + 1
+        lineFeed = buffer.indexOf(0x0a, from)
       }
-      const buffer = Buffer.from(bytesToDecode.buffer, bytesToDecode.byteOffset, bytesToDecode.byteLength)
-      pushText(buffer.toString("utf8"), out)
+      if (from < buffer.length) pending.push(buffer.subarray(from))
     }
 
     return bytes.pipe(
       Stream.mapArray((pieces) => {
         const out: Array<string> = []
-        for (const piece of pieces) decodePiece(piece, out)
+        for (const piece of pieces) pushPiece(piece, out)
         return [out] as const
       }),
       Stream.flattenIterable,
       Stream.concat(Stream.suspend(() => {
         const out: Array<string> = []
-        if (carry !== undefined) {
-          // A character cut by the end of the stream.
-          const rest = carry
-          carry = undefined
-          pushText(Buffer.from(rest.buffer, rest.byteOffset, rest.byteLength).toString("utf8"), out)
+        if (pending.length > 0) {
+          // The last line, without a line feed.
+          const line = Buffer.concat(pending)
+          pending = []
+          emit(line.toString("utf8"), out, true)
         }
-        if (partial.length > 0) out.push(partial)
-        partial = ""
         return Stream.fromIterable(out)
       }))
     )
