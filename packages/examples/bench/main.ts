@@ -26,7 +26,7 @@ const { values } = parseArgs({
 /** The sizes of the run (fixed, so figures compare across runs and machines). */
 export const sizes = {
   throughputRecords: 200_000,
-  memoryChunks: 10_000,
+  memoryChunks: 20_000,
   memoryMaxBatchSize: 500,
   makespanChunks: 500_000,
   pollingJobSeconds: [600, 3_600, 21_600],

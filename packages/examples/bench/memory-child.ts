@@ -6,6 +6,10 @@
  * with a disk-backed object store. Prints one JSON line.
  *
  * Usage: node memory-child.ts --chunks N --pool pool.json --dir <store dir> [--max-batch-size 500]
+ *
+ * Diagnostics (stderr): `BENCH_TRACE=1` with `--expose-gc` prints the live heap after a full
+ * collection every 10,000 chunks; `BENCH_PEAK=1` prints the heap and external memory at the
+ * largest RSS sampled (every 500 chunks).
  */
 import { Document, Extraction, RunSummary } from "@batch-extract/core"
 import { Effect, Stream } from "effect"
@@ -36,6 +40,22 @@ const traceLiveHeap = (extracted: number) => {
   process.stderr.write(`${extracted} chunks: rss ${mib(usage.rss)} MiB, live heap ${mib(usage.heapUsed)} MiB\n`)
 }
 
+let peakSample = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }
+const samplePeak = () => {
+  const usage = process.memoryUsage()
+  if (usage.rss > peakSample.rss) peakSample = usage
+}
+process.on("exit", () => {
+  if (process.env.BENCH_PEAK === undefined) return
+  const mib = (bytes: number) => (bytes / 1_048_576).toFixed(0)
+  const { rss, heapTotal, heapUsed, external, arrayBuffers } = peakSample
+  process.stderr.write(
+    `largest sampled rss ${mib(rss)} MiB: heap ${mib(heapUsed)}/${mib(heapTotal)}, external ${mib(external)}, buffers ${
+      mib(arrayBuffers)
+    }\n`
+  )
+})
+
 const start = performance.now()
 const result = await runVirtual(Effect.gen(function*() {
   // Small jobs, so that even the smaller run fills every job slot: what is in flight is then
@@ -59,6 +79,7 @@ const result = await runVirtual(Effect.gen(function*() {
           extracted++
           // BENCH_TRACE=1 (with --expose-gc): live heap after a full collection every 10,000 chunks.
           if (process.env.BENCH_TRACE !== undefined && extracted % 10_000 === 0) traceLiveHeap(extracted)
+          if (process.env.BENCH_PEAK !== undefined && extracted % 500 === 0) samplePeak()
           statements += Extraction.countsOf(chunk).statements
         })
     )
