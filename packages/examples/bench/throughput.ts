@@ -293,17 +293,35 @@ export const output = async (
       }
     }).pipe(Effect.provideService(ObjectStore.ObjectStore, store), Effect.orDie)
 
+  /**
+   * The floor: read the same bytes and `JSON.parse` every line, nothing else. Two ways, and the
+   * faster counts: the whole file as one string split at line feeds, or line feeds found in the
+   * bytes and each line decoded on its own (faster with V8 on long lines).
+   */
   const floorRead = (job: number) => {
-    const text = fs.readFileSync(path.join(root, bucket, outputKey(job)), "utf8")
+    const file = path.join(root, bucket, outputKey(job))
     let parsed = 0
-    for (const line of text.split("\n")) {
-      if (line === "") continue
-      JSON.parse(line)
-      parsed++
+    if (floorMode === "whole") {
+      for (const line of fs.readFileSync(file, "utf8").split("\n")) {
+        if (line === "") continue
+        JSON.parse(line)
+        parsed++
+      }
+    } else {
+      const bytes = fs.readFileSync(file)
+      let from = 0
+      for (let lineFeed = bytes.indexOf(0x0a); lineFeed !== -1; lineFeed = bytes.indexOf(0x0a, from)) {
+        if (lineFeed > from) {
+          JSON.parse(bytes.toString("utf8", from, lineFeed))
+          parsed++
+        }
+        from = lineFeed + 1
+      }
     }
     const manifest = JSON.parse(fs.readFileSync(path.join(root, bucket, manifestKey(job)), "utf8")) as unknown
     if (parsed === 0 || manifest === null) throw new Error("output floor: nothing parsed")
   }
+  let floorMode: "whole" | "lines" = "whole"
 
   // One job at a time: write its output (not measured), then read it both ways, interleaved,
   // best of two each. The job's records are in memory, as they are in the engine when its
@@ -320,12 +338,15 @@ export const output = async (
     const written = writeOutput(index, records)
     const best = { floor: Infinity, floorCpu: Infinity, engine: Infinity, engineCpu: Infinity }
     for (let run = 0; run < 2; run++) {
-      gc()
-      const [, floorTook, floorCpuTook] = await timeCpu(() => floorRead(index))
+      for (const mode of ["whole", "lines"] as const) {
+        floorMode = mode
+        gc()
+        const [, floorTook, floorCpuTook] = await timeCpu(() => floorRead(index))
+        best.floor = Math.min(best.floor, floorTook)
+        best.floorCpu = Math.min(best.floorCpu, floorCpuTook)
+      }
       gc()
       const [, took, cpuTook] = await timeCpu(() => Effect.runPromise(engineRead(index, records)))
-      best.floor = Math.min(best.floor, floorTook)
-      best.floorCpu = Math.min(best.floorCpu, floorCpuTook)
       best.engine = Math.min(best.engine, took)
       best.engineCpu = Math.min(best.engineCpu, cpuTook)
     }
