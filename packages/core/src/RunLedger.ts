@@ -162,6 +162,53 @@ export const fold = (entries: ReadonlyArray<Entry>): RunState => {
   return { settings, started, finished, jobs, outcomes, chunksWritten }
 }
 
+/** What a whole run did, from its journal (every process that worked on it). */
+export interface Totals {
+  readonly records: {
+    readonly succeeded: number
+    readonly failed: number
+    readonly batch: number
+    readonly onDemand: number
+  }
+  readonly jobs: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
+  readonly tokens: { readonly input: number; readonly output: number }
+  readonly failures: ReadonlyArray<{ readonly recordId: string; readonly stage: string; readonly reason: string }>
+}
+
+/** The totals of a run state: final record outcomes, jobs by final status, tokens. */
+export const totals = (state: RunState): Totals => {
+  let succeeded = 0
+  let batch = 0
+  let input = 0
+  let output = 0
+  const failures: Array<{ recordId: string; stage: string; reason: string }> = []
+  for (const [stage, outcomes] of state.outcomes) {
+    for (const outcome of outcomes.values()) {
+      if (outcome._tag === "Failed") {
+        failures.push({ recordId: outcome.recordId, stage, reason: outcome.reason })
+        continue
+      }
+      succeeded++
+      if (outcome.via === "batch") batch++
+      input += outcome.output.usage.inputTokens
+      output += outcome.output.usage.outputTokens
+    }
+  }
+  const byStatus: Record<string, number> = {}
+  let total = 0
+  for (const job of state.jobs.values()) {
+    if (!job.finished || job.status === undefined) continue
+    total++
+    byStatus[job.status] = (byStatus[job.status] ?? 0) + 1
+  }
+  return {
+    records: { succeeded, failed: failures.length, batch, onDemand: succeeded - batch },
+    jobs: { total, byStatus },
+    tokens: { input, output },
+    failures
+  }
+}
+
 /** Read and fold a run's state from the ledger in the environment. */
 export const state = (runId: string): Effect.Effect<RunState, LedgerError> =>
   RunLedger.use((ledger) => Effect.map(ledger.read(runId), fold))

@@ -248,6 +248,20 @@ export const summaryJson = (
   elapsedSeconds: Math.round(elapsedMs / 100) / 10
 })
 
+/**
+ * A resumed run's summary: records, jobs, tokens and failures of the whole run (every process
+ * that worked on it); the extraction counts are this process's.
+ */
+export const withRunTotals = (json: ReturnType<typeof summaryJson>, totals: RunLedger.Totals) => ({
+  ...json,
+  resumed: true,
+  records: { ...totals.records, retried: json.records.retried },
+  jobs: { ...json.jobs, total: totals.jobs.total, byStatus: totals.jobs.byStatus },
+  tokens: totals.tokens,
+  batchShare: totals.records.succeeded === 0 ? 1 : totals.records.batch / totals.records.succeeded,
+  failures: totals.failures
+})
+
 /** The ids of chunks whose file is under the output. */
 const writtenChunkIds = (out: string, collectionId: string) =>
   Effect.gen(function*() {
@@ -376,7 +390,13 @@ export const runExtraction = (options: {
     yield* progress.final
     yield* ledgerService.append(runId, [{ _tag: "RunFinished", at: yield* Clock.currentTimeMillis }])
     const elapsed = (yield* Clock.currentTimeMillis) - started
-    const json = summaryJson(runId, recorded, summary, elapsed)
+    // A resumed run reports the whole run: records, jobs and tokens from its ledger.
+    const json = options.resuming
+      ? withRunTotals(
+        summaryJson(runId, recorded, summary, elapsed),
+        RunLedger.totals(RunLedger.fold(yield* ledgerService.read(runId)))
+      )
+      : summaryJson(runId, recorded, summary, elapsed)
     yield* writeAtomically(path.join(recorded.out, "summary.json"), JSON.stringify(json, null, 2) + "\n")
     const failed = json.failures.length > 0 || json.skippedDocuments.length > 0
     process.stderr.write(

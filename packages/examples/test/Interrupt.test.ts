@@ -40,6 +40,9 @@ const summaryOf = (out: string) =>
     readonly failures: ReadonlyArray<unknown>
     readonly jobs: { readonly total: number }
     readonly extraction: { readonly checkpointedChunks: number }
+    readonly chunks: number
+    readonly resumed?: boolean
+    readonly records: { readonly succeeded: number; readonly failed: number }
   }
 
 describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
@@ -105,6 +108,10 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
         assert.deepStrictEqual(World.readChunks(out), World.readChunks(referenceOut))
         const state = RunLedger.fold(World.ledgerEntries(out, "ctrl-c"))
         assert.isTrue(state.finished)
+        // The resumed run's summary covers the whole run: every chunk's record (one stage here).
+        const summary = summaryOf(out)
+        assert.isTrue(summary.resumed)
+        assert.strictEqual(summary.records.succeeded + summary.records.failed, summary.chunks)
       }).pipe(Effect.scoped),
     120_000
   )
