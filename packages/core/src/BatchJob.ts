@@ -228,19 +228,28 @@ export const quotaWaitSchedule = (config: BatchConfig) =>
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** Classify the lines of an output file against the job's records. */
-export const classifyOutput = (
-  family: ModelFamily.ModelFamily,
-  records: ReadonlyArray<PackedRecord>,
-  lines: Iterable<string>
-): { succeeded: Array<JobSuccess>; failed: Array<JobFailure>; unattributed: number } => {
+/** What the classification of a job's output found. */
+export interface Classified {
+  succeeded: Array<JobSuccess>
+  failed: Array<JobFailure>
+  /** Lines that could not be attributed to a record of the job. */
+  unattributed: number
+}
+
+/**
+ * An incremental classifier: feed the output lines as they are read (`push`), then take the
+ * result once (`finish`). Reading and classifying together keeps only the answers in memory,
+ * never the whole output file.
+ */
+const makeClassifier = (family: ModelFamily.ModelFamily, records: ReadonlyArray<PackedRecord>) => {
   const byId = new Map<string, PackedRecord>()
   for (const record of records) byId.set(record.recordId, record)
   const answered = new Map<string, JobSuccess | JobFailure>()
   let unattributed = 0
-  for (const raw of lines) {
+
+  const push = (raw: string): void => {
     const line = raw.trim()
-    if (line === "") continue
+    if (line === "") return
     let parsed: unknown
     try {
       parsed = JSON.parse(line)
@@ -253,15 +262,15 @@ export const classifyOutput = (
       } else {
         unattributed++
       }
-      continue
+      return
     }
     const id = isRecord(parsed) && typeof parsed.recordId === "string" ? parsed.recordId : undefined
     const record = id === undefined ? undefined : byId.get(id)
     if (record === undefined || !isRecord(parsed)) {
       unattributed++
-      continue
+      return
     }
-    if (answered.has(record.recordId)) continue
+    if (answered.has(record.recordId)) return
     if (isRecord(parsed.error)) {
       const code = parsed.error.errorCode
       const message = typeof parsed.error.errorMessage === "string" ? parsed.error.errorMessage : "no message"
@@ -271,7 +280,7 @@ export const classifyOutput = (
         reason: `model error${code === undefined ? "" : ` ${String(code)}`}: ${message}`,
         retryable: true
       })
-      continue
+      return
     }
     if (parsed.modelOutput === undefined) {
       answered.set(record.recordId, {
@@ -280,7 +289,7 @@ export const classifyOutput = (
         reason: "output line has no modelOutput",
         retryable: true
       })
-      continue
+      return
     }
     const output = family.readOutput(parsed.modelOutput)
     answered.set(
@@ -290,20 +299,58 @@ export const classifyOutput = (
         : { record, kind: "errored", reason: `unreadable model output: ${output.failure}`, retryable: true }
     )
   }
-  const succeeded: Array<JobSuccess> = []
-  const failed: Array<JobFailure> = []
-  for (const record of records) {
-    const entry = answered.get(record.recordId)
-    if (entry === undefined) {
-      failed.push({ record, kind: "missing", reason: "no output line for this record", retryable: true })
-    } else if ("output" in entry) {
-      succeeded.push(entry)
-    } else {
-      failed.push(entry)
+
+  const finish = (): Classified => {
+    const succeeded: Array<JobSuccess> = []
+    const failed: Array<JobFailure> = []
+    for (const record of records) {
+      const entry = answered.get(record.recordId)
+      if (entry === undefined) {
+        failed.push({ record, kind: "missing", reason: "no output line for this record", retryable: true })
+      } else if ("output" in entry) {
+        succeeded.push(entry)
+      } else {
+        failed.push(entry)
+      }
     }
+    return { succeeded, failed, unattributed }
   }
-  return { succeeded, failed, unattributed }
+
+  return { push, finish }
 }
+
+/** Classify the lines of an output file against the job's records. */
+export const classifyOutput = (
+  family: ModelFamily.ModelFamily,
+  records: ReadonlyArray<PackedRecord>,
+  lines: Iterable<string>
+): Classified => {
+  const classifier = makeClassifier(family, records)
+  for (const line of lines) classifier.push(line)
+  return classifier.finish()
+}
+
+/**
+ * Read a job's output file and classify every record against it. The lines are classified as
+ * they are read, so the file is never held whole (each call starts afresh: safe to retry).
+ * Fails with `NotFound` when there is no output file.
+ */
+export const classifyOutputFile = (
+  family: ModelFamily.ModelFamily,
+  records: ReadonlyArray<PackedRecord>,
+  ref: ObjectStore.ObjectRef
+): Effect.Effect<Classified, ServiceError.ServiceError, ObjectStore.ObjectStore> =>
+  Effect.suspend(() => {
+    const classifier = makeClassifier(family, records)
+    return ObjectStore.getLines(ref).pipe(
+      Stream.runForEachArray((lines) =>
+        Effect.sync(() => {
+          for (const line of lines) classifier.push(line)
+        })
+      ),
+      Effect.map(() => classifier.finish())
+    )
+  })
 
 /** Token totals from `manifest.json.out`, read defensively. */
 export const readManifest = (text: string): Option.Option<{ inputTokens: number; outputTokens: number }> => {
@@ -407,18 +454,17 @@ export const run = Effect.fn("BatchJob.run")(function*(
   const jobId = jobIdFromArn(jobArn)
   const outputRef = { bucket: location.bucket, key: `${location.outputPrefix}${jobId}/${location.inputFileName}.out` }
   const manifestRef = { bucket: location.bucket, key: `${location.outputPrefix}${jobId}/manifest.json.out` }
-  const lines = yield* retryTransient(
-    ObjectStore.getLines(outputRef).pipe(
-      Stream.runCollect,
-      Effect.catchTag("NotFound", () => Effect.succeed([] as Array<string>))
+  // No output file, or one that cannot be read: every record is missing.
+  const classified = yield* retryTransient(
+    classifyOutputFile(family, spec.records, outputRef).pipe(
+      Effect.catchTag("NotFound", () => Effect.succeed(classifyOutput(family, spec.records, [])))
     )
   ).pipe(Effect.catch((error) =>
     Effect.as(
       Effect.logWarning(`could not read the output of ${names.jobName}: ${ServiceError.describe(error)}`),
-      [] as Array<string>
+      classifyOutput(family, spec.records, [])
     )
   ))
-  const classified = classifyOutput(family, spec.records, lines)
   const manifest = yield* retryTransient(ObjectStore.getStringOption(manifestRef)).pipe(
     Effect.map(Option.flatMap(readManifest)),
     Effect.orElseSucceed(() => Option.none<{ inputTokens: number; outputTokens: number }>())
