@@ -63,7 +63,7 @@ progress("7. chunking and parsing (State of the Union addresses)")
 const chunking = Chunking.run()
 
 const dir = scratch()
-let staging: Throughput.StagingThroughput
+let staging: Throughput.Throughput
 let output: Throughput.Throughput
 try {
   progress(`1. staging throughput (${sizes.throughputRecords} records, in ${dir})`)

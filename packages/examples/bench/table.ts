@@ -7,7 +7,7 @@ import type { ChunkingFigures } from "./chunking.ts"
 import type { MakespanFigures } from "./makespan.ts"
 import type { MemoryFigures } from "./memory.ts"
 import type { PollingRow } from "./polling.ts"
-import type { StagingThroughput, Throughput } from "./throughput.ts"
+import type { Throughput } from "./throughput.ts"
 
 /** Everything a run measured. */
 export interface Figures {
@@ -19,7 +19,7 @@ export interface Figures {
     readonly platform: string
   }
   readonly wallSeconds: number
-  readonly staging: StagingThroughput
+  readonly staging: Throughput
   readonly output: Throughput
   readonly memory: MemoryFigures
   readonly makespan: MakespanFigures
@@ -56,13 +56,18 @@ export const render = (f: Figures): string => {
     "≤ 1.5× the floor",
     mark(st.ratio <= 1.5)
   )
+  const ou = f.output
   add(
     "2. Output (read, correlate, parse)",
-    `${int(f.output.recordsPerSecond)} records/s (${int(f.output.records)} records, ${mb(f.output.bytes)}); floor ${
-      int(f.output.floorRecordsPerSecond)
-    } records/s; **${fixed(f.output.ratio, 2)}× the floor** (CPU time ${fixed(f.output.cpuRatio, 2)}×)`,
+    [
+      `${int(ou.recordsPerSecond)} records/s (${int(ou.records)} records, ${mb(ou.bytes)})`,
+      `floor ${int(ou.floorRecordsPerSecond)} records/s`,
+      `**${fixed(ou.ratio, 2)}× the floor** (CPU time ${fixed(ou.cpuRatio, 2)}×)`,
+      `${fixed(ou.ratioToObligationsFloor, 2)}× the floor plus the engine's obligation (every answer of the job kept ` +
+      "until the file is read)"
+    ].join("; "),
     "≤ 1.5× the floor",
-    mark(f.output.ratio <= 1.5)
+    mark(ou.ratio <= 1.5)
   )
   const m = f.memory
   add(
