@@ -24,7 +24,14 @@ import { Clock, Duration, Effect, Option, Result, Schedule, Stream } from "effec
 import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import type { BatchConfig } from "./BatchConfig.ts"
-import { BatchInference, type CreateJobRequest, isTerminal, jobIdFromArn, type JobStatus } from "./BatchInference.ts"
+import {
+  BatchInference,
+  type CreateJobRequest,
+  isTerminal,
+  type JobDescription,
+  jobIdFromArn,
+  type JobStatus
+} from "./BatchInference.ts"
 import type { PackedRecord } from "./BatchRecord.ts"
 import { retryTransient } from "./internal/retry.ts"
 import { JobSlots } from "./JobSlots.ts"
@@ -196,13 +203,38 @@ export const createRequest = (
 })
 
 /** The polling schedule: backoff with jitter from the initial delay to the cap. */
-export const pollSchedule = (config: BatchConfig) =>
+export const pollSchedule = (config: BatchConfig, estimatedEnd?: () => number | undefined) =>
   Schedule.exponential(Duration.seconds(config.pollInitialSeconds), 1.5).pipe(
     Schedule.modifyDelay(({ duration }) =>
       Effect.succeed(Duration.min(duration, Duration.seconds(config.pollMaxSeconds)))
     ),
-    Schedule.jittered
+    Schedule.jittered,
+    // A job that reports its progress is checked again soon after it should end, rather than
+    // up to a whole (growing) interval later.
+    Schedule.modifyDelay(({ duration }) =>
+      Effect.sync(() => {
+        const eta = estimatedEnd?.()
+        if (eta === undefined) return duration
+        const soon = Duration.millis(Math.max(config.pollInitialSeconds * 1000, eta))
+        return Duration.min(duration, soon)
+      })
+    )
   )
+
+/**
+ * The time left (milliseconds) until a job in progress should end, from the progress seen
+ * between two checks; `undefined` when there is nothing to go on.
+ */
+export const estimateRemaining = (
+  first: { readonly at: number; readonly processed: number },
+  now: number,
+  processed: number,
+  total: number
+): number | undefined => {
+  if (total <= 0 || processed <= first.processed || now <= first.at) return undefined
+  const perMilli = (processed - first.processed) / (now - first.at)
+  return Math.max(0, (total - processed) / perMilli)
+}
 
 /**
  * How long a run waits for one job before stopping it: the job's own timeout plus the same
@@ -605,7 +637,23 @@ const awaitTerminal = (config: BatchConfig, spec: JobSpec, jobName: string, jobA
   Effect.gen(function*() {
     const batch = yield* BatchInference
     let last: JobStatus | undefined
+    // Progress seen while the job runs: when it was first seen, and the estimated end.
+    let progressFrom: { at: number; processed: number } | undefined
+    let remaining: { at: number; millis: number } | undefined
+    const trackProgress = (description: JobDescription) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const processed = description.processedRecordCount
+        const total = description.totalRecordCount ?? 0
+        if (description.status !== "InProgress" || processed === undefined || total <= 0) {
+          remaining = undefined
+          return
+        }
+        if (progressFrom === undefined) progressFrom = { at: now, processed }
+        const millis = estimateRemaining(progressFrom, now, processed, total)
+        remaining = millis === undefined ? undefined : { at: now, millis }
+      })
     const check = retryTransient(batch.getJob(jobArn)).pipe(
+      Effect.tap(trackProgress),
       Effect.tap((description) => {
         if (description.status === last) return Effect.void
         const from = last
@@ -627,7 +675,8 @@ const awaitTerminal = (config: BatchConfig, spec: JobSpec, jobName: string, jobA
       })
     )
     const polled = yield* Effect.repeat(check, {
-      schedule: pollSchedule(config),
+      schedule: pollSchedule(config, () =>
+        remaining?.millis),
       until: (description) =>
         isTerminal(description.status)
     }).pipe(Effect.timeoutOption(awaitDeadline(config)))
@@ -636,8 +685,7 @@ const awaitTerminal = (config: BatchConfig, spec: JobSpec, jobName: string, jobA
     }
     // Past the deadline: stop the job and keep whatever it produced.
     yield* Effect.logWarning(`${jobName} did not finish within ${Duration.format(awaitDeadline(config))}; stopping it`)
-    yield* retryTransient(batch.stopJob(jobArn)).pipe(Effect.catchTag("Conflict", () =>
-      Effect.void))
+    yield* retryTransient(batch.stopJob(jobArn)).pipe(Effect.catchTag("Conflict", () => Effect.void))
     return yield* Effect.repeat(check, {
       schedule: Schedule.spaced(Duration.seconds(config.pollInitialSeconds)),
       until: (description) => isTerminal(description.status)

@@ -315,6 +315,34 @@ describe("BatchRunner", () => {
       assert.isAtLeast(calls, 20)
     }))
 
+  it.effect("checks jobs that report progress soon after they should end", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ pollInitialSeconds: 15, pollMaxSeconds: 300, maxBatchSize: 1_000 })
+      // Five jobs of 1,000 records at 10 seconds each: 2.8-hour runs, reported as they progress.
+      const env = yield* makeEnv({ sim: { timings: { secondsPerRecord: 10 } } })
+      const seen: Array<RunEvents.RunEvent> = []
+      yield* runOnTestClock(
+        Stream.runDrain(BatchRunner.run(Stream.fromIterable(records(5_000)), { config: cfg, runId: "r", stage: "s" }))
+          .pipe(
+            Effect.provide(env.layer),
+            Effect.provideService(RunEvents.RunEvents, { publish: (event) => Effect.sync(() => void seen.push(event)) })
+          ),
+        { step: Duration.seconds(1) }
+      )
+      const jobs = yield* env.sim.jobs
+      assert.strictEqual(jobs.length, 5)
+      const lateness = jobs.map((job) => {
+        const seenAt = seen.flatMap((e) =>
+          e._tag === "JobStatusChanged" && e.jobArn === job.jobArn && e.to === "Completed" ? [e.at] : []
+        )[0]!
+        return seenAt - job.endTime!.getTime()
+      })
+      const mean = lateness.reduce((a, b) => a + b, 0) / lateness.length
+      // Backoff alone would see them on average a couple of minutes late (up to the 300 s cap).
+      assert.isTrue(lateness.every((ms) => ms >= 0))
+      assert.isAtMost(mean, 30_000, JSON.stringify(lateness))
+    }))
+
   it.effect("survives throttling on a third of control-plane calls and S3 errors", () =>
     Effect.gen(function*() {
       const { outcomes } = yield* run(1_000, { maxBatchSize: 200 }, {

@@ -338,7 +338,13 @@ export const make = (
     const describe = (job: SimJob, now: number): JobDescription => {
       const state = statusAt(job, now)
       const message = job.final?.message ?? state.message
-      const processed = job.final === undefined ? 0 : job.records
+      // Records processed so far: all once ended, in proportion while in progress.
+      const { endsAt, runningAt } = schedule(job)
+      const processed = job.final !== undefined
+        ? job.records
+        : state.status === "InProgress"
+        ? Math.floor(job.records * Math.min(1, (now - runningAt) / Math.max(1, endsAt - runningAt)))
+        : 0
       return {
         jobArn: job.arn,
         jobName: job.request.jobName,
