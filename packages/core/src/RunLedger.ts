@@ -82,17 +82,11 @@ export const RunLedger = Context.Reference<Ledger>("@batch-extract/core/RunLedge
 // State
 // -----------------------------------------------------------------------------
 
-/** What the ledger knows of one job. */
-export interface JobState {
-  readonly stage: string
-  readonly label: string
-  readonly attempt: number
-  readonly jobName: string
-  readonly clientRequestToken: string
-  readonly bucket: string
-  readonly inputKey: string
-  readonly contentHash: string
-  readonly recordIds: ReadonlyArray<string>
+/** The intent recorded before a job's create. */
+export type JobIntent = Omit<Extract<Entry, { readonly _tag: "JobIntent" }>, "_tag">
+
+/** What the ledger knows of one job: its intent, then what happened to it. */
+export interface JobState extends JobIntent {
   readonly jobArn: string | undefined
   readonly status: JobStatus | "NotCreated" | undefined
   readonly finished: boolean
