@@ -398,7 +398,7 @@ export const make = (
     const jobs = new Map<string, Job>()
     const jobsByToken = new Map<string, Job>()
     const jobsByName = new Map<string, Job>()
-    let counters = {
+    const zeroCounters = () => ({
       jobsCreated: 0,
       createsRefused: 0,
       repeatedTokens: 0,
@@ -406,7 +406,8 @@ export const make = (
       peakConcurrentJobs: 0,
       requestsAborted: 0,
       callsByOperation: {} as Record<string, number>
-    }
+    })
+    let counters = zeroCounters()
 
     const jobFibers = yield* FiberSet.make<void>()
 
@@ -892,15 +893,7 @@ export const make = (
       accountId,
       counters: Effect.sync(() => ({ ...counters, callsByOperation: { ...counters.callsByOperation } })),
       resetCounters: Effect.sync(() => {
-        counters = {
-          jobsCreated: 0,
-          createsRefused: 0,
-          repeatedTokens: 0,
-          throttled: 0,
-          peakConcurrentJobs: 0,
-          requestsAborted: 0,
-          callsByOperation: {}
-        }
+        counters = zeroCounters()
       }),
       setFaults: (next) =>
         Effect.sync(() => {
