@@ -3,10 +3,10 @@
  * sentence boundaries, each starting with up to `chunkOverlap` tokens of whole trailing
  * sentences of the previous one; or, with `"none"`, one chunk per document.
  *
- * The splitting is LlamaIndex's `SentenceSplitter` (`@llamaindex/core/node-parser`, a port
- * of the Python splitter the reference uses, same defaults: 256 tokens, 25 overlap, metadata
- * aware) with a cl100k_base tokenizer from `gpt-tokenizer`. Ids are the reference's
- * ({@link Ids}), so the same corpus gets the same source and chunk ids.
+ * The splitting is the `SentenceSplitter` the reference uses, as LlamaIndex's TypeScript core
+ * has it (same defaults: 256 tokens, 25 overlap, metadata aware; `internal/sentenceSplitter.ts`,
+ * linear in the length of a document), with a cl100k_base tokenizer from `gpt-tokenizer`.
+ * Ids are the reference's ({@link Ids}), so the same corpus gets the same source and chunk ids.
  *
  * When to use: between the document readers and the proposition stage, with {@link chunk}
  * per document or {@link chunks} over a stream.
@@ -22,11 +22,11 @@
  *
  * @since 0.1.0
  */
-import { SentenceSplitter } from "@llamaindex/core/node-parser"
 import { Data, Effect, Stream } from "effect"
-import { ALL_SPECIAL_TOKENS, decode, encode } from "gpt-tokenizer/encoding/cl100k_base"
+import { ALL_SPECIAL_TOKENS, encode } from "gpt-tokenizer/encoding/cl100k_base"
 import type { Document, Metadata } from "./Document.ts"
 import * as Ids from "./Ids.ts"
+import { splitText } from "./internal/sentenceSplitter.ts"
 
 /** Sentence-aware, token-bounded chunking options. */
 export interface ChunkOptions {
@@ -82,31 +82,6 @@ export class ChunkingError extends Data.TaggedError("ChunkingError")<{
 
 /** Tokens of a text in cl100k_base (special-token text counts as the special token, as in LlamaIndex). */
 export const countTokens = (text: string): number => encode(text, { allowedSpecial: ALL_SPECIAL_TOKENS }).length
-
-const tokenizer = {
-  encode: (text: string): Uint32Array => new Uint32Array(encode(text, { allowedSpecial: ALL_SPECIAL_TOKENS })),
-  decode: (tokens: Uint32Array): string => decode(Array.from(tokens))
-}
-
-const silentLogger = { log: () => {}, warn: () => {}, error: () => {} }
-
-const splitters = new Map<string, SentenceSplitter>()
-
-/** One splitter per option set: building one compiles its sentence tokenizer. */
-const splitterFor = (options: ChunkOptions): SentenceSplitter => {
-  const key = `${options.chunkSize}/${options.chunkOverlap}`
-  let splitter = splitters.get(key)
-  if (splitter === undefined) {
-    splitter = new SentenceSplitter({
-      chunkSize: options.chunkSize,
-      chunkOverlap: options.chunkOverlap,
-      tokenizer,
-      logger: silentLogger
-    })
-    splitters.set(key, splitter)
-  }
-  return splitter
-}
 
 /** Why chunking options are invalid, or `undefined` when they are fine. */
 export const optionsProblem = (chunking: Chunking): string | undefined => {
@@ -192,9 +167,9 @@ export const chunk = Effect.fn("Chunker.chunk")(function*(document: Document, ch
   if (chunking === "none") {
     pieces = [document.text]
   } else {
-    const splitter = splitterFor(chunking)
     const budgetText = metadataForBudget(document.metadata)
-    if (chunking.includeMetadata !== false && budgetText !== "") {
+    const withMetadata = chunking.includeMetadata !== false && budgetText !== ""
+    if (withMetadata) {
       const metadataTokens = countTokens(budgetText)
       if (metadataTokens >= chunking.chunkSize) {
         return yield* fail(
@@ -205,9 +180,12 @@ export const chunk = Effect.fn("Chunker.chunk")(function*(document: Document, ch
     }
     pieces = yield* Effect.try({
       try: () =>
-        chunking.includeMetadata !== false && budgetText !== ""
-          ? splitter.splitTextMetadataAware(document.text, budgetText)
-          : splitter.splitText(document.text),
+        splitText(document.text, {
+          chunkSize: chunking.chunkSize,
+          chunkOverlap: chunking.chunkOverlap,
+          countTokens,
+          metadata: withMetadata ? budgetText : undefined
+        }),
       catch: (cause) => fail(`the splitter failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
     })
   }

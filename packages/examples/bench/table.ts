@@ -125,7 +125,11 @@ export const render = (f: Figures): string => {
     "7. Chunking and parsing",
     `${int(c.chunksPerSecond)} chunks/s (${int(c.chunks)} chunks of ${c.documents} documents, ${mb(c.textBytes)}); ${
       int(c.propositionOutputsPerSecond)
-    } proposition outputs/s; ${int(c.topicOutputsPerSecond)} topic outputs/s (${int(c.topicOutputBytes)} bytes each)`,
+    } proposition outputs/s; ${int(c.topicOutputsPerSecond)} topic outputs/s (${
+      int(c.topicOutputBytes)
+    } bytes each); one ${(c.longParagraph.bytes / 1_000_000).toFixed(1)} MB paragraph: ${
+      int(c.longParagraph.chunks)
+    } chunks in ${c.longParagraph.seconds.toFixed(2)} s`,
     "(reported)",
     "—"
   )
