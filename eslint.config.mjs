@@ -4,7 +4,7 @@ import effect from "@effect/eslint-plugin"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/*.mjs", "**/*.js"] },
+  { ignores: ["**/dist/**", "**/.tsc/**", "**/node_modules/**", "**/*.mjs", "**/*.js"] },
   ...tseslint.configs.recommended,
   ...effect.configs.dprint,
   {

@@ -1,18 +1,15 @@
 /**
- * The `batch-extract` command: `extract`, `resume`, `status` and `stop`.
- *
- * `extract` reads documents, runs both extraction stages as Bedrock batch jobs (on the
- * embedded local emulation by default, or on AWS), writes the extracted chunks in the
- * reference's layout and a `summary.json`, and keeps a run ledger under
- * `<out>/.batch-extract/runs/<runId>/` so an interrupted run can be resumed.
+ * What the `batch-extract` commands share: resolving and validating settings, choosing the
+ * backend, running (or resuming) an extraction with its ledger, checkpoint and progress, and
+ * writing `summary.json`.
  *
  * Exit codes: 0 every record succeeded; 1 some failed (all listed in the summary); 2 invalid
  * input (nothing sent or written); 130 interrupted.
  */
-import * as Aws from "@batch-extract/aws"
+import { AwsBackend } from "@batch-extract/aws"
+import type * as Local from "@batch-extract/aws/local"
 import {
   BatchConfig,
-  BatchInference,
   Document,
   Extraction,
   JobSlots,
@@ -21,7 +18,19 @@ import {
   RunSummary,
   Sink
 } from "@batch-extract/core"
-import { Clock, Data, Effect, Fiber, FileSystem, Layer, Logger, Option, Path, Stream } from "effect"
+import {
+  Clock,
+  type Config,
+  Data,
+  Effect,
+  Fiber,
+  FileSystem,
+  Layer,
+  Logger,
+  Path,
+  type PlatformError,
+  Stream
+} from "effect"
 import * as Faults from "./Faults.ts"
 import * as Progress from "./Progress.ts"
 import * as Settings from "./Settings.ts"
@@ -182,11 +191,42 @@ export const resolve = (request: Request) =>
     return { batch: batch.success, extraction: extraction.success, recorded }
   })
 
-/** The ports for a backend. */
-export const backendLayer = (recorded: RecordedRun, batch: BatchConfig.BatchConfig) => {
-  if (recorded.backend === "aws") return Aws.AwsBackend.layer(batch)
+/**
+ * The ports for a backend. The local emulation is loaded only when asked for: a run on AWS
+ * never loads it (nor the test kit it answers with).
+ */
+export const backendLayer = (
+  recorded: RecordedRun,
+  batch: BatchConfig.BatchConfig
+): Layer.Layer<AwsBackend.Services, BackendError> => {
+  if (recorded.backend === "aws") return AwsBackend.layer(batch)
+  return Layer.unwrap(Effect.map(
+    Effect.promise(() => import("@batch-extract/aws/local")),
+    (Local) => localLayer(Local, recorded, batch)
+  ))
+}
+
+/** Why a backend could not start (invalid client settings, the local emulation failing to start). */
+export type BackendError =
+  | Config.ConfigError
+  | Local.LocalS3.LocalS3Error
+  | Local.BedrockEmulator.EmulatorError
+
+/** Why a run ended before its summary (a failed record is not one: it is in the summary). */
+export type RunError =
+  | PlatformError.PlatformError
+  | Document.DocumentError
+  | Extraction.ExtractError
+  | Sink.SinkError
+  | BackendError
+
+const localLayer = (
+  Local: typeof import("@batch-extract/aws/local"),
+  recorded: RecordedRun,
+  batch: BatchConfig.BatchConfig
+) => {
   const faults = recorded.faults
-  return Aws.LocalBackend.layerFromBatchConfig(batch, {
+  return Local.LocalBackend.layerFromBatchConfig(batch, {
     emulator: {
       seed: faults?.seed,
       faults: {
@@ -311,7 +351,8 @@ const writeAtomically = (file: string, text: string) =>
 /** The ledger directory of an output directory. */
 export const ledgerDirectory = (path: Path.Path, out: string) => path.join(out, ".batch-extract", "runs")
 
-const defaultRunId = Effect.map(Clock.currentTimeMillis, (now) => {
+/** A run id from the current UTC time: `run-YYYYMMDD-HHMMSS`. */
+export const defaultRunId = Effect.map(Clock.currentTimeMillis, (now) => {
   const d = new Date(now)
   const pad = (n: number) => String(n).padStart(2, "0")
   return `run-${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}-${pad(d.getUTCHours())}${
@@ -328,7 +369,7 @@ export const runExtraction = (options: {
   readonly json: boolean
   readonly force: boolean
   readonly resuming: boolean
-}) =>
+}): Effect.Effect<number, RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -415,24 +456,8 @@ export const runExtraction = (options: {
     return failed ? 1 : 0
   })
 
-/** `extract`: validate, then run. */
-export const extract = (request: Request) =>
-  Effect.gen(function*() {
-    const resolved = yield* resolve(request)
-    const runId = request.runId ?? (yield* defaultRunId)
-    return yield* runExtraction({
-      runId,
-      recorded: resolved.recorded,
-      batch: resolved.batch,
-      extraction: resolved.extraction,
-      json: request.json,
-      force: request.force,
-      resuming: false
-    })
-  }).pipe(withLogging, reportInvalidInput)
-
 /** The recorded settings of a run, from its ledger. */
-const recordedRun = (out: string, runId: string) =>
+export const recordedRun = (out: string, runId: string) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
     const ledger = yield* RunLedger.makeFileSystem(ledgerDirectory(path, path.resolve(out)))
@@ -445,117 +470,12 @@ const recordedRun = (out: string, runId: string) =>
     return { state, recorded: state.settings as RecordedRun, ledger }
   })
 
-/** `resume <run-id>`: continue a run with its recorded settings. */
-export const resume = (options: { readonly runId: string; readonly out: string; readonly json: boolean }) =>
-  Effect.gen(function*() {
-    const { recorded } = yield* recordedRun(options.out, options.runId)
-    const batch = yield* BatchConfig.decode(recorded.batch).pipe(
-      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
-    )
-    const extraction = yield* Extraction.decodeConfig(recorded.extraction).pipe(
-      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
-    )
-    return yield* runExtraction({
-      runId: options.runId,
-      recorded,
-      batch,
-      extraction,
-      json: options.json,
-      force: false,
-      resuming: true
-    })
-  }).pipe(withLogging, reportInvalidInput)
-
-/** `status <run-id>`: the run's jobs and records, from its ledger. */
-export const status = (options: { readonly runId: string; readonly out: string; readonly json: boolean }) =>
-  Effect.gen(function*() {
-    const { recorded, state } = yield* recordedRun(options.out, options.runId)
-    const jobs = [...state.jobs.values()].map((job) => ({
-      stage: job.stage,
-      jobName: job.jobName,
-      jobArn: job.jobArn ?? null,
-      status: job.status ?? "Planned",
-      records: job.recordIds.length,
-      finished: job.finished
-    }))
-    const records: Record<string, { succeeded: number; failed: number }> = {}
-    for (const [stage, outcomes] of state.outcomes) {
-      let succeeded = 0
-      for (const outcome of outcomes.values()) if (outcome._tag === "Succeeded") succeeded++
-      records[stage] = { succeeded, failed: outcomes.size - succeeded }
-    }
-    const report = {
-      runId: options.runId,
-      backend: recorded.backend,
-      finished: state.finished,
-      chunksWritten: state.chunksWritten.size,
-      records,
-      jobs
-    }
-    if (options.json) {
-      process.stdout.write(JSON.stringify(report, null, 2) + "\n")
-    } else {
-      process.stdout.write(
-        `run ${options.runId} (${recorded.backend}) ${state.finished ? "finished" : "not finished"}; ` +
-          `${state.chunksWritten.size} chunks written\n`
-      )
-      for (const [stage, r] of Object.entries(records)) {
-        process.stdout.write(`  ${stage}: ${r.succeeded} succeeded, ${r.failed} failed\n`)
-      }
-      for (const job of jobs) {
-        process.stdout.write(`  ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}\n`)
-      }
-    }
-    return 0
-  }).pipe(reportInvalidInput)
-
-/** `stop <run-id>`: stop the run's remote jobs that have not finished. */
-export const stop = (options: { readonly runId: string; readonly out: string }) =>
-  Effect.gen(function*() {
-    const { recorded, state } = yield* recordedRun(options.out, options.runId)
-    const batch = yield* BatchConfig.decode(recorded.batch).pipe(
-      Effect.mapError((e) => new InvalidInput({ issues: e.issues }))
-    )
-    if (recorded.backend === "local") {
-      process.stdout.write("the local backend's jobs ended with the process that ran them; nothing to stop\n")
-      return 0
-    }
-    // Unfinished jobs; one whose ARN was never recorded (killed during its create) is looked up by name.
-    const open = [...state.jobs.values()].filter((job) => !job.finished)
-    const stopped = yield* Effect.forEach(open, (job) =>
-      BatchInference.BatchInference.use((service) =>
-        Effect.gen(function*() {
-          const found = job.jobArn !== undefined
-            ? Option.some(job.jobArn)
-            : Option.map(
-              yield* service.listJobs({ nameContains: job.jobName }).pipe(
-                Stream.filter((listed) =>
-                  listed.jobName === job.jobName
-                ),
-                Stream.runHead
-              ),
-              (listed) => listed.jobArn
-            )
-          if (Option.isNone(found)) return `${job.jobName}: never created`
-          return yield* service.stopJob(found.value).pipe(
-            Effect.as(`stopped ${job.jobName}`),
-            Effect.catchTag("Conflict", () => Effect.succeed(`${job.jobName}: already finished`))
-          )
-        })
-      ).pipe(
-        Effect.catch((error) => Effect.succeed(`${job.jobName}: ${error._tag}: ${error.message}`))
-      )).pipe(Effect.provide(Aws.AwsBackend.layer(batch)))
-    for (const line of stopped) process.stdout.write(`${line}\n`)
-    if (open.length === 0) process.stdout.write("no unfinished jobs\n")
-    return 0
-  }).pipe(reportInvalidInput)
-
 /** Logs go to stderr (stdout carries `--json` output); `--log-level` sets the level. */
-const withLogging = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+export const withLogging = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.provide(effect, Logger.layer([Logger.withConsoleError(Logger.formatSimple)]))
 
 /** Print every problem of invalid input and exit with 2. */
-const reportInvalidInput = <A, E, R>(
+export const reportInvalidInput = <A, E, R>(
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A | number, Exclude<E, InvalidInput>, R> =>
   Effect.catch(

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `batch-extract` executable. Needs Node >= 22.19: run it through the workspace's
- * scripts (`npm run batch-extract -- …`), which use the Node the workspace installs.
+ * The `batch-extract` executable. Needs Node >= 22.19 (Effect 4): checked here, before
+ * anything that needs it is loaded, so an older Node gets a clear message.
  */
 const [major = 0, minor = 0] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 19)) {
-  process.stderr.write(`batch-extract needs Node >= 22.19 (Effect 4), this is Node ${process.versions.node}\n`)
+  process.stderr.write(
+    `batch-extract needs Node >= 22.19 (Effect 4), but this is Node ${process.versions.node} (${process.execPath})\n`
+  )
   process.exit(1)
 }
 

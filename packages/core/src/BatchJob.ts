@@ -641,16 +641,26 @@ const awaitTerminal = (config: BatchConfig, spec: JobSpec, jobName: string, jobA
     let progressFrom: { at: number; processed: number } | undefined
     let remaining: { at: number; millis: number } | undefined
     const trackProgress = (description: JobDescription) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const processed = description.processedRecordCount
         const total = description.totalRecordCount ?? 0
         if (description.status !== "InProgress" || processed === undefined || total <= 0) {
           remaining = undefined
-          return
+          return Effect.void
         }
         if (progressFrom === undefined) progressFrom = { at: now, processed }
         const millis = estimateRemaining(progressFrom, now, processed, total)
         remaining = millis === undefined ? undefined : { at: now, millis }
+        return RunEvents.publish({
+          _tag: "JobProgress",
+          stage: spec.stage,
+          jobName,
+          jobArn,
+          processed,
+          total,
+          remainingMillis: millis,
+          at: now
+        })
       })
     const check = retryTransient(batch.getJob(jobArn)).pipe(
       Effect.tap(trackProgress),

@@ -51,6 +51,23 @@ export interface JobStatusChanged {
   readonly at: number
 }
 
+/**
+ * A running job reported its progress (records processed of its total), with the time left
+ * estimated from the progress seen since it was first checked running.
+ */
+export interface JobProgress {
+  readonly _tag: "JobProgress"
+  readonly stage: string
+  readonly jobName: string
+  readonly jobArn: string
+  readonly processed: number
+  readonly total: number
+  /** Milliseconds until the job should end, or `undefined` until two checks have shown progress. */
+  readonly remainingMillis: number | undefined
+  /** Epoch milliseconds on the run's clock. */
+  readonly at: number
+}
+
 /** A job ended (or could not be created: `status` is `"NotCreated"`). */
 export interface JobFinished {
   readonly _tag: "JobFinished"
@@ -140,6 +157,7 @@ export type RunEvent =
   | JobSubmitted
   | JobCreateDeferred
   | JobStatusChanged
+  | JobProgress
   | JobFinished
   | RecordsSucceeded
   | RecordsFailed

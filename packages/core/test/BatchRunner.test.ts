@@ -341,6 +341,20 @@ describe("BatchRunner", () => {
       // Backoff alone would see them on average a couple of minutes late (up to the 300 s cap).
       assert.isTrue(lateness.every((ms) => ms >= 0))
       assert.isAtMost(mean, 30_000, JSON.stringify(lateness))
+      // Each job's reported progress reaches the event handler: processed grows to its total,
+      // with an estimate of the time left that points at the job's real end.
+      for (const job of jobs) {
+        const progress = seen.flatMap((e) => e._tag === "JobProgress" && e.jobArn === job.jobArn ? [e] : [])
+        assert.isAbove(progress.length, 1)
+        progress.forEach((e, i) => {
+          assert.strictEqual(e.total, 1_000)
+          if (i > 0) assert.isAtLeast(e.processed, progress[i - 1]!.processed)
+        })
+        const estimates = progress.filter((e) => e.remainingMillis !== undefined)
+        assert.isAbove(estimates.length, 0)
+        const last = estimates[estimates.length - 1]!
+        assert.isAtMost(Math.abs(last.at + last.remainingMillis! - job.endTime!.getTime()), 60_000)
+      }
     }))
 
   it.effect("survives throttling on a third of control-plane calls and S3 errors", () =>

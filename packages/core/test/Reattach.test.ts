@@ -5,11 +5,11 @@
  * extraction died on a chunk it did not know yet), and a record no longer among the inputs
  * gets no outcome.
  */
-import { BatchConfig, Document, Extraction, RunLedger } from "@batch-extract/core"
-import { TestBackend } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import { BatchConfig, Document, Extraction, RunLedger } from "../src/index.ts"
+import { TestBackend } from "../src/testing/index.ts"
 
 const people = ["Alice Smith", "Bob Jones", "Carol White", "Dave Brown", "Erin Green"]
 const places = ["Paris", "Boston", "Berlin", "Lisbon", "Oslo", "Lima"]

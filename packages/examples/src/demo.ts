@@ -6,12 +6,12 @@
  *
  * Usage: `npm run demo [-- --count 20 --out ./extracted/demo]`.
  */
+import { Extract } from "@batch-extract/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { readdirSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import * as Main from "./Main.ts"
 
 process.removeAllListeners("warning")
 
@@ -30,7 +30,7 @@ const files = readdirSync(data).filter((file) => file.endsWith(".json")).sort().
 
 process.stderr.write(`extracting the ${files.length} most recent State of the Union addresses into ${out}\n`)
 
-Main.extract({
+Extract.run({
   paths: files,
   out,
   backend: "local",

@@ -2,7 +2,7 @@
  * The library-composition example, run on the local emulation: the live AWS Layers against
  * loopback S3 and Bedrock (no account needed).
  */
-import { LocalBackend } from "@batch-extract/aws"
+import { LocalBackend } from "@batch-extract/aws/local"
 import { BatchConfig, JobSlots, Sink } from "@batch-extract/core"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"

@@ -9,6 +9,9 @@ import { fileURLToPath } from "node:url"
 /** The workspace root. */
 export const root = fileURLToPath(new URL("../../../../", import.meta.url))
 
+/** The export condition under which the workspace's packages resolve to their TypeScript sources. */
+export const sourceCondition = "@batch-extract/source"
+
 /** The command's entry file. */
 export const bin = fileURLToPath(new URL("../../src/bin.ts", import.meta.url))
 
@@ -73,7 +76,7 @@ export const cleanEnv = (env: Readonly<Record<string, string>>): Record<string, 
 export const run = (args: ReadonlyArray<string>, options: RunOptions): Effect.Effect<Exit> =>
   Effect.callback<Exit>((resume) => {
     const started = performance.now()
-    const child = spawn(nodeBinary, ["--no-warnings", bin, ...args], {
+    const child = spawn(nodeBinary, ["--no-warnings", `--conditions=${sourceCondition}`, bin, ...args], {
       env: options.env,
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group, so nothing it starts outlives a kill.

@@ -4,7 +4,7 @@
  * and the control plane, the standard SDK environment that points a child at them
  * (`--backend aws`), a small corpus, and readers for what a run leaves behind.
  */
-import * as Aws from "@batch-extract/aws"
+import * as Aws from "@batch-extract/aws/local"
 import { ObjectStore, RunLedger } from "@batch-extract/core"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"

@@ -1,0 +1,110 @@
+/**
+ * `batch-extract extract <paths...>`: read documents, run both extraction stages as Bedrock
+ * batch jobs (on the embedded local emulation by default, or on AWS), write the chunks in the
+ * reference's layout and a `summary.json`, with a ledger that `resume` continues from.
+ */
+import { Effect, type FileSystem, Option, type Path } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as Run from "../Run.ts"
+import * as Settings from "../Settings.ts"
+import * as Options from "./Options.ts"
+
+/** One optional flag per setting; booleans also get `--no-<name>`. */
+const settingFlags = Object.fromEntries(
+  Settings.specs.map((spec) => {
+    const description = `${spec.description} (env ${Settings.envNames(spec).join(", ")})`
+    const flag = spec.kind === "boolean"
+      ? Flag.Boolean(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
+      : Flag.String(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
+    return [spec.flag, flag]
+  })
+) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
+
+/** `extract`: validate, then run. */
+export const run = (
+  request: Run.Request
+): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const resolved = yield* Run.resolve(request)
+    const runId = request.runId ?? (yield* Run.defaultRunId)
+    return yield* Run.runExtraction({
+      runId,
+      recorded: resolved.recorded,
+      batch: resolved.batch,
+      extraction: resolved.extraction,
+      json: request.json,
+      force: request.force,
+      resuming: false
+    })
+  }).pipe(Run.withLogging, Run.reportInvalidInput)
+
+export const command = Command.make("extract", {
+  paths: Argument.String("paths").pipe(
+    Argument.withDescription("files (.txt .md .json .jsonl) or directories to extract"),
+    Argument.variadic()
+  ),
+  out: Options.out,
+  backend: Flag.Literals("backend", ["local", "aws"]).pipe(
+    Flag.withDescription("local: the embedded emulation (no AWS account); aws: real AWS, standard SDK environment"),
+    Flag.withDefault("local")
+  ),
+  runId: Flag.String("run-id").pipe(Flag.withDescription("names the run (default: run-<UTC time>)"), Flag.optional),
+  json: Options.json,
+  config: Flag.String("config").pipe(
+    Flag.withDescription("JSON settings file (camelCase or the reference's snake_case names)"),
+    Flag.optional
+  ),
+  faults: Flag.String("faults").pipe(
+    Flag.withDescription("JSON faults for the local backend (throttleRate, jobStatuses, recordErrorRate…)"),
+    Flag.optional
+  ),
+  force: Flag.Boolean("force").pipe(
+    Flag.withDescription("extract chunks again even if already written in --out"),
+    Flag.withDefault(false)
+  ),
+  collectionId: Flag.String("collection-id").pipe(
+    Flag.withDescription("sub-directory of --out that holds the chunks"),
+    Flag.withDefault("default")
+  ),
+  textField: Flag.String("text-field").pipe(
+    Flag.withDescription("JSON field(s) holding the text, comma-separated (default text,body,content)"),
+    Flag.optional
+  ),
+  propositionsPrompt: Flag.String("propositions-prompt").pipe(
+    Flag.withDescription("stage-1 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
+    Flag.optional
+  ),
+  topicsPrompt: Flag.String("topics-prompt").pipe(
+    Flag.withDescription("stage-2 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
+    Flag.optional
+  ),
+  pathMetadataKey: Flag.String("path-metadata-key").pipe(
+    Flag.withDescription("metadata key that records each document's file path (empty: none)"),
+    Flag.withDefault("file_path")
+  ),
+  ...settingFlags
+}, (input) => {
+  const flags: Record<string, unknown> = {}
+  for (const spec of Settings.specs) {
+    const value = (input as unknown as Record<string, Option.Option<unknown>>)[spec.flag]
+    if (value !== undefined && Option.isSome(value)) flags[spec.flag] = value.value
+  }
+  return run({
+    paths: input.paths,
+    out: input.out,
+    backend: input.backend,
+    runId: Option.getOrUndefined(input.runId),
+    json: input.json,
+    configFile: Option.getOrUndefined(input.config),
+    faultsFile: Option.getOrUndefined(input.faults),
+    promptFiles: {
+      propositionsPrompt: Option.getOrUndefined(input.propositionsPrompt),
+      topicsPrompt: Option.getOrUndefined(input.topicsPrompt)
+    },
+    force: input.force,
+    collectionId: input.collectionId,
+    textField: Option.getOrUndefined(Option.map(input.textField, (s) => s.split(",").map((f) => f.trim()))),
+    pathMetadataKey: input.pathMetadataKey === "" ? undefined : input.pathMetadataKey,
+    flags
+  }).pipe(Effect.flatMap(Options.exitWith))
+}).pipe(Command.withDescription("extract documents into the lexical graph's chunk files, with Bedrock batch jobs"))
