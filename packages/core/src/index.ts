@@ -1,30 +1,41 @@
 /**
- * batch-extract core: the Bedrock batch-inference engine and its ports.
+ * batch-extract core, in two halves:
+ *
+ * - the engine (`./engine`): configuration, records, the ports (`ObjectStore`,
+ *   `BatchInference`, `ModelRuntime`), model families, the packer, job slots, batch jobs, the
+ *   runner, run events and summaries — any workload of model calls as Bedrock batch jobs;
+ * - the extraction (`./extraction`): documents, the chunker, ids, prompts, the parsers,
+ *   `TextNode`, sinks and the pipelined two-stage extraction, built on the engine.
+ *
+ * The engine imports nothing from the extraction. The test kit is `@batch-extract/core/testing`.
  *
  * @since 0.1.0
  */
-export * as BatchConfig from "./BatchConfig.ts"
-export * as BatchInference from "./BatchInference.ts"
-export * as BatchJob from "./BatchJob.ts"
-export * as BatchRecord from "./BatchRecord.ts"
-export * as BatchRunner from "./BatchRunner.ts"
-export * as Chunker from "./Chunker.ts"
-export * as Document from "./Document.ts"
-export * as ExtractedChunk from "./ExtractedChunk.ts"
-export * as Extraction from "./Extraction.ts"
-export * as Ids from "./Ids.ts"
-export * as JobSlots from "./JobSlots.ts"
-export * as ModelFamily from "./ModelFamily.ts"
-export * as ModelRuntime from "./ModelRuntime.ts"
-export * as ObjectStore from "./ObjectStore.ts"
-export * as Packer from "./Packer.ts"
-export * as ParseDiagnostic from "./ParseDiagnostic.ts"
-export * as Prompts from "./Prompts.ts"
-export * as Propositions from "./Propositions.ts"
-export * as RunEvents from "./RunEvents.ts"
-export * as RunLedger from "./RunLedger.ts"
-export * as RunSummary from "./RunSummary.ts"
-export * as ServiceError from "./ServiceError.ts"
-export * as Sink from "./Sink.ts"
-export * as TextNode from "./TextNode.ts"
-export * as Topics from "./Topics.ts"
+// The engine
+export * as BatchConfig from "./engine/BatchConfig.ts"
+export * as BatchInference from "./engine/BatchInference.ts"
+export * as BatchJob from "./engine/BatchJob.ts"
+export * as BatchRecord from "./engine/BatchRecord.ts"
+export * as BatchRunner from "./engine/BatchRunner.ts"
+export * as JobSlots from "./engine/JobSlots.ts"
+export * as ModelFamily from "./engine/ModelFamily.ts"
+export * as ModelRuntime from "./engine/ModelRuntime.ts"
+export * as ObjectStore from "./engine/ObjectStore.ts"
+export * as Packer from "./engine/Packer.ts"
+export * as RunEvents from "./engine/RunEvents.ts"
+export * as RunLedger from "./engine/RunLedger.ts"
+export * as RunSummary from "./engine/RunSummary.ts"
+export * as ServiceError from "./engine/ServiceError.ts"
+
+// The extraction
+export * as Chunker from "./extraction/Chunker.ts"
+export * as Document from "./extraction/Document.ts"
+export * as ExtractedChunk from "./extraction/ExtractedChunk.ts"
+export * as Extraction from "./extraction/Extraction.ts"
+export * as Ids from "./extraction/Ids.ts"
+export * as ParseDiagnostic from "./extraction/ParseDiagnostic.ts"
+export * as Prompts from "./extraction/Prompts.ts"
+export * as Propositions from "./extraction/Propositions.ts"
+export * as Sink from "./extraction/Sink.ts"
+export * as TextNode from "./extraction/TextNode.ts"
+export * as Topics from "./extraction/Topics.ts"

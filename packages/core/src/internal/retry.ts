@@ -1,5 +1,5 @@
 import { Duration, Effect, Schedule } from "effect"
-import * as ServiceError from "../ServiceError.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
 
 /**
  * The one place that retries transient service errors (throttling, unavailability):

@@ -6,9 +6,9 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Random, Ref, Result } from "effect"
-import * as ModelFamily from "../ModelFamily.ts"
-import { ModelRuntime } from "../ModelRuntime.ts"
-import * as ServiceError from "../ServiceError.ts"
+import * as ModelFamily from "../engine/ModelFamily.ts"
+import { ModelRuntime } from "../engine/ModelRuntime.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
 import * as OfflineModel from "./OfflineModel.ts"
 
 /** Options of the deterministic runtime. */

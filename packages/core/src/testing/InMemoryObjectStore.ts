@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Option, Random, Ref, Stream } from "effect"
-import { type ObjectRef, ObjectStore, type PutOptions } from "../ObjectStore.ts"
-import * as ServiceError from "../ServiceError.ts"
+import { type ObjectRef, ObjectStore, type PutOptions } from "../engine/ObjectStore.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
 
 /** One stored object. */
 export interface StoredObject {

@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Result } from "effect"
-import * as ModelFamily from "../ModelFamily.ts"
+import * as ModelFamily from "../engine/ModelFamily.ts"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 

@@ -21,10 +21,10 @@ import {
   type JobStatus,
   patterns,
   quotaStatuses
-} from "../BatchInference.ts"
-import * as ModelFamily from "../ModelFamily.ts"
-import * as ObjectStore from "../ObjectStore.ts"
-import * as ServiceError from "../ServiceError.ts"
+} from "../engine/BatchInference.ts"
+import * as ModelFamily from "../engine/ModelFamily.ts"
+import * as ObjectStore from "../engine/ObjectStore.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
 import * as OfflineModel from "./OfflineModel.ts"
 
 /** Durations of the job lifecycle, in seconds of the `Clock`. */

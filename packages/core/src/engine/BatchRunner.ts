@@ -17,11 +17,11 @@
  * @since 0.1.0
  */
 import { Data, Effect, Result, Semaphore, Stream } from "effect"
+import { retryTransient } from "../internal/retry.ts"
 import * as BatchConfig from "./BatchConfig.ts"
 import type { BatchInference } from "./BatchInference.ts"
 import * as BatchJob from "./BatchJob.ts"
 import * as BatchRecord from "./BatchRecord.ts"
-import { retryTransient } from "./internal/retry.ts"
 import type { JobSlots } from "./JobSlots.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import { ModelRuntime } from "./ModelRuntime.ts"

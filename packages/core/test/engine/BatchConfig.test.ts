@@ -1,7 +1,7 @@
 import { BatchConfig } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { baseConfig } from "./support.ts"
+import { baseConfig } from "../support.ts"
 
 const issuesOf = (input: unknown) => Effect.map(Effect.flip(BatchConfig.decode(input)), (error) => error.issues)
 

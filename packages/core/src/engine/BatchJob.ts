@@ -23,6 +23,7 @@
 import { Clock, Duration, Effect, Option, Result, Schedule, Stream } from "effect"
 import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
+import { retryTransient } from "../internal/retry.ts"
 import type { BatchConfig } from "./BatchConfig.ts"
 import {
   BatchInference,
@@ -33,7 +34,6 @@ import {
   type JobStatus
 } from "./BatchInference.ts"
 import type { PackedRecord } from "./BatchRecord.ts"
-import { retryTransient } from "./internal/retry.ts"
 import { JobSlots } from "./JobSlots.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import * as ObjectStore from "./ObjectStore.ts"

@@ -8,8 +8,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { BatchConfig, Document, Extraction, RunLedger } from "../src/index.ts"
-import { TestBackend } from "../src/testing/index.ts"
+import { BatchConfig, Document, Extraction, RunLedger } from "../../src/index.ts"
+import { TestBackend } from "../../src/testing/index.ts"
 
 const people = ["Alice Smith", "Bob Jones", "Carol White", "Dave Brown", "Erin Green"]
 const places = ["Paris", "Boston", "Berlin", "Lisbon", "Oslo", "Lima"]

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Ids from "../src/Ids.ts"
+import * as Ids from "../../src/extraction/Ids.ts"
 
 // Expected values computed with the reference's Python code (IdRewriter._get_properties_str,
 // IdGenerator.create_source_id / create_chunk_id).

@@ -2,7 +2,7 @@ import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunLedger } from
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { config, makeEnv, records, runOnTestClock } from "./support.ts"
+import { config, makeEnv, records, runOnTestClock } from "../support.ts"
 
 const texts = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>) =>
   new Map(outcomes.map((o) => [o.recordId, o._tag === "Succeeded" ? o.output.text : `failed: ${o.reason}`]))

@@ -3,15 +3,15 @@ import { Effect, Result } from "effect"
 import { TestClock } from "effect/testing"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import * as Chunker from "../src/Chunker.ts"
-import * as Document from "../src/Document.ts"
-import * as ExtractedChunk from "../src/ExtractedChunk.ts"
-import * as Ids from "../src/Ids.ts"
-import * as TextNode from "../src/TextNode.ts"
-import * as Topics from "../src/Topics.ts"
+import * as Chunker from "../../src/extraction/Chunker.ts"
+import * as Document from "../../src/extraction/Document.ts"
+import * as ExtractedChunk from "../../src/extraction/ExtractedChunk.ts"
+import * as Ids from "../../src/extraction/Ids.ts"
+import * as TextNode from "../../src/extraction/TextNode.ts"
+import * as Topics from "../../src/extraction/Topics.ts"
 
 const fixtureJson = readFileSync(
-  fileURLToPath(new URL("../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
+  fileURLToPath(new URL("../../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
   "utf8"
 )
 const fixture = JSON.parse(fixtureJson) as Record<string, any>

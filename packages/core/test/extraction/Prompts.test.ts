@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result } from "effect"
-import * as Chunker from "../src/Chunker.ts"
-import * as Document from "../src/Document.ts"
-import * as ModelFamily from "../src/ModelFamily.ts"
-import * as Prompts from "../src/Prompts.ts"
-import * as Propositions from "../src/Propositions.ts"
-import * as OfflineModel from "../src/testing/OfflineModel.ts"
-import * as Topics from "../src/Topics.ts"
+import * as ModelFamily from "../../src/engine/ModelFamily.ts"
+import * as Chunker from "../../src/extraction/Chunker.ts"
+import * as Document from "../../src/extraction/Document.ts"
+import * as Prompts from "../../src/extraction/Prompts.ts"
+import * as Propositions from "../../src/extraction/Propositions.ts"
+import * as Topics from "../../src/extraction/Topics.ts"
+import * as OfflineModel from "../../src/testing/OfflineModel.ts"
 
 const chunk = {
   id: "aws::12345678:abcd:87654321",

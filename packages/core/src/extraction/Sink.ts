@@ -26,11 +26,11 @@
  * @since 0.1.0
  */
 import { Context, Data, Effect, FileSystem, Layer, Option, Path, Random, Result, Stream } from "effect"
+import * as ObjectStore from "../engine/ObjectStore.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
+import { retryTransient } from "../internal/retry.ts"
 import * as ExtractedChunk from "./ExtractedChunk.ts"
 import * as Ids from "./Ids.ts"
-import { retryTransient } from "./internal/retry.ts"
-import * as ObjectStore from "./ObjectStore.ts"
-import * as ServiceError from "./ServiceError.ts"
 import * as TextNode from "./TextNode.ts"
 
 // -----------------------------------------------------------------------------

@@ -2,10 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { SentenceSplitter, splitBySentenceTokenizer } from "@llamaindex/core/node-parser"
 import { Effect } from "effect"
 import { ALL_SPECIAL_TOKENS, decode, encode } from "gpt-tokenizer/encoding/cl100k_base"
-import * as Chunker from "../src/Chunker.ts"
-import * as Document from "../src/Document.ts"
-import { splitText } from "../src/internal/sentenceSplitter.ts"
-import { splitSentences } from "../src/internal/sentenceTokenizer.ts"
+import * as Chunker from "../../src/extraction/Chunker.ts"
+import * as Document from "../../src/extraction/Document.ts"
+import { splitText } from "../../src/extraction/internal/sentenceSplitter.ts"
+import { splitSentences } from "../../src/extraction/internal/sentenceTokenizer.ts"
 
 // The oracle: LlamaIndex's TypeScript SentenceSplitter with the chunker's tokenizer. The texts
 // stay a few KB so that its sentence tokenizer, quadratic in the length of a text, stays fast.

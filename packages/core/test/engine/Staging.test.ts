@@ -1,7 +1,7 @@
 import { BatchConfig, BatchJob, BatchRecord } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { config, makeEnv, record, runOnTestClock } from "./support.ts"
+import { config, makeEnv, record, runOnTestClock } from "../support.ts"
 
 /** Stage one job (kept after it ends) and read its input file back. */
 const stageAndRead = (records: ReadonlyArray<BatchRecord.PackedRecord>) =>

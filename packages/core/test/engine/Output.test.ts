@@ -2,7 +2,7 @@ import { BatchJob, BatchRecord, ModelFamily, ObjectStore } from "@batch-extract/
 import { InMemoryObjectStore } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { record } from "./support.ts"
+import { record } from "../support.ts"
 
 const answer = (text: string) => ({
   content: [{ type: "text", text }],

@@ -2,7 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Path, Stream } from "effect"
-import * as Document from "../src/Document.ts"
+import * as Document from "../../src/extraction/Document.ts"
 
 const encoder = new TextEncoder()
 

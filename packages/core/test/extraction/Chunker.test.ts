@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import * as Chunker from "../src/Chunker.ts"
-import * as Document from "../src/Document.ts"
-import * as Ids from "../src/Ids.ts"
+import * as Chunker from "../../src/extraction/Chunker.ts"
+import * as Document from "../../src/extraction/Document.ts"
+import * as Ids from "../../src/extraction/Ids.ts"
 
 const sentence = (i: number) =>
   `Sentence ${i} says that Amazon Neptune stores graph number ${i} in a cluster volume across zones.`

@@ -2,7 +2,7 @@ import { BatchConfig, BatchJob, BatchRecord, BatchRunner, RunEvents, RunSummary 
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { config, makeEnv, records, runOnTestClock } from "./support.ts"
+import { config, makeEnv, records, runOnTestClock } from "../support.ts"
 
 const run = (n: number, overrides: Parameters<typeof config>[0] = {}, env: Parameters<typeof makeEnv>[0] = {}) =>
   Effect.gen(function*() {

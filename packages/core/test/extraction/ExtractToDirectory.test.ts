@@ -10,10 +10,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Path, Stream } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { config, makeEnv, runOnTestClock } from "./support.ts"
+import { config, makeEnv, runOnTestClock } from "../support.ts"
 
 const fixture = JSON.parse(readFileSync(
-  fileURLToPath(new URL("../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
+  fileURLToPath(new URL("../../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
   "utf8"
 )) as Record<string, any>
 

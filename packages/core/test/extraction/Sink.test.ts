@@ -4,16 +4,16 @@ import { assert, describe, layer } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Path, Stream } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import * as Chunker from "../src/Chunker.ts"
-import * as Document from "../src/Document.ts"
-import * as ExtractedChunk from "../src/ExtractedChunk.ts"
-import * as ObjectStore from "../src/ObjectStore.ts"
-import * as Sink from "../src/Sink.ts"
-import * as InMemoryObjectStore from "../src/testing/InMemoryObjectStore.ts"
-import * as Topics from "../src/Topics.ts"
+import * as ObjectStore from "../../src/engine/ObjectStore.ts"
+import * as Chunker from "../../src/extraction/Chunker.ts"
+import * as Document from "../../src/extraction/Document.ts"
+import * as ExtractedChunk from "../../src/extraction/ExtractedChunk.ts"
+import * as Sink from "../../src/extraction/Sink.ts"
+import * as Topics from "../../src/extraction/Topics.ts"
+import * as InMemoryObjectStore from "../../src/testing/InMemoryObjectStore.ts"
 
 const fixtureJson = readFileSync(
-  fileURLToPath(new URL("../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
+  fileURLToPath(new URL("../../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)),
   "utf8"
 )
 

@@ -2,10 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import * as Topics from "../src/Topics.ts"
+import * as Topics from "../../src/extraction/Topics.ts"
 
 const fixturePath = fileURLToPath(
-  new URL("../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)
+  new URL("../../../../../shared/fixtures/graphrag-toolkit-extracted-chunk.json", import.meta.url)
 )
 
 const e = Topics.entity

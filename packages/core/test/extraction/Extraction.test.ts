@@ -1,7 +1,7 @@
 import { Document, Extraction, RunSummary } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { config, makeEnv, runOnTestClock } from "./support.ts"
+import { config, makeEnv, runOnTestClock } from "../support.ts"
 
 const cities = ["Boston", "Chicago", "Denver", "Atlanta", "Seattle", "Portland", "Austin"]
 const people = ["Alice Smith", "Robert Jones", "Maria Garcia", "Wei Chen", "Fatima Khan"]

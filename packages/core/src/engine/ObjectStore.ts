@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Option, Stream } from "effect"
-import { splitUtf8Lines } from "./internal/lines.ts"
+import { splitUtf8Lines } from "../internal/lines.ts"
 import type { ServiceError } from "./ServiceError.ts"
 
 /** A bucket and a key. */

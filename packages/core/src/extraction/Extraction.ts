@@ -19,20 +19,20 @@
  * @since 0.1.0
  */
 import { Clock, Effect, Result, Schema, Stream } from "effect"
-import * as BatchConfig from "./BatchConfig.ts"
-import type * as BatchRecord from "./BatchRecord.ts"
-import * as BatchRunner from "./BatchRunner.ts"
+import * as BatchConfig from "../engine/BatchConfig.ts"
+import type * as BatchRecord from "../engine/BatchRecord.ts"
+import * as BatchRunner from "../engine/BatchRunner.ts"
+import type * as ModelFamily from "../engine/ModelFamily.ts"
+import { ModelRuntime } from "../engine/ModelRuntime.ts"
+import * as RunEvents from "../engine/RunEvents.ts"
+import * as RunLedger from "../engine/RunLedger.ts"
+import { retryTransient } from "../internal/retry.ts"
 import * as Chunker from "./Chunker.ts"
 import type * as Document from "./Document.ts"
 import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
-import { retryTransient } from "./internal/retry.ts"
-import type * as ModelFamily from "./ModelFamily.ts"
-import { ModelRuntime } from "./ModelRuntime.ts"
 import type * as ParseDiagnostic from "./ParseDiagnostic.ts"
 import * as Prompts from "./Prompts.ts"
 import * as Propositions from "./Propositions.ts"
-import * as RunEvents from "./RunEvents.ts"
-import * as RunLedger from "./RunLedger.ts"
 import * as Topics from "./Topics.ts"
 
 // -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import { ObjectStore } from "@batch-extract/core"
 import { InMemoryObjectStore } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { splitUtf8Lines } from "../src/internal/lines.ts"
+import { splitUtf8Lines } from "../../src/internal/lines.ts"
 
 const encoder = new TextEncoder()
 

@@ -21,9 +21,9 @@
  *
  * @since 0.1.0
  */
+import type * as ModelFamily from "../engine/ModelFamily.ts"
 import type { Metadata } from "./Document.ts"
 import * as Ids from "./Ids.ts"
-import type * as ModelFamily from "./ModelFamily.ts"
 import * as Propositions from "./Propositions.ts"
 
 /** A prompt template: an optional system part and the user turn, with `{placeholders}`. */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Propositions from "../src/Propositions.ts"
+import * as Propositions from "../../src/extraction/Propositions.ts"
 
 describe("Propositions.parse", () => {
   it("drops the title, empty lines and exact duplicates, keeping order (golden)", () => {
