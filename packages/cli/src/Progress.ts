@@ -4,11 +4,12 @@
  * records by outcome, jobs by status, elapsed time. On a terminal it redraws a small live
  * display; otherwise it prints a plain line at a steady cadence.
  *
- * The view only folds {@link RunEvents.RunEvent}s ({@link count}) and draws what it folded
- * ({@link render}), so any source of a run's events can feed it.
+ * The view only folds an extraction run's events ({@link ExtractionEvents.Event}: the
+ * engine's and the extraction's; {@link count}) and draws what it folded ({@link render}), so
+ * any source of a run's events can feed it.
  */
-import type { RunEvents } from "@batch-extract/core"
-import { Clock, Duration, Effect } from "effect"
+import type { ExtractionEvents } from "@batch-extract/core"
+import { Clock, Console, Duration, Effect } from "effect"
 
 /** What a running job last reported. */
 export interface JobReport {
@@ -63,7 +64,7 @@ const stageOf = (
 ): StageCounts => (counts.records[stage] ??= { succeeded: 0, failed: 0, retried: 0, onDemand: 0 })
 
 /** Count one event. */
-export const count = (counts: Counts, event: RunEvents.RunEvent): void => {
+export const count = (counts: Counts, event: ExtractionEvents.Event): void => {
   switch (event._tag) {
     case "DocumentRead":
       counts.documents++
@@ -178,16 +179,26 @@ export const render = (counts: Counts, elapsedMs: number, now: number, bars: boo
 }
 
 /**
+ * Writes the display's text to stderr through Effect's `Console` (so a program that provides
+ * its own `Console` gets it). The text always ends with a newline, which `console.error`
+ * adds itself; there is no newline-free write in `Console`.
+ */
+export const writeToConsoleError = (console: Console.Console) => (text: string): void =>
+  console.error(text.endsWith("\n") ? text.slice(0, -1) : text)
+
+/**
  * A progress reporter: `handler` receives events; `run` draws until interrupted (on a TTY a
  * live redraw every quarter second, else a plain line every `plainEvery`); `final` prints
- * the last state once.
+ * the last state once. It draws with `write` (each text ends with a newline), by default
+ * {@link writeToConsoleError} on the current `Console`.
  */
 export const make = (options: {
   readonly tty: boolean
-  readonly write: (text: string) => void
+  readonly write?: ((text: string) => void) | undefined
   readonly plainEvery?: Duration.Input | undefined
 }) =>
   Effect.gen(function*() {
+    const write = options.write ?? writeToConsoleError(yield* Console.Console)
     const counts = emptyCounts()
     const started = yield* Clock.currentTimeMillis
     let drawn = 0
@@ -198,13 +209,13 @@ export const make = (options: {
         const up = drawn > 0 ? `\x1b[${drawn}A` : ""
         // Lines that went away (a stage line before the first job) are cleared too.
         const cleared = lines.length < drawn ? "\r\x1b[J" : ""
-        options.write(up + cleared + lines.map((line) => `\r\x1b[K${line}`).join("\n") + "\n")
+        write(up + cleared + lines.map((line) => `\r\x1b[K${line}`).join("\n") + "\n")
         drawn = lines.length
       } else {
-        options.write(lines.join(" ").replace(/\s+/g, " ") + "\n")
+        write(lines.join(" ").replace(/\s+/g, " ") + "\n")
       }
     })
-    const handler: RunEvents.Handler = { publish: (event) => Effect.sync(() => count(counts, event)) }
+    const handler: ExtractionEvents.Handler = { publish: (event) => Effect.sync(() => count(counts, event)) }
     const every = options.tty ? Duration.millis(250) : Duration.fromInputUnsafe(options.plainEvery ?? "10 seconds")
     const run = Effect.forever(Effect.andThen(Effect.sleep(every), draw))
     return { handler, run, final: draw, counts }

@@ -5,6 +5,9 @@
  *
  * Exit codes: 0 every record succeeded; 1 some failed (all listed in the summary); 2 invalid
  * input (nothing sent or written); 130 interrupted.
+ *
+ * Output goes through Effect's `Console`: the report, progress and logs to stderr
+ * (`Console.error`), `--json` output to stdout (`Console.log`).
  */
 import { AwsBackend } from "@batch-extract/aws"
 import type * as Local from "@batch-extract/aws/local"
@@ -12,15 +15,16 @@ import {
   BatchConfig,
   Document,
   Extraction,
+  ExtractionEvents,
+  ExtractionSummary,
   JobSlots,
-  RunEvents,
   RunLedger,
-  RunSummary,
   Sink
 } from "@batch-extract/core"
 import {
   Clock,
   type Config,
+  Console,
   Data,
   Effect,
   Fiber,
@@ -60,22 +64,6 @@ export interface Request {
   readonly pathMetadataKey: string | undefined
   /** Raw flag values by flag name (only flags the user gave). */
   readonly flags: Readonly<Record<string, unknown>>
-}
-
-/**
- * The command's own defaults: an interrupted run leaves its jobs running for `resume`
- * (`--stop-jobs-on-interrupt` stops them instead).
- */
-const commandDefaults: Readonly<Record<string, unknown>> = { "batch.stopJobsOnInterrupt": false }
-
-/** Settings the local backend supplies when the user did not. */
-const localDefaults: Readonly<Record<string, unknown>> = {
-  ...commandDefaults,
-  "batch.bucketName": "batch-extract-local",
-  "batch.region": "us-east-1",
-  "batch.roleArn": "arn:aws:iam::000000000000:role/batch-extract-local",
-  "batch.pollInitialSeconds": 0.05,
-  "batch.pollMaxSeconds": 0.5
 }
 
 /** What the ledger keeps of a run so `resume` can repeat it. */
@@ -124,7 +112,7 @@ export const resolve = (request: Request) =>
       : yield* Effect.result(readJsonFile(request.configFile, "config"))
     if (file !== undefined && file._tag === "Failure") issues.push(...file.failure.issues)
     const gathered = Settings.gather({
-      defaults: request.backend === "local" ? localDefaults : commandDefaults,
+      defaults: request.backend === "local" ? Settings.localDefaults : Settings.commandDefaults,
       file: file?._tag === "Success" ? file.success : undefined,
       env: process.env,
       flags: request.flags
@@ -244,83 +232,34 @@ const localLayer = (
   })
 }
 
-/** The summary file's content. */
+/** The content of `summary.json`: the library's JSON form of the summary and the command's own fields. */
+export interface SummaryFile extends ExtractionSummary.Json {
+  readonly runId: string
+  readonly backend: RecordedRun["backend"]
+  readonly output: string
+  readonly elapsedSeconds: number
+}
+
+/**
+ * The summary file's content: the run's summary in the library's JSON form
+ * (`ExtractionSummary.toJson`), with what only the command knows around it — the run id,
+ * backend, output directory and elapsed time. A resumed run passes its ledger's totals: its
+ * records, jobs, tokens and failures are then the whole run's (every process that worked on
+ * it), and `resumed` is set; the extraction counts are this process's.
+ */
 export const summaryJson = (
   runId: string,
   recorded: RecordedRun,
-  summary: RunSummary.RunSummary,
-  elapsedMs: number
-) => ({
+  summary: ExtractionSummary.ExtractionSummary,
+  elapsedMs: number,
+  runTotals?: RunLedger.Totals | undefined
+): SummaryFile => ({
   runId,
   backend: recorded.backend,
   output: recorded.out,
-  documents: summary.extraction.documents,
-  skippedDocuments: summary.extraction.skippedDocuments,
-  chunks: summary.extraction.chunks,
-  extractedChunks: summary.extraction.extractedChunks,
-  records: {
-    succeeded: summary.records.succeeded,
-    failed: summary.records.failed,
-    batch: summary.records.batch,
-    onDemand: summary.records.onDemand,
-    retried: summary.records.retried
-  },
-  jobs: {
-    total: summary.jobs.total,
-    byStatus: summary.jobs.byStatus,
-    createsDeferred: summary.jobs.createsDeferred,
-    incomplete: summary.jobs.incomplete
-  },
-  tokens: summary.tokens,
-  batchShare: summary.batchShare,
-  extraction: {
-    propositions: summary.extraction.propositions,
-    topics: summary.extraction.topics,
-    entities: summary.extraction.entities,
-    statements: summary.extraction.statements,
-    facts: summary.extraction.facts,
-    diagnostics: summary.extraction.diagnostics,
-    failedChunks: summary.extraction.failedChunks,
-    duplicateChunks: summary.extraction.duplicateChunks,
-    checkpointedChunks: summary.extraction.checkpointedChunks
-  },
-  failures: summary.failures.map((f) => ({ recordId: f.recordId, stage: f.stage, reason: f.reason })),
+  ...ExtractionSummary.toJson(summary, { runTotals }),
   elapsedSeconds: Math.round(elapsedMs / 100) / 10
 })
-
-/**
- * A resumed run's summary: records, jobs, tokens and failures of the whole run (every process
- * that worked on it); the extraction counts are this process's.
- */
-export const withRunTotals = (json: ReturnType<typeof summaryJson>, totals: RunLedger.Totals) => ({
-  ...json,
-  resumed: true,
-  records: { ...totals.records, retried: json.records.retried },
-  jobs: { ...json.jobs, total: totals.jobs.total, byStatus: totals.jobs.byStatus },
-  tokens: totals.tokens,
-  batchShare: totals.records.succeeded === 0 ? 1 : totals.records.batch / totals.records.succeeded,
-  failures: totals.failures
-})
-
-/** The ids of chunks whose file is under the output. */
-const writtenChunkIds = (out: string, collectionId: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const collection = path.join(out, collectionId)
-    const ids = new Set<string>()
-    if (!(yield* fs.exists(collection))) return ids
-    for (const source of yield* fs.readDirectory(collection)) {
-      const dir = path.join(collection, source)
-      const info = yield* fs.stat(dir)
-      if (info.type !== "Directory") continue
-      for (const file of yield* fs.readDirectory(dir)) {
-        if (file.endsWith(".json")) ids.add(file.slice(0, -5).replace(/^aws__/, "aws::").replace(/_/g, ":"))
-        if (file.endsWith(".json")) ids.add(file.slice(0, -5))
-      }
-    }
-    return ids
-  }).pipe(Effect.orElseSucceed(() => new Set<string>()))
 
 /**
  * The checkpoint of an output directory: a journal (`<out>/.batch-extract/checkpoint/`) of the
@@ -333,19 +272,13 @@ const checkpointId = "checkpoint"
 const checkpointedChunkIds = (out: string, collectionId: string, checkpoint: RunLedger.Ledger) =>
   Effect.gen(function*() {
     const extracted = RunLedger.fold(yield* checkpoint.read(checkpointId)).chunksWritten
-    const onDisk = yield* writtenChunkIds(out, collectionId)
+    // An output that cannot be listed has nothing to skip: its chunks are extracted again.
+    const onDisk = new Set(
+      yield* Stream.runCollect(Sink.chunkIdsInDirectory({ directory: out, collectionId })).pipe(
+        Effect.orElseSucceed((): Array<string> => [])
+      )
+    )
     return new Set([...extracted].filter((id) => onDisk.has(id)))
-  })
-
-/** Write a file atomically (temporary file, then rename). */
-const writeAtomically = (file: string, text: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    yield* fs.makeDirectory(path.dirname(file), { recursive: true })
-    const temporary = `${file}.${(yield* Clock.currentTimeMillis).toString(36)}.tmp`
-    yield* fs.writeFileString(temporary, text)
-    yield* fs.rename(temporary, file)
   })
 
 /** The ledger directory of an output directory. */
@@ -384,10 +317,7 @@ export const runExtraction = (options: {
     const written = options.force
       ? new Set<string>()
       : yield* checkpointedChunkIds(recorded.out, recorded.collectionId, checkpoint)
-    const progress = yield* Progress.make({
-      tty: process.stderr.isTTY === true,
-      write: (text) => void process.stderr.write(text)
-    })
+    const progress = yield* Progress.make({ tty: process.stderr.isTTY === true })
     const readerOptions: Document.ReaderOptions = {
       ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
       ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
@@ -421,8 +351,8 @@ export const runExtraction = (options: {
       )
     )
     const drawing = yield* Effect.forkChild(progress.run)
-    const [, summary] = yield* RunSummary.collect(
-      RunEvents.tapped(pipeline, progress.handler.publish)
+    const [, summary] = yield* ExtractionSummary.collect(
+      ExtractionEvents.tapped(pipeline, progress.handler.publish)
     ).pipe(
       Effect.provide(Layer.mergeAll(backendLayer(recorded, batch), JobSlots.layerFromConfig(batch))),
       Effect.provideService(RunLedger.RunLedger, ledgerService)
@@ -432,27 +362,25 @@ export const runExtraction = (options: {
     yield* ledgerService.append(runId, [{ _tag: "RunFinished", at: yield* Clock.currentTimeMillis }])
     const elapsed = (yield* Clock.currentTimeMillis) - started
     // A resumed run reports the whole run: records, jobs and tokens from its ledger.
-    const json = options.resuming
-      ? withRunTotals(
-        summaryJson(runId, recorded, summary, elapsed),
-        RunLedger.totals(RunLedger.fold(yield* ledgerService.read(runId)))
-      )
-      : summaryJson(runId, recorded, summary, elapsed)
-    yield* writeAtomically(path.join(recorded.out, "summary.json"), JSON.stringify(json, null, 2) + "\n")
+    const runTotals = options.resuming
+      ? RunLedger.totals(RunLedger.fold(yield* ledgerService.read(runId)))
+      : undefined
+    const json = summaryJson(runId, recorded, summary, elapsed, runTotals)
+    yield* Sink.writeFileAtomically(path.join(recorded.out, "summary.json"), JSON.stringify(json, null, 2) + "\n")
     const failed = json.failures.length > 0 || json.skippedDocuments.length > 0
-    process.stderr.write(
+    yield* Console.error(
       `\nrun ${runId}: ${json.extractedChunks} chunks of ${json.documents} documents extracted to ` +
         `${path.join(recorded.out, recorded.collectionId)}\n` +
         `records: ${json.records.succeeded} succeeded (${json.records.batch} batch, ${json.records.onDemand} on demand), ` +
         `${json.records.failed} failed; jobs: ${json.jobs.total} ${JSON.stringify(json.jobs.byStatus)}; ` +
-        `summary: ${path.join(recorded.out, "summary.json")}\n`
+        `summary: ${path.join(recorded.out, "summary.json")}`
     )
     for (const failure of json.failures.slice(0, 20)) {
-      process.stderr.write(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}\n`)
+      yield* Console.error(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}`)
     }
-    if (json.failures.length > 20) process.stderr.write(`  … and ${json.failures.length - 20} more in summary.json\n`)
-    for (const skip of json.skippedDocuments) process.stderr.write(`  skipped ${skip.path}: ${skip.reason}\n`)
-    if (options.json) process.stdout.write(JSON.stringify(json, null, 2) + "\n")
+    if (json.failures.length > 20) yield* Console.error(`  … and ${json.failures.length - 20} more in summary.json`)
+    for (const skip of json.skippedDocuments) yield* Console.error(`  skipped ${skip.path}: ${skip.reason}`)
+    if (options.json) yield* Console.log(JSON.stringify(json, null, 2))
     return failed ? 1 : 0
   })
 
@@ -481,13 +409,14 @@ export const reportInvalidInput = <A, E, R>(
   Effect.catch(
     effect,
     (error) =>
-      !(error instanceof InvalidInput) ? Effect.fail(error as Exclude<E, InvalidInput>) : Effect.sync(() => {
-        const invalid = error
-        process.stderr.write(
-          `batch-extract: invalid input (${invalid.issues.length} problem${invalid.issues.length === 1 ? "" : "s"}); ` +
-            "nothing was sent or written:\n" +
-            invalid.issues.map((issue) => `  - ${issue.path}: ${issue.message}\n`).join("")
+      !(error instanceof InvalidInput)
+        ? Effect.fail(error as Exclude<E, InvalidInput>)
+        : Effect.as(
+          Console.error(
+            `batch-extract: invalid input (${error.issues.length} problem${error.issues.length === 1 ? "" : "s"}); ` +
+              "nothing was sent or written:" +
+              error.issues.map((issue) => `\n  - ${issue.path}: ${issue.message}`).join("")
+          ),
+          2
         )
-        return 2
-      })
   )

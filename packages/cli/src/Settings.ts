@@ -1,153 +1,77 @@
 /**
- * The command's settings: every `BatchConfig` and extraction setting, from a JSON config
- * file (camelCase or the reference's snake_case names), from environment variables, and from
- * flags — flags win over the environment, which wins over the file.
+ * The command's settings: every `BatchConfig` and extraction setting, as the library declares
+ * them (`BatchConfig.settings`, `ExtractionConfig.settings`) — read from a JSON config file
+ * (camelCase or the reference's snake_case names), from environment variables, and from
+ * flags; flags win over the environment, which wins over the file, which wins over the
+ * command's defaults.
  *
  * Values are collected raw here and validated once by the library's decoders, so the user
- * sees every problem at once, each with its path.
+ * sees every problem at once, each with its path. The README's configuration table is
+ * rendered from the same declarations ({@link readmeTable}).
  */
-import type { BatchConfig } from "@batch-extract/core"
+import { BatchConfig, ExtractionConfig, Setting } from "@batch-extract/core"
 
 /** How a raw string becomes a value. */
-export type Kind = "string" | "integer" | "number" | "boolean" | "list" | "tags"
+export type Kind = Setting.Kind
 
 /** One setting: where it goes, its flag, and the other names it answers to. */
 export interface Spec {
   /** Path in the merged settings: `batch.maxBatchSize`, `batch.model.modelId`, `extraction.chunkSize`. */
   readonly path: ReadonlyArray<string>
-  readonly flag: string
+  /** The library's declaration, with every name it answers to. */
+  readonly entry: Setting.Entry
+  /** The flag (without `--`); absent for settings given in config files only. */
+  readonly flag: string | undefined
   readonly kind: Kind
   readonly description: string
-  /** Extra names in a config file (besides the camelCase and snake_case of the last path segment). */
-  readonly aliases?: ReadonlyArray<string> | undefined
-  /** Extra environment variables (besides `BATCH_EXTRACT_<SNAKE_CASE>`). */
-  readonly env?: ReadonlyArray<string> | undefined
 }
 
-const b = (key: string, flag: string, kind: Kind, description: string, extra: Partial<Spec> = {}): Spec => ({
-  path: ["batch", ...key.split(".")],
-  flag,
-  kind,
-  description,
-  ...extra
-})
-const x = (key: string, flag: string, kind: Kind, description: string, extra: Partial<Spec> = {}): Spec => ({
-  path: ["extraction", key],
-  flag,
-  kind,
-  description,
-  ...extra
-})
+const specsOf = (scope: "batch" | "extraction", settings: Setting.Settings): ReadonlyArray<Spec> =>
+  Setting.entries(settings).map((entry) => ({
+    path: [scope, ...entry.path],
+    entry,
+    flag: entry.flag,
+    kind: entry.setting.kind,
+    description: entry.setting.description
+  }))
 
-/** Every setting of `BatchConfig` and of the extraction, with its flag. */
+/** Every setting of `BatchConfig` and of the extraction, in declaration order. */
 export const specs: ReadonlyArray<Spec> = [
-  b("bucketName", "bucket-name", "string", "S3 bucket for job inputs and outputs"),
-  b("region", "region", "string", "AWS region of the bucket, the jobs and the model", { env: ["AWS_REGION"] }),
-  b("roleArn", "role-arn", "string", "service role Bedrock assumes to read and write the bucket"),
-  b("keyPrefix", "key-prefix", "string", "key prefix for everything the run writes to the bucket"),
-  b("maxBatchSize", "max-batch-size", "integer", "records per job (100..50000)"),
-  b("maxNumConcurrentBatches", "max-num-concurrent-batches", "integer", "concurrent jobs per worker"),
-  b("extractionNumWorkers", "workers", "integer", "workers (jobs in flight = workers x batches per worker)", {
-    env: ["EXTRACTION_NUM_WORKERS"]
-  }),
-  b("maxConcurrentJobs", "max-concurrent-jobs", "integer", "account quota of submitted + in-progress jobs"),
-  b("s3EncryptionKeyId", "s3-encryption-key-id", "string", "KMS key for the staged input and the job output"),
-  b("subnetIds", "subnet-ids", "list", "VPC subnets of the jobs (comma-separated; with --security-group-ids)"),
-  b("securityGroupIds", "security-group-ids", "list", "VPC security groups of the jobs (comma-separated)"),
-  b("deleteOnSuccess", "delete-on-success", "boolean", "delete staged inputs and outputs of completed jobs"),
-  b("minRecordsPerJob", "min-records-per-job", "integer", "fewest records a job may hold (quota)"),
-  b("maxRecordsPerJob", "max-records-per-job", "integer", "most records a job may hold (quota)"),
-  b("maxInputFileBytes", "max-input-file-bytes", "integer", "bytes per input file (quota)"),
-  b("maxJobBytes", "max-job-bytes", "integer", "bytes per job (quota)"),
-  b("timeoutDurationInHours", "timeout-duration-in-hours", "integer", "job timeout (24..168)"),
-  b("s3BucketOwner", "s3-bucket-owner", "string", "account that must own the bucket"),
-  b("tags", "tags", "tags", "job tags, KEY=VALUE,KEY=VALUE"),
-  b("model.modelId", "model", "string", "model id, inference profile or ARN", {
-    aliases: ["model", "modelId", "model_id", "extraction_llm"],
-    env: ["EXTRACTION_MODEL"]
-  }),
-  b("model.family", "model-family", "string", "model family when the id does not say (anthropic, nova, llama)"),
-  b("model.maxTokens", "max-tokens", "integer", "answer token limit"),
-  b("model.temperature", "temperature", "number", "sampling temperature (sent only when set)"),
-  b("model.topP", "top-p", "number", "nucleus sampling (sent only when set)"),
-  b("model.invocationType", "invocation-type", "string", "InvokeModel (native bodies) or Converse"),
-  b("maxRecordAttempts", "max-record-attempts", "integer", "attempts per record before it is reported failed"),
-  b("onDemandConcurrency", "on-demand-concurrency", "integer", "concurrent on-demand calls"),
-  b("pollInitialSeconds", "poll-initial-seconds", "number", "delay of the first status check"),
-  b("pollMaxSeconds", "poll-max-seconds", "number", "longest delay between status checks"),
-  b("stopJobsOnInterrupt", "stop-jobs-on-interrupt", "boolean", "stop remote jobs when interrupted"),
-  x("chunking", "chunking", "string", "sentence (token-bounded) or none (one chunk per document)"),
-  x("chunkSize", "chunk-size", "integer", "tokens per chunk"),
-  x("chunkOverlap", "chunk-overlap", "integer", "overlap tokens between chunks"),
-  x("enablePropositionExtraction", "propositions", "boolean", "run stage 1 (--no-propositions to skip)", {
-    aliases: ["enable_proposition_extraction", "enableProposition"]
-  }),
-  x("preferredEntityClassifications", "entity-classifications", "list", "preferred entity classifications"),
-  x("preferredTopics", "preferred-topics", "list", "preferred topics"),
-  x("extractionBatchSize", "extraction-batch-size", "integer", "documents read ahead (bounds memory)", {
-    env: ["EXTRACTION_BATCH_SIZE"]
-  })
+  ...specsOf("batch", BatchConfig.settings),
+  ...specsOf("extraction", ExtractionConfig.settings)
 ]
-
-/** The camelCase name of a spec's last path segment. */
-const leaf = (spec: Spec) => spec.path[spec.path.length - 1]!
-const snake = (camel: string) => camel.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 /** Every name a spec answers to in a config file. */
-export const fileNames = (spec: Spec): ReadonlyArray<string> => {
-  const names = new Set([leaf(spec), snake(leaf(spec)), ...(spec.aliases ?? [])])
-  return [...names]
-}
+export const fileNames = (spec: Spec): ReadonlyArray<string> => spec.entry.fileNames
 
-/** The environment variables of a spec. */
-export const envNames = (spec: Spec): ReadonlyArray<string> => [
-  `BATCH_EXTRACT_${snake(leaf(spec)).toUpperCase()}`,
-  ...(spec.env ?? [])
-]
-
-/** A raw value and where it came from. */
-interface Raw {
-  readonly value: unknown
-  readonly origin: string
-}
+/** The environment variables of a spec, in order of precedence. */
+export const envNames = (spec: Spec): ReadonlyArray<string> => spec.entry.envNames
 
 /** Convert a raw value to a spec's kind, or say why it cannot be. */
-export const convert = (spec: Spec, raw: unknown): { value: unknown } | { problem: string } => {
-  if (typeof raw !== "string") {
-    // Native JSON values (from a config file) go to the decoder as they are.
-    if (spec.kind === "tags" && Array.isArray(raw)) {
-      return { value: Object.fromEntries(raw.map((t: { key?: unknown; value?: unknown }) => [t.key, t.value])) }
-    }
-    return { value: raw }
-  }
-  const text = raw.trim()
-  switch (spec.kind) {
-    case "string":
-      return { value: text }
-    case "integer":
-    case "number": {
-      const n = Number(text)
-      if (text === "" || !Number.isFinite(n)) return { problem: `must be a number, got "${raw}"` }
-      return { value: n }
-    }
-    case "boolean": {
-      if (/^(true|1|yes|on)$/i.test(text)) return { value: true }
-      if (/^(false|0|no|off)$/i.test(text)) return { value: false }
-      return { problem: `must be true or false, got "${raw}"` }
-    }
-    case "list":
-      return { value: text === "" ? [] : text.split(",").map((s) => s.trim()).filter((s) => s !== "") }
-    case "tags": {
-      const tags: Record<string, string> = {}
-      for (const pair of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
-        const eq = pair.indexOf("=")
-        if (eq <= 0) return { problem: `must be KEY=VALUE pairs, got "${pair}"` }
-        tags[pair.slice(0, eq)] = pair.slice(eq + 1)
-      }
-      return { value: tags }
-    }
-  }
+export const convert = (spec: Spec, raw: unknown): { value: unknown } | { problem: string } =>
+  Setting.convert(spec.kind, raw)
+
+/**
+ * The command's own defaults: an interrupted run leaves its jobs running for `resume`
+ * (`--stop-jobs-on-interrupt` stops them instead).
+ */
+export const commandDefaults: Readonly<Record<string, unknown>> = { "batch.stopJobsOnInterrupt": false }
+
+/** Settings the local backend supplies when the user did not. */
+export const localDefaults: Readonly<Record<string, unknown>> = {
+  ...commandDefaults,
+  "batch.bucketName": "batch-extract-local",
+  "batch.region": "us-east-1",
+  "batch.roleArn": "arn:aws:iam::000000000000:role/batch-extract-local",
+  "batch.pollInitialSeconds": 0.05,
+  "batch.pollMaxSeconds": 0.5
 }
+
+/** Settings without a flag of their own that the command reads from a file named by a flag. */
+export const promptFileFlags = {
+  propositionsPrompt: "propositions-prompt",
+  topicsPrompt: "topics-prompt"
+} as const
 
 /** The settings gathered from every source, ready for the library's decoders. */
 export interface Gathered {
@@ -156,22 +80,14 @@ export interface Gathered {
   readonly issues: ReadonlyArray<BatchConfig.ConfigIssue>
 }
 
-const setPath = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown) => {
-  let node = target
-  for (const key of path.slice(0, -1)) {
-    const next = node[key]
-    node = (typeof next === "object" && next !== null ? next : (node[key] = {})) as Record<string, unknown>
-  }
-  node[path[path.length - 1]!] = value
+/** A raw value and where it came from. */
+interface Raw {
+  readonly value: unknown
+  readonly origin: string
 }
 
-/** Keys a config file may hold besides the settings (they are handled by the command). */
-const fileOnlyKeys: Readonly<Record<string, ReadonlyArray<string>>> = {
-  propositionsPrompt: ["extraction", "propositionsPrompt"],
-  propositions_prompt: ["extraction", "propositionsPrompt"],
-  topicsPrompt: ["extraction", "topicsPrompt"],
-  topics_prompt: ["extraction", "topicsPrompt"]
-}
+/** Groups a config file may nest settings in. */
+const fileGroups = new Set(["model", "extraction", "batch", "batch_config", "batchConfig"])
 
 /**
  * Merge the sources: `defaults` < config file < environment < flags. Unknown config-file
@@ -192,7 +108,6 @@ export const gather = (sources: {
     const value = sources.defaults?.[spec.path.join(".")]
     if (value !== undefined) chosen.set(spec, { value, origin: "default" })
   }
-  const fileExtras: Array<[ReadonlyArray<string>, unknown]> = []
   if (sources.file !== undefined) {
     if (typeof sources.file !== "object" || sources.file === null || Array.isArray(sources.file)) {
       issues.push({ path: "(config file)", message: "must be a JSON object" })
@@ -200,10 +115,7 @@ export const gather = (sources: {
       // Accept flat settings, and the nested `model` / `extraction` / `batch` groups.
       const flat: Array<[string, unknown]> = []
       for (const [key, value] of Object.entries(sources.file)) {
-        if (
-          (key === "model" || key === "extraction" || key === "batch" || key === "batch_config" ||
-            key === "batchConfig") && typeof value === "object" && value !== null && !Array.isArray(value)
-        ) {
+        if (fileGroups.has(key) && typeof value === "object" && value !== null && !Array.isArray(value)) {
           for (const [inner, innerValue] of Object.entries(value)) flat.push([inner, innerValue])
         } else {
           flat.push([key, value])
@@ -212,7 +124,6 @@ export const gather = (sources: {
       for (const [key, value] of flat) {
         const spec = byFileName.get(key)
         if (spec !== undefined) chosen.set(spec, { value, origin: `config file (${key})` })
-        else if (fileOnlyKeys[key] !== undefined) fileExtras.push([fileOnlyKeys[key]!, value])
         else issues.push({ path: `config.${key}`, message: "is not a setting batch-extract knows" })
       }
     }
@@ -227,7 +138,7 @@ export const gather = (sources: {
     }
   }
   for (const spec of specs) {
-    const value = sources.flags[spec.flag]
+    const value = spec.flag === undefined ? undefined : sources.flags[spec.flag]
     if (value !== undefined) chosen.set(spec, { value, origin: `--${spec.flag}` })
   }
 
@@ -239,8 +150,79 @@ export const gather = (sources: {
       issues.push({ path: spec.path.slice(1).join("."), message: `${converted.problem} (from ${raw.origin})` })
       continue
     }
-    setPath(spec.path[0] === "batch" ? batch : extraction, spec.path.slice(1), converted.value)
+    Setting.setPath(spec.path[0] === "batch" ? batch : extraction, spec.path.slice(1), converted.value)
   }
-  for (const [path, value] of fileExtras) setPath(extraction, path.slice(1), value)
   return { batch, extraction, issues }
+}
+
+// -----------------------------------------------------------------------------
+// Documentation
+// -----------------------------------------------------------------------------
+
+const formatValue = (value: unknown, code: (text: string) => string): string => {
+  if (typeof value === "number") return value.toLocaleString("en-US")
+  if (typeof value === "string") return code(value)
+  if (Array.isArray(value)) return value.length === 0 ? "none" : value.map((item) => code(String(item))).join(", ")
+  if (typeof value === "object" && value !== null) return code(JSON.stringify(value))
+  return String(value)
+}
+
+/** A spec's default in the library (its declaration), as text. */
+const libraryDefault = (spec: Spec, code: (text: string) => string): string => {
+  const setting = spec.entry.setting
+  if (setting.defaultText !== undefined) return setting.defaultText
+  if (setting.presence === "required") return "required"
+  return setting.presence === "optional" ? "none" : formatValue(setting.default, code)
+}
+
+/** The local backend's default for a spec, when it has its own. */
+const localDefault = (spec: Spec): unknown => {
+  const key = spec.path.join(".")
+  return localDefaults[key] !== commandDefaults[key] ? localDefaults[key] : undefined
+}
+
+/** A setting flag's `--help` text: what it sets, its environment variables, the command's default. */
+export const flagDescription = (spec: Spec): string => {
+  const plain = (text: string) => text
+  const command = commandDefaults[spec.path.join(".")]
+  const fallback = command !== undefined
+    ? `default ${formatValue(command, plain)}`
+    : spec.entry.setting.presence === "required"
+    ? "required"
+    : `default ${libraryDefault(spec, plain)}`
+  const local = localDefault(spec)
+  const localText = local === undefined ? "" : `; --backend local: ${formatValue(local, plain)}`
+  return `${spec.description} (env ${envNames(spec).join(", ")}; ${fallback}${localText})`
+}
+
+const cell = (text: string) => text.replace(/\|/g, "\\|")
+const code = (text: string) => `\`${text}\``
+
+/** The header of the README's configuration table. */
+export const readmeHeader = "| reference (Python) | batch-extract | flag | default |"
+
+/**
+ * The README's configuration table (markdown), one row per setting, rendered from the
+ * library's declarations and the command's defaults. `packages/cli/test/Settings.test.ts`
+ * checks README.md against it (`vitest run packages/cli/test/Settings.test.ts --update` rewrites it).
+ */
+export const readmeTable = (): string => {
+  const rows = specs.map((spec) => {
+    const setting = spec.entry.setting
+    const promptFlag = promptFileFlags[spec.entry.name as keyof typeof promptFileFlags] as string | undefined
+    const flag = spec.flag === undefined
+      ? promptFlag === undefined ? "(config file)" : `${code(`--${promptFlag} FILE`)} (or the config file)`
+      : spec.kind === "boolean"
+      ? `${code(`--${spec.flag}`)} / ${code(`--no-${spec.flag}`)}`
+      : code(`--${spec.flag}`)
+    const env = envNames(spec).length === 0 ? "" : ` (${envNames(spec).map(code).join(", ")})`
+    const command = commandDefaults[spec.path.join(".")]
+    const local = localDefault(spec)
+    const library = libraryDefault(spec, code)
+    const fallback = (command === undefined ? library : `library: ${library}; command: ${formatValue(command, code)}`) +
+      (local === undefined ? "" : ` (local: ${formatValue(local, code)})`)
+    const name = `${code(spec.entry.name)}: ${setting.description}`
+    return `| ${[setting.reference ?? "(none)", name, flag + env, fallback].map(cell).join(" | ")} |`
+  })
+  return [readmeHeader, "|---|---|---|---|", ...rows].join("\n")
 }

@@ -54,7 +54,7 @@ const run = (command: string, args: ReadonlyArray<string>, options: ExecFileSync
     .toString()
 
 const consumerProgram = `
-import { BatchConfig, Chunker, Document, Extraction, JobSlots, RunSummary, Sink } from "@batch-extract/core"
+import { BatchConfig, Chunker, Document, Extraction, ExtractionSummary, JobSlots, Sink } from "@batch-extract/core"
 import { LocalBackend } from "@batch-extract/aws/local"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
@@ -68,7 +68,7 @@ const program = Effect.gen(function*() {
   })
   const extraction = yield* Extraction.decodeConfig({})
   const sink = yield* Sink.directory({ directory: out, collectionId: "consumer" })
-  const [, summary] = yield* RunSummary.collect(
+  const [, summary] = yield* ExtractionSummary.collect(
     Extraction.extract(Document.fromDirectory(docs), { batch, extraction, runId: "consumer" }).pipe(
       Stream.mapEffect((chunk) => sink.write(chunk)),
       Stream.runDrain
@@ -82,7 +82,7 @@ process.stdout.write(JSON.stringify(result))
 `
 
 const consumerTypes = `
-import { BatchConfig, Extraction, RunSummary, Sink, type RunEvents } from "@batch-extract/core"
+import { BatchConfig, Extraction, ExtractionSummary, RunSummary, Sink, type ExtractionEvents, type RunEvents } from "@batch-extract/core"
 import { TestBackend } from "@batch-extract/core/testing"
 import { AwsBackend } from "@batch-extract/aws"
 import { LocalBackend } from "@batch-extract/aws/local"
@@ -97,7 +97,9 @@ export const program = Effect.gen(function*() {
   const local = LocalBackend.layerFromBatchConfig(batch)
   const summary: RunSummary.RunSummary = RunSummary.empty
   const onEvent = (event: RunEvents.RunEvent): string => event._tag
-  return { batch, extraction, sink, live, local, summary, onEvent, testLayer: TestBackend.layer, version: Cli.version, extract: Extract.run }
+  const extractionSummary: ExtractionSummary.ExtractionSummary = ExtractionSummary.empty
+  const onExtractionEvent = (event: ExtractionEvents.Event): string => event._tag
+  return { batch, extraction, sink, live, local, summary, onEvent, extractionSummary, onExtractionEvent, testLayer: TestBackend.layer, version: Cli.version, extract: Extract.run }
 })
 `
 

@@ -3,13 +3,13 @@
  * and the time left from the jobs' reported progress; plain lines at a steady cadence on
  * TestClock when not on a terminal.
  */
-import type { RunEvents } from "@batch-extract/core"
+import type { ExtractionEvents } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber } from "effect"
 import { TestClock } from "effect/testing"
 import * as Progress from "../src/Progress.ts"
 
-const events: ReadonlyArray<RunEvents.RunEvent> = [
+const events: ReadonlyArray<ExtractionEvents.Event> = [
   { _tag: "DocumentRead", path: "a.txt", sourceId: "aws::a", chunks: 150, duplicateChunks: 10, skippedChunks: 40 },
   { _tag: "JobPlanned", stage: "propositions", jobName: "job-1", records: 100, bytes: 1_000, attempt: 1 },
   {

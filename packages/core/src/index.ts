@@ -5,7 +5,8 @@
  *   `BatchInference`, `ModelRuntime`), model families, the packer, job slots, batch jobs, the
  *   runner, run events and summaries — any workload of model calls as Bedrock batch jobs;
  * - the extraction (`./extraction`): documents, the chunker, ids, prompts, the parsers,
- *   `TextNode`, sinks and the pipelined two-stage extraction, built on the engine.
+ *   `TextNode`, sinks and the pipelined two-stage extraction, built on the engine, with its
+ *   own events and summary on top of the engine's (`ExtractionEvents`, `ExtractionSummary`).
  *
  * The engine imports nothing from the extraction. The test kit is `@batch-extract/core/testing`.
  *
@@ -26,12 +27,16 @@ export * as RunEvents from "./engine/RunEvents.ts"
 export * as RunLedger from "./engine/RunLedger.ts"
 export * as RunSummary from "./engine/RunSummary.ts"
 export * as ServiceError from "./engine/ServiceError.ts"
+export * as Setting from "./engine/Setting.ts"
 
 // The extraction
 export * as Chunker from "./extraction/Chunker.ts"
 export * as Document from "./extraction/Document.ts"
 export * as ExtractedChunk from "./extraction/ExtractedChunk.ts"
 export * as Extraction from "./extraction/Extraction.ts"
+export * as ExtractionConfig from "./extraction/ExtractionConfig.ts"
+export * as ExtractionEvents from "./extraction/ExtractionEvents.ts"
+export * as ExtractionSummary from "./extraction/ExtractionSummary.ts"
 export * as Ids from "./extraction/Ids.ts"
 export * as ParseDiagnostic from "./extraction/ParseDiagnostic.ts"
 export * as Prompts from "./extraction/Prompts.ts"

@@ -9,14 +9,15 @@ import * as Run from "../Run.ts"
 import * as Settings from "../Settings.ts"
 import * as Options from "./Options.ts"
 
-/** One optional flag per setting; booleans also get `--no-<name>`. */
+/** One optional flag per setting that has one; booleans also get `--no-<name>`. */
 const settingFlags = Object.fromEntries(
-  Settings.specs.map((spec) => {
-    const description = `${spec.description} (env ${Settings.envNames(spec).join(", ")})`
+  Settings.specs.flatMap((spec) => {
+    if (spec.flag === undefined) return []
+    const description = Settings.flagDescription(spec)
     const flag = spec.kind === "boolean"
       ? Flag.Boolean(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
       : Flag.String(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
-    return [spec.flag, flag]
+    return [[spec.flag, flag]]
   })
 ) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
 
@@ -70,11 +71,11 @@ export const command = Command.make("extract", {
     Flag.withDescription("JSON field(s) holding the text, comma-separated (default text,body,content)"),
     Flag.optional
   ),
-  propositionsPrompt: Flag.String("propositions-prompt").pipe(
+  propositionsPrompt: Flag.String(Settings.promptFileFlags.propositionsPrompt).pipe(
     Flag.withDescription("stage-1 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
     Flag.optional
   ),
-  topicsPrompt: Flag.String("topics-prompt").pipe(
+  topicsPrompt: Flag.String(Settings.promptFileFlags.topicsPrompt).pipe(
     Flag.withDescription("stage-2 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
     Flag.optional
   ),
@@ -86,6 +87,7 @@ export const command = Command.make("extract", {
 }, (input) => {
   const flags: Record<string, unknown> = {}
   for (const spec of Settings.specs) {
+    if (spec.flag === undefined) continue
     const value = (input as unknown as Record<string, Option.Option<unknown>>)[spec.flag]
     if (value !== undefined && Option.isSome(value)) flags[spec.flag] = value.value
   }

@@ -2,7 +2,7 @@
  * `batch-extract status <run-id>`: a run's jobs and records, from its ledger.
  */
 import type { RunLedger } from "@batch-extract/core"
-import { Effect, type FileSystem, type Path } from "effect"
+import { Console, Effect, type FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
@@ -36,17 +36,17 @@ export const run = (
       jobs
     }
     if (options.json) {
-      process.stdout.write(JSON.stringify(report, null, 2) + "\n")
+      yield* Console.log(JSON.stringify(report, null, 2))
     } else {
-      process.stdout.write(
+      yield* Console.log(
         `run ${options.runId} (${recorded.backend}) ${state.finished ? "finished" : "not finished"}; ` +
-          `${state.chunksWritten.size} chunks written\n`
+          `${state.chunksWritten.size} chunks written`
       )
       for (const [stage, r] of Object.entries(records)) {
-        process.stdout.write(`  ${stage}: ${r.succeeded} succeeded, ${r.failed} failed\n`)
+        yield* Console.log(`  ${stage}: ${r.succeeded} succeeded, ${r.failed} failed`)
       }
       for (const job of jobs) {
-        process.stdout.write(`  ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}\n`)
+        yield* Console.log(`  ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}`)
       }
     }
     return 0

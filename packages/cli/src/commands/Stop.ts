@@ -3,8 +3,8 @@
  * whose ARN was never recorded, found by name).
  */
 import { AwsBackend } from "@batch-extract/aws"
-import { BatchConfig, BatchInference, type RunLedger } from "@batch-extract/core"
-import { type Config, Effect, type FileSystem, Option, type Path, Stream } from "effect"
+import { BatchConfig, BatchInference, BatchJob, type RunLedger } from "@batch-extract/core"
+import { type Config, Console, Effect, type FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
@@ -19,7 +19,7 @@ export const run = (
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
     if (recorded.backend === "local") {
-      process.stdout.write("the local backend's jobs ended with the process that ran them; nothing to stop\n")
+      yield* Console.log("the local backend's jobs ended with the process that ran them; nothing to stop")
       return 0
     }
     // Unfinished jobs; one whose ARN was never recorded (killed during its create) is looked up by name.
@@ -27,29 +27,19 @@ export const run = (
     const stopped = yield* Effect.forEach(
       open,
       (job) =>
-        BatchInference.BatchInference.use((service) =>
-          Effect.gen(function*() {
-            const found = job.jobArn !== undefined
-              ? Option.some(job.jobArn)
-              : Option.map(
-                yield* service.listJobs({ nameContains: job.jobName }).pipe(
-                  Stream.filter((listed) => listed.jobName === job.jobName),
-                  Stream.runHead
-                ),
-                (listed) => listed.jobArn
-              )
-            if (Option.isNone(found)) return `${job.jobName}: never created`
-            return yield* service.stopJob(found.value).pipe(
-              Effect.as(`stopped ${job.jobName}`),
-              Effect.catchTag("Conflict", () => Effect.succeed(`${job.jobName}: already finished`))
-            )
-          })
-        ).pipe(
+        Effect.gen(function*() {
+          const jobArn = job.jobArn ?? (yield* BatchJob.findByName(job.jobName))
+          if (jobArn === undefined) return `${job.jobName}: never created`
+          return yield* BatchInference.BatchInference.use((service) => service.stopJob(jobArn)).pipe(
+            Effect.as(`stopped ${job.jobName}`),
+            Effect.catchTag("Conflict", () => Effect.succeed(`${job.jobName}: already finished`))
+          )
+        }).pipe(
           Effect.catch((error) => Effect.succeed(`${job.jobName}: ${error._tag}: ${error.message}`))
         )
     ).pipe(Effect.provide(AwsBackend.layer(batch)))
-    for (const line of stopped) process.stdout.write(`${line}\n`)
-    if (open.length === 0) process.stdout.write("no unfinished jobs\n")
+    for (const line of stopped) yield* Console.log(line)
+    if (open.length === 0) yield* Console.log("no unfinished jobs")
     return 0
   }).pipe(Run.reportInvalidInput)
 

@@ -49,8 +49,8 @@ export const pack = (record: BatchRecord): PackedRecord => {
 }
 
 /** The request body of a packed record (parsed back from its line; used by the on-demand path). */
-export const modelInputOf = (record: PackedRecord): unknown =>
-  (JSON.parse(record.line) as { modelInput: unknown }).modelInput
+export const modelInputOf = (record: PackedRecord): Record<string, unknown> =>
+  (JSON.parse(record.line) as { modelInput: Record<string, unknown> }).modelInput
 
 /** How a record was finally answered. */
 export type Via = "batch" | "onDemand"
@@ -67,6 +67,12 @@ export interface Succeeded {
   readonly via: Via
   /** Attempts it took (1 = first try). */
   readonly attempts: number
+  /**
+   * Set when the answer is partial, and why: it was cut off at its token limit and cut off
+   * again when asked with a larger one (see `BatchRunner.RunOptions.reaskCutOff`). The
+   * partial answer is `output` (`output.truncated` is true).
+   */
+  readonly partialReason?: string | undefined
 }
 
 /** A record that could not be answered, with the last reason. */

@@ -11,6 +11,8 @@
  *   through `ModelRuntime` with the same model and body — up to `maxRecordAttempts` attempts.
  * - A set below the minimum goes on demand; a record larger than a file, or with an unusable
  *   id, is reported failed at once with the reason.
+ * - An answer cut off at its token limit is asked again on demand with twice the limit, when
+ *   the stage asks for it (`reaskCutOff`).
  * - Memory holds the records of the jobs in flight (plus two being packed), not the corpus.
  * - Interrupting the stream stops the jobs it started (unless `stopJobsOnInterrupt` is false).
  *
@@ -39,7 +41,33 @@ export interface RunOptions {
   readonly runId: string
   /** Names the stage in keys, job names and events (e.g. `"propositions"`). */
   readonly stage: string
+  /**
+   * Ask again, once and on demand, a record whose answer was cut off at its token limit (the
+   * model's max-tokens stop reason), with {@link cutOffTokenFactor} times the limit. Off
+   * unless set.
+   *
+   * When to use: stages whose answers are useless when cut off (a parser needs the end of
+   * them), where paying on-demand price for a few records beats keeping a partial answer.
+   *
+   * Details:
+   * - The body is the record's own with its token limit raised by the model family
+   *   (`ModelFamily.withMaxTokens`; the limit is the body's, else `model.maxTokens`). The call
+   *   goes the runner's on-demand way: bounded by `onDemandConcurrency`, transient errors
+   *   retried, one `OnDemandCall` event.
+   * - Whole this time: the record's outcome is the new answer (`via: "onDemand"`, the same
+   *   `attempts`), and the ledger holds it, so a resumed run does not ask again.
+   * - Cut off again, or the call failed: the outcome is the first, partial answer with
+   *   `partialReason` set ("the answer was cut off at N tokens, and again at 2N; the partial
+   *   answer was kept"); the ledger keeps the cut-off answer, so a resumed run asks again.
+   *
+   * Gotchas: the re-ask is billed at the on-demand price, and is not counted again in
+   * `RecordsSucceeded` (the record was counted when its cut-off answer came in).
+   */
+  readonly reaskCutOff?: boolean | undefined
 }
+
+/** How many times its first token limit a cut-off answer is asked again with (see `reaskCutOff`). */
+export const cutOffTokenFactor = 2
 
 /** The run id or stage name cannot be used in keys and job names. */
 export class InvalidRunOptions extends Data.TaggedError("InvalidRunOptions")<{ readonly message: string }> {}
@@ -179,61 +207,122 @@ export const run = <E, R>(
         outputTokens: successes.reduce((n, s) => n + s.output.usage.outputTokens, 0)
       })
 
+    /**
+     * One on-demand call, the runner's only way to the model runtime: bounded by
+     * `onDemandConcurrency`, transient errors retried, an `OnDemandCall` event (`ok` when the
+     * answer is readable).
+     */
+    const invokeOnce = (recordId: string, body: Record<string, unknown>) =>
+      Effect.gen(function*() {
+        const runtime = yield* ModelRuntime
+        const answer = yield* retryTransient(
+          runtime.invoke({ modelId: config.model.modelId, invocationType: config.model.invocationType, body }),
+          5
+        ).pipe(onDemandSlots.withPermits(1), Effect.result)
+        const output = Result.isSuccess(answer) ? family.readOutput(answer.success) : undefined
+        yield* RunEvents.publish({
+          _tag: "OnDemandCall",
+          stage,
+          recordId,
+          ok: output !== undefined && Result.isSuccess(output)
+        })
+        if (Result.isFailure(answer)) return { _tag: "CallFailed", error: answer.failure } as const
+        if (output === undefined || Result.isFailure(output)) {
+          return { _tag: "Unreadable", reason: output?.failure ?? "no answer" } as const
+        }
+        return { _tag: "Answered", modelOutput: answer.success, output: output.success } as const
+      })
+
     /** One on-demand record: retried on transient errors and on bad answers, up to the attempt budget. */
     const onDemandOne = (record: BatchRecord.PackedRecord, firstAttempt: number) =>
       Effect.gen(function*() {
-        const runtime = yield* ModelRuntime
+        const body = BatchRecord.modelInputOf(record)
         let lastReason = "not attempted"
         for (let attempt = firstAttempt; attempt <= config.maxRecordAttempts; attempt++) {
-          const answer = yield* retryTransient(
-            runtime.invoke({
-              modelId: config.model.modelId,
-              invocationType: config.model.invocationType,
-              body: BatchRecord.modelInputOf(record)
-            }),
-            5
-          ).pipe(onDemandSlots.withPermits(1), Effect.result)
-          if (Result.isFailure(answer)) {
-            lastReason = `on-demand call failed: ${ServiceError.describe(answer.failure)}`
-            yield* RunEvents.publish({ _tag: "OnDemandCall", stage, recordId: record.recordId, ok: false })
-            if (!answer.failure.retryable && answer.failure._tag !== "QuotaExceeded") break
+          const answer = yield* invokeOnce(record.recordId, body)
+          if (answer._tag === "CallFailed") {
+            lastReason = `on-demand call failed: ${ServiceError.describe(answer.error)}`
+            if (!answer.error.retryable && answer.error._tag !== "QuotaExceeded") break
             continue
           }
-          const output = family.readOutput(answer.success)
-          yield* RunEvents.publish({
-            _tag: "OnDemandCall",
-            stage,
-            recordId: record.recordId,
-            ok: Result.isSuccess(output)
-          })
-          if (Result.isSuccess(output)) {
+          if (answer._tag === "Answered") {
             return {
               _tag: "Succeeded",
               recordId: record.recordId,
               stage,
-              modelOutput: answer.success,
-              output: output.success,
+              modelOutput: answer.modelOutput,
+              output: answer.output,
               via: "onDemand",
               attempts: attempt
             } satisfies BatchRecord.Succeeded as BatchRecord.RecordOutcome
           }
-          lastReason = `unreadable model output: ${output.failure}`
+          lastReason = `unreadable model output: ${answer.reason}`
         }
         return failedOutcome(record.recordId, lastReason, config.maxRecordAttempts) as BatchRecord.RecordOutcome
       })
 
+    /**
+     * The `reaskCutOff` policy for one recorded outcome: a cut-off answer is asked again once
+     * with a larger token limit; the whole answer replaces it (in the ledger too), else the
+     * partial answer is kept with the reason. Other outcomes pass unchanged.
+     */
+    const reaskCutOff = (record: BatchRecord.PackedRecord, outcome: BatchRecord.RecordOutcome) =>
+      Effect.gen(function*() {
+        if (
+          options.reaskCutOff !== true || outcome._tag === "Failed" || !outcome.output.truncated ||
+          outcome.partialReason !== undefined
+        ) return outcome
+        const body = BatchRecord.modelInputOf(record)
+        const limit = family.maxTokensOf(body) ?? config.model.maxTokens
+        const larger = limit * cutOffTokenFactor
+        const answer = yield* invokeOnce(record.recordId, family.withMaxTokens(body, larger))
+        if (answer._tag === "Answered" && !answer.output.truncated) {
+          const whole: BatchRecord.Succeeded = {
+            ...outcome,
+            modelOutput: answer.modelOutput,
+            output: answer.output,
+            via: "onDemand"
+          }
+          yield* recordOutcomes([whole])
+          return whole
+        }
+        return {
+          ...outcome,
+          partialReason: `the answer was cut off at ${limit} tokens, and again at ${larger}; ` +
+            "the partial answer was kept"
+        }
+      })
+
+    /** {@link reaskCutOff} over a set of recorded outcomes, in their order. */
+    const reaskCutOffAll = (
+      answered: ReadonlyArray<
+        { readonly record: BatchRecord.PackedRecord; readonly outcome: BatchRecord.RecordOutcome }
+      >
+    ) =>
+      options.reaskCutOff === true &&
+        answered.some(({ outcome }) => outcome._tag === "Succeeded" && outcome.output.truncated)
+        ? Effect.forEach(answered, ({ outcome, record }) => reaskCutOff(record, outcome), {
+          concurrency: config.onDemandConcurrency
+        })
+        : Effect.succeed(answered.map(({ outcome }) => outcome))
+
     const onDemand = (records: ReadonlyArray<BatchRecord.PackedRecord>, firstAttempt: number) =>
       Effect.gen(function*() {
         // Each answer is recorded as soon as it is in: a crash never costs a call already paid for.
-        const outcomes = yield* Effect.forEach(
+        const answered = yield* Effect.forEach(
           records,
-          (record) => Effect.tap(onDemandOne(record, firstAttempt), (outcome) => recordOutcomes([outcome])),
+          (record) =>
+            onDemandOne(record, firstAttempt).pipe(
+              Effect.tap((outcome) => recordOutcomes([outcome])),
+              Effect.map((outcome) => ({ record, outcome }))
+            ),
           { concurrency: config.onDemandConcurrency }
         )
+        const outcomes = answered.map(({ outcome }) => outcome)
         const successes = outcomes.filter((o): o is BatchRecord.Succeeded => o._tag === "Succeeded")
         yield* reportSucceeded(successes, "onDemand")
         yield* reportFailed(outcomes.filter((o): o is BatchRecord.Failed => o._tag === "Failed"))
-        return outcomes
+        return yield* reaskCutOffAll(answered)
       })
 
     /** A batch job and, recursively, the retries of what it did not answer. */
@@ -245,15 +334,19 @@ export const run = <E, R>(
     ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> =>
       Effect.gen(function*() {
         const result = yield* BatchJob.run(config, family, { runId, stage, label, attempt, records }, resume)
-        const successes = result.succeeded.map((s): BatchRecord.Succeeded => ({
-          _tag: "Succeeded",
-          recordId: s.record.recordId,
-          stage,
-          modelOutput: s.modelOutput,
-          output: s.output,
-          via: "batch",
-          attempts: attempt
+        const answered = result.succeeded.map((s) => ({
+          record: s.record,
+          outcome: {
+            _tag: "Succeeded",
+            recordId: s.record.recordId,
+            stage,
+            modelOutput: s.modelOutput,
+            output: s.output,
+            via: "batch",
+            attempts: attempt
+          } satisfies BatchRecord.Succeeded
         }))
+        const successes = answered.map(({ outcome }) => outcome)
         yield* reportSucceeded(successes, "batch")
         const finalFailures: Array<BatchRecord.Failed> = []
         const again: Array<BatchRecord.PackedRecord> = []
@@ -266,10 +359,10 @@ export const run = <E, R>(
             finalFailures.push(failedOutcome(failure.record.recordId, failure.reason, attempt))
           }
         }
-        const outcomes: Array<BatchRecord.RecordOutcome> = [...successes, ...finalFailures]
-        yield* recordOutcomes(outcomes, result)
+        yield* recordOutcomes([...successes, ...finalFailures], result)
         yield* BatchJob.cleanup(config, { runId, stage, label }, result)
         yield* reportFailed(finalFailures)
+        const outcomes: Array<BatchRecord.RecordOutcome> = [...yield* reaskCutOffAll(answered), ...finalFailures]
         if (again.length === 0) return outcomes
         // Enough for a job: batch again (on demand would bill a whole failed job at full price).
         const asBatch = again.length >= config.minRecordsPerJob
@@ -292,7 +385,10 @@ export const run = <E, R>(
     ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> => {
       switch (plan._tag) {
         case "Passthrough":
-          return Effect.succeed(plan.item.previous === undefined ? [] : [plan.item.previous])
+          // An earlier attempt's outcome; a cut-off answer it recorded is asked again (`reaskCutOff`).
+          return plan.item.previous === undefined
+            ? Effect.succeed([])
+            : Effect.map(reaskCutOff(plan.item.record, plan.item.previous), (outcome) => [outcome])
         case "Rejected": {
           const failure = failedOutcome(plan.item.record.recordId, plan.reason, 0)
           return Effect.as(Effect.andThen(recordOutcomes([failure]), reportFailed([failure])), [failure])

@@ -1,7 +1,7 @@
 /**
- * Model families as data: how to build a request body for a model and how to read its
- * output (text, stop reason, token usage), for Anthropic Claude, Amazon Nova, Meta Llama and
- * the Converse invocation type.
+ * Model families as data: how to build a request body for a model (and set its token limit
+ * in a body), and how to read its output (text, stop reason, token usage), for Anthropic
+ * Claude, Amazon Nova, Meta Llama and the Converse invocation type.
  *
  * When to use: the engine resolves the family once from the configured model id and uses
  * it for every record, batch and on demand alike. Call {@link resolve} yourself when you
@@ -52,6 +52,13 @@ export interface ModelOutput {
 export interface ModelFamily {
   readonly name: FamilyName
   readonly buildRequest: (prompt: Prompt, parameters: InferenceParameters) => Record<string, unknown>
+  /** The token limit a request body of this family sets, or `undefined` when it sets none. */
+  readonly maxTokensOf: (body: Record<string, unknown>) => number | undefined
+  /**
+   * A copy of a request body with its token limit set to `maxTokens`, everything else kept
+   * (the engine asks a cut-off answer again with a larger limit this way).
+   */
+  readonly withMaxTokens: (body: Record<string, unknown>, maxTokens: number) => Record<string, unknown>
   /** Read a response body; fails with a reason when the body is not of this family's shape. */
   readonly readOutput: (modelOutput: unknown) => Result.Result<ModelOutput, string>
 }
@@ -76,6 +83,22 @@ const withOptional = (
   }
   return target
 }
+
+/** A number field of a body, when it is one. */
+const numberField = (record: Record<string, unknown>, key: string): number | undefined => {
+  const value = record[key]
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined
+}
+
+/** The token limit of `{inferenceConfig: {maxTokens}}` bodies (Nova and Converse). */
+const inferenceConfigMaxTokens = (body: Record<string, unknown>): number | undefined =>
+  isRecord(body.inferenceConfig) ? numberField(body.inferenceConfig, "maxTokens") : undefined
+
+/** Sets `inferenceConfig.maxTokens`, keeping the rest of the inference configuration. */
+const withInferenceConfigMaxTokens = (body: Record<string, unknown>, maxTokens: number): Record<string, unknown> => ({
+  ...body,
+  inferenceConfig: { ...(isRecord(body.inferenceConfig) ? body.inferenceConfig : {}), maxTokens }
+})
 
 const cutOffReasons = new Set(["max_tokens", "length", "MAX_TOKENS", "max_tokens_reached"])
 
@@ -111,6 +134,8 @@ export const anthropic: ModelFamily = {
       ["top_p", parameters.topP],
       ["stop_sequences", parameters.stopSequences]
     ]),
+  maxTokensOf: (body) => numberField(body, "max_tokens"),
+  withMaxTokens: (body, maxTokens) => ({ ...body, max_tokens: maxTokens }),
   readOutput: (modelOutput) => {
     if (!isRecord(modelOutput) || !Array.isArray(modelOutput.content)) {
       return Result.fail("response has no content list")
@@ -146,6 +171,8 @@ export const nova: ModelFamily = {
       ["messages", [{ role: "user", content: [{ text: prompt.user }] }]],
       ["inferenceConfig", inferenceConfig(parameters)]
     ]),
+  maxTokensOf: inferenceConfigMaxTokens,
+  withMaxTokens: withInferenceConfigMaxTokens,
   readOutput: readMessagesOutput
 }
 
@@ -166,6 +193,8 @@ export const llama: ModelFamily = {
       ["temperature", parameters.temperature],
       ["top_p", parameters.topP]
     ]),
+  maxTokensOf: (body) => numberField(body, "max_gen_len"),
+  withMaxTokens: (body, maxTokens) => ({ ...body, max_gen_len: maxTokens }),
   readOutput: (modelOutput) => {
     if (!isRecord(modelOutput) || typeof modelOutput.generation !== "string") {
       return Result.fail("response has no generation")
@@ -191,6 +220,8 @@ export const converse: ModelFamily = {
       ["system", prompt.system === undefined ? undefined : [{ text: prompt.system }]],
       ["inferenceConfig", inferenceConfig(parameters)]
     ]),
+  maxTokensOf: inferenceConfigMaxTokens,
+  withMaxTokens: withInferenceConfigMaxTokens,
   readOutput: readMessagesOutput
 }
 

@@ -1,11 +1,16 @@
 /**
- * The typed events of a run — jobs planned, submitted, changing status and finishing;
- * records succeeding, failing and being retried; on-demand calls — and the service that
- * receives them.
+ * The typed events of a run of the engine — jobs planned, submitted, changing status and
+ * finishing; records succeeding, failing and being retried; on-demand calls — and the service
+ * that receives them. They are about jobs, records, tokens and failures only: a workload built
+ * on the engine adds its own events beside these (the extraction's are in `ExtractionEvents`).
  *
  * When to use: provide your own {@link RunEvents} handler to drive progress displays, logs
  * or metrics; `RunSummary.collect` folds the same events into the final summary. The
  * default handler ignores events.
+ *
+ * Gotchas: a workload's own events go to a handler of its own, to which it forwards these;
+ * subscribe there to see both in one place (for the extraction: `ExtractionEvents`). This
+ * handler still receives the engine's events.
  *
  * @since 0.1.0
  */
@@ -117,40 +122,6 @@ export interface OnDemandCall {
   readonly ok: boolean
 }
 
-/** A document was read and chunked. */
-export interface DocumentRead {
-  readonly _tag: "DocumentRead"
-  readonly path: string
-  readonly sourceId: string
-  readonly chunks: number
-  /** Chunks already seen in this run (duplicate documents or passages), not extracted again. */
-  readonly duplicateChunks: number
-  /** Chunks left out because they were already extracted (checkpoint). */
-  readonly skippedChunks: number
-}
-
-/** An input did not become a document (unreadable, empty, binary, not UTF-8, unchunkable). */
-export interface DocumentSkipped {
-  readonly _tag: "DocumentSkipped"
-  readonly path: string
-  readonly reason: string
-}
-
-/** A chunk's extraction ended (`failures` is empty when it fully succeeded). */
-export interface ChunkExtracted {
-  readonly _tag: "ChunkExtracted"
-  readonly chunkId: string
-  readonly sourceId: string
-  readonly propositions: number
-  readonly topics: number
-  readonly entities: number
-  readonly statements: number
-  readonly facts: number
-  /** Lines of the answers the parsers could not use. */
-  readonly diagnostics: number
-  readonly failures: ReadonlyArray<{ readonly stage: string; readonly reason: string }>
-}
-
 /** Any event of a run. */
 export type RunEvent =
   | JobPlanned
@@ -163,9 +134,6 @@ export type RunEvent =
   | RecordsFailed
   | RecordsRetried
   | OnDemandCall
-  | DocumentRead
-  | DocumentSkipped
-  | ChunkExtracted
 
 /** The receiver of run events. Must not fail; keep it quick (it runs inline). */
 export interface Handler {

@@ -1,6 +1,10 @@
 /**
- * The summary of a run, folded from its events: records by outcome and by path (batch or
- * on demand), jobs by final status, tokens, and every failure with its reason.
+ * The summary of a run of the engine, folded from its events: records by outcome and by path
+ * (batch or on demand), jobs by final status, tokens, and every failure with its reason — and
+ * its JSON form (the engine's part of a `summary.json`).
+ *
+ * When to use: {@link collect} around any run of the engine. A workload built on the engine
+ * extends this summary with its own counts (the extraction: `ExtractionSummary`).
  *
  * @since 0.1.0
  */
@@ -44,27 +48,6 @@ export interface RunSummary {
   /** Fraction of answered records billed at batch price (1 when nothing was answered). */
   readonly batchShare: number
   readonly failures: ReadonlyArray<Failure>
-  /** The extraction pipeline's counts (zero when only the engine ran). */
-  readonly extraction: Extraction
-}
-
-/** What the extraction pipeline read and extracted. */
-export interface Extraction {
-  readonly documents: number
-  readonly skippedDocuments: ReadonlyArray<{ readonly path: string; readonly reason: string }>
-  readonly chunks: number
-  /** Chunks not extracted again: duplicates within the run, and those already written before. */
-  readonly duplicateChunks: number
-  readonly checkpointedChunks: number
-  readonly extractedChunks: number
-  /** Chunks written with some part of their extraction failed. */
-  readonly failedChunks: number
-  readonly propositions: number
-  readonly topics: number
-  readonly entities: number
-  readonly statements: number
-  readonly facts: number
-  readonly diagnostics: number
 }
 
 /** A summary with nothing counted. */
@@ -74,28 +57,16 @@ export const empty: RunSummary = {
   onDemandCalls: 0,
   tokens: { input: 0, output: 0 },
   batchShare: 1,
-  failures: [],
-  extraction: {
-    documents: 0,
-    skippedDocuments: [],
-    chunks: 0,
-    duplicateChunks: 0,
-    checkpointedChunks: 0,
-    extractedChunks: 0,
-    failedChunks: 0,
-    propositions: 0,
-    topics: 0,
-    entities: 0,
-    statements: 0,
-    facts: 0,
-    diagnostics: 0
-  }
+  failures: []
 }
 
 const share = (batch: number, onDemand: number) => (batch + onDemand === 0 ? 1 : batch / (batch + onDemand))
 
-/** Fold one event into a summary. */
-export const update = (summary: RunSummary, event: RunEvents.RunEvent): RunSummary => {
+/**
+ * Fold one event into a summary. A summary that extends {@link RunSummary} keeps its other
+ * fields.
+ */
+export const update = <S extends RunSummary>(summary: S, event: RunEvents.RunEvent): S => {
   switch (event._tag) {
     case "JobFinished": {
       const byStatus = { ...summary.jobs.byStatus, [event.status]: (summary.jobs.byStatus[event.status] ?? 0) + 1 }
@@ -132,44 +103,6 @@ export const update = (summary: RunSummary, event: RunEvents.RunEvent): RunSumma
       return { ...summary, records: { ...summary.records, retried: summary.records.retried + event.count } }
     case "OnDemandCall":
       return { ...summary, onDemandCalls: summary.onDemandCalls + 1 }
-    case "DocumentRead": {
-      const x = summary.extraction
-      return {
-        ...summary,
-        extraction: {
-          ...x,
-          documents: x.documents + (event.chunks > 0 ? 1 : 0),
-          chunks: x.chunks + event.chunks,
-          duplicateChunks: x.duplicateChunks + event.duplicateChunks,
-          checkpointedChunks: x.checkpointedChunks + event.skippedChunks
-        }
-      }
-    }
-    case "DocumentSkipped":
-      return {
-        ...summary,
-        extraction: {
-          ...summary.extraction,
-          skippedDocuments: [...summary.extraction.skippedDocuments, { path: event.path, reason: event.reason }]
-        }
-      }
-    case "ChunkExtracted": {
-      const x = summary.extraction
-      return {
-        ...summary,
-        extraction: {
-          ...x,
-          extractedChunks: x.extractedChunks + 1,
-          failedChunks: x.failedChunks + (event.failures.length > 0 ? 1 : 0),
-          propositions: x.propositions + event.propositions,
-          topics: x.topics + event.topics,
-          entities: x.entities + event.entities,
-          statements: x.statements + event.statements,
-          facts: x.facts + event.facts,
-          diagnostics: x.diagnostics + event.diagnostics
-        }
-      }
-    }
     default:
       return summary
   }
@@ -185,3 +118,73 @@ export const collect = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<
     const result = yield* RunEvents.tapped(effect, (event) => Ref.update(ref, (s) => update(s, event)))
     return [result, yield* Ref.get(ref)] as [A, RunSummary]
   })
+
+/**
+ * The figures of a whole run, over every process that worked on it (e.g. a resumed run's,
+ * from its run state), which {@link toJson} reports instead of this process's.
+ */
+export interface RunTotals {
+  readonly records: {
+    readonly succeeded: number
+    readonly failed: number
+    readonly batch: number
+    readonly onDemand: number
+  }
+  readonly jobs: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
+  readonly tokens: { readonly input: number; readonly output: number }
+  readonly failures: ReadonlyArray<Failure>
+}
+
+/** A summary's figures as `summary.json` holds them. */
+export interface Json {
+  readonly records: RunSummary["records"]
+  readonly jobs: RunSummary["jobs"]
+  readonly tokens: RunSummary["tokens"]
+  readonly batchShare: number
+  readonly failures: ReadonlyArray<Failure>
+  /** Set when the figures are the whole run's ({@link RunTotals}): records, jobs, tokens, failures. */
+  readonly resumed?: true
+}
+
+/**
+ * The JSON form of a summary (the engine's fields of `summary.json`): records, jobs, tokens,
+ * the batch share and every failure.
+ *
+ * Details: with `runTotals` (a resumed run), records, finished jobs, tokens, the batch share
+ * and failures are the whole run's, and `resumed` is set; retried records and deferred
+ * creates stay this process's.
+ */
+export const toJson = (summary: RunSummary, options?: {
+  readonly runTotals?: RunTotals | undefined
+}): Json => {
+  const totals = options?.runTotals
+  const records = totals?.records ?? summary.records
+  const jobs = totals?.jobs ?? summary.jobs
+  const json: Json = {
+    records: {
+      succeeded: records.succeeded,
+      failed: records.failed,
+      batch: records.batch,
+      onDemand: records.onDemand,
+      retried: summary.records.retried
+    },
+    jobs: {
+      total: jobs.total,
+      byStatus: jobs.byStatus,
+      createsDeferred: summary.jobs.createsDeferred,
+      incomplete: summary.jobs.incomplete
+    },
+    tokens: totals?.tokens ?? summary.tokens,
+    batchShare: totals === undefined
+      ? summary.batchShare
+      : totals.records.succeeded === 0
+      ? 1
+      : totals.records.batch / totals.records.succeeded,
+    failures: (totals?.failures ?? summary.failures).map((f) => ({
+      recordId: f.recordId,
+      stage: f.stage,
+      reason: f.reason
+    }))
+  }
+  return totals === undefined ? json : { ...json, resumed: true }
+}

@@ -9,27 +9,31 @@
  *   the stages overlap across jobs and share the same job slots.
  * - `extractionBatchSize` bounds how many documents are read ahead (memory); jobs fill to
  *   `maxBatchSize` by construction.
- * - A cut-off answer (max-tokens stop reason) is retried once on demand with twice the token
- *   limit; if it is cut off again, its partial parse is kept and the chunk is reported.
+ * - A cut-off answer (max-tokens stop reason) is asked again once on demand with twice the
+ *   token limit (the runner's `reaskCutOff`, on for both stages); if it is cut off again, its
+ *   partial parse is kept and the chunk is reported.
  * - A chunk whose extraction failed is still emitted, with empty results and its failures
  *   listed, so nothing is lost silently.
  * - Documents that cannot be read or chunked are reported (event `DocumentSkipped`) and the
  *   run goes on.
+ * - Events: the extraction's own (`DocumentRead`, `DocumentSkipped`, `ChunkExtracted`) go to
+ *   the `ExtractionEvents` handler, and so do the engine's events of the run (they also reach
+ *   `RunEvents` as before): subscribe there, or fold them with `ExtractionSummary.collect`.
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Result, Schema, Stream } from "effect"
+import { Clock, Effect, Result, Stream } from "effect"
 import * as BatchConfig from "../engine/BatchConfig.ts"
 import type * as BatchRecord from "../engine/BatchRecord.ts"
 import * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as ModelFamily from "../engine/ModelFamily.ts"
-import { ModelRuntime } from "../engine/ModelRuntime.ts"
 import * as RunEvents from "../engine/RunEvents.ts"
 import * as RunLedger from "../engine/RunLedger.ts"
-import { retryTransient } from "../internal/retry.ts"
 import * as Chunker from "./Chunker.ts"
 import type * as Document from "./Document.ts"
 import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
+import * as ExtractionConfigModule from "./ExtractionConfig.ts"
+import * as ExtractionEvents from "./ExtractionEvents.ts"
 import type * as ParseDiagnostic from "./ParseDiagnostic.ts"
 import * as Prompts from "./Prompts.ts"
 import * as Propositions from "./Propositions.ts"
@@ -39,73 +43,17 @@ import * as Topics from "./Topics.ts"
 // Configuration
 // -----------------------------------------------------------------------------
 
-const PromptTemplateSchema = Schema.Struct({
-  system: Schema.optionalKey(Schema.String),
-  user: Schema.String
-})
-
-const defaulted = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
-  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
-
-const wholeAtLeast = (minimum: number) =>
-  Schema.makeFilter<number>((value) =>
-    Number.isInteger(value) && value >= minimum ? true : `must be a whole number of at least ${minimum}, got ${value}`
-  )
-
-/** The extraction settings (the reference's `ExtractionConfig` and chunking, camelCase). */
-export const ExtractionConfigSchema = Schema.Struct({
-  /** `sentence`: sentence-aware, token-bounded chunks; `none`: one chunk per document. */
-  chunking: defaulted(Schema.Literals(["sentence", "none"]), "sentence"),
-  chunkSize: defaulted(Schema.Number.check(wholeAtLeast(16)), 256),
-  chunkOverlap: defaulted(Schema.Number.check(wholeAtLeast(0)), 25),
-  enablePropositionExtraction: defaulted(Schema.Boolean, true),
-  preferredEntityClassifications: defaulted(Schema.Array(Schema.String), [...Prompts.defaultEntityClassifications]),
-  preferredTopics: defaulted(Schema.Array(Schema.String), []),
-  /** Documents read ahead of the model stages (bounds memory, not job sizes). */
-  extractionBatchSize: defaulted(Schema.Number.check(wholeAtLeast(1)), 100),
-  /** Overrides the stage-1 prompt (`{text}`, `{source_info}`). */
-  propositionsPrompt: Schema.optionalKey(PromptTemplateSchema),
-  /** Overrides the stage-2 prompt (`{text}`, `{preferred_entity_classifications}`, `{preferred_topics}`). */
-  topicsPrompt: Schema.optionalKey(PromptTemplateSchema)
-})
+/** The extraction settings (the reference's `ExtractionConfig` and chunking, camelCase; see `ExtractionConfig`). */
+export const ExtractionConfigSchema = ExtractionConfigModule.ExtractionConfigSchema
 
 /** Decoded extraction settings. */
-export type ExtractionConfig = typeof ExtractionConfigSchema.Type
+export type ExtractionConfig = ExtractionConfigModule.ExtractionConfig
 
 /** What a user writes (every field optional). */
-export type ExtractionConfigInput = typeof ExtractionConfigSchema.Encoded
+export type ExtractionConfigInput = ExtractionConfigModule.ExtractionConfigInput
 
-/** Decode and validate extraction settings, listing every problem (paths under `extraction.`). */
-export const decodeConfig = (input: unknown): Effect.Effect<ExtractionConfig, BatchConfig.InvalidConfig> =>
-  Effect.suspend(() => {
-    const decoded = Schema.decodeUnknownResult(ExtractionConfigSchema)(input ?? {}, {
-      errors: "all",
-      onExcessProperty: "error"
-    })
-    const issues: Array<BatchConfig.ConfigIssue> = []
-    if (Result.isFailure(decoded)) {
-      issues.push(
-        ...BatchConfig.issuesOf(decoded.failure.issue).map((issue) => ({ ...issue, path: `extraction.${issue.path}` }))
-      )
-    } else {
-      const config = decoded.success
-      if (config.chunking === "sentence" && config.chunkOverlap >= config.chunkSize) {
-        issues.push({ path: "extraction.chunkOverlap", message: "must be smaller than chunkSize" })
-      }
-      for (
-        const [key, template] of [["propositionsPrompt", config.propositionsPrompt], [
-          "topicsPrompt",
-          config.topicsPrompt
-        ]] as const
-      ) {
-        const problem = template === undefined ? undefined : Prompts.templateProblem(template)
-        if (problem !== undefined) issues.push({ path: `extraction.${key}`, message: problem })
-      }
-    }
-    return issues.length > 0 || Result.isFailure(decoded)
-      ? Effect.fail(new BatchConfig.InvalidConfig({ issues }))
-      : Effect.succeed(decoded.success)
-  })
+/** Decode and validate extraction settings, listing every problem (paths under `extraction.`); `ExtractionConfig.decode`. */
+export const decodeConfig = ExtractionConfigModule.decode
 
 /** The chunking options of a configuration. */
 export const chunkingOf = (config: ExtractionConfig): Chunker.Chunking =>
@@ -197,6 +145,11 @@ export const extract = <E, R>(
 ): Stream.Stream<ExtractedChunk, E | ExtractError, R | BatchRunner.Services> =>
   Stream.unwrap(Effect.gen(function*() {
     const { batch, extraction, runId } = options
+    // The engine's events of this run reach the extraction's handler too: one place to subscribe.
+    const engineEvents = ExtractionEvents.forwarding(
+      yield* RunEvents.RunEvents,
+      yield* ExtractionEvents.ExtractionEvents
+    )
     const family = yield* Effect.fromResult(BatchConfig.modelFamily(batch))
     const parameters = BatchConfig.inferenceParameters(batch)
     const chunking = chunkingOf(extraction)
@@ -214,14 +167,14 @@ export const extract = <E, R>(
       Stream.mapEffect((input) =>
         Effect.gen(function*() {
           if (isReadResult(input) && input._tag === "Skipped") {
-            yield* RunEvents.publish({ _tag: "DocumentSkipped", path: input.path, reason: input.message })
+            yield* ExtractionEvents.publish({ _tag: "DocumentSkipped", path: input.path, reason: input.message })
             return [] as ReadonlyArray<Chunker.Chunk>
           }
           const document = isReadResult(input) ? input.document : input
           const where = isReadResult(input) ? input.path : (document.id ?? "(document)")
           const result = yield* Effect.result(Chunker.chunk(document, chunking))
           if (Result.isFailure(result)) {
-            yield* RunEvents.publish({ _tag: "DocumentSkipped", path: where, reason: result.failure.message })
+            yield* ExtractionEvents.publish({ _tag: "DocumentSkipped", path: where, reason: result.failure.message })
             return []
           }
           const fresh: Array<Chunker.Chunk> = []
@@ -231,7 +184,7 @@ export const extract = <E, R>(
             else if (options.skipChunk?.(chunk.id) !== true) fresh.push(chunk)
             seen.add(chunk.id)
           }
-          yield* RunEvents.publish({
+          yield* ExtractionEvents.publish({
             _tag: "DocumentRead",
             path: where,
             sourceId: result.success[0]?.source.id ?? "",
@@ -240,7 +193,11 @@ export const extract = <E, R>(
             skippedChunks: result.success.length - fresh.length - duplicates
           })
           if (result.success.length === 0) {
-            yield* RunEvents.publish({ _tag: "DocumentSkipped", path: where, reason: "the document has no text" })
+            yield* ExtractionEvents.publish({
+              _tag: "DocumentSkipped",
+              path: where,
+              reason: "the document has no text"
+            })
           }
           for (const chunk of fresh) {
             inFlight.set(chunk.id, { chunk, propositions: [], propositionDiagnostics: [], failures: [] })
@@ -251,49 +208,16 @@ export const extract = <E, R>(
       Stream.flattenIterable
     )
 
-    /** The answer text of an outcome, retrying a cut-off answer once with twice the tokens. */
-    const answerOf = (
-      outcome: BatchRecord.RecordOutcome,
-      stage: Stage,
-      rebuild: (maxTokens: number) => Record<string, unknown>
-    ) =>
-      Effect.gen(function*() {
-        if (outcome._tag === "Failed") return { text: undefined, failure: outcome.reason }
-        if (!outcome.output.truncated) return { text: outcome.output.text, failure: undefined }
-        const maxTokens = parameters.maxTokens * 2
-        const runtime = yield* ModelRuntime
-        const retried = yield* retryTransient(
-          runtime.invoke({
-            modelId: batch.model.modelId,
-            invocationType: batch.model.invocationType,
-            body: rebuild(maxTokens)
-          }),
-          5
-        ).pipe(Effect.result)
-        yield* RunEvents.publish({
-          _tag: "OnDemandCall",
-          stage,
-          recordId: outcome.recordId,
-          ok: Result.isSuccess(retried)
-        })
-        const read = Result.isSuccess(retried) ? family.readOutput(retried.success) : undefined
-        if (read !== undefined && Result.isSuccess(read) && !read.success.truncated) {
-          // The whole answer replaces the cut-off one in the ledger: a resumed run does not ask again.
-          yield* RunLedger.append(runId, [{
-            _tag: "Outcomes",
-            stage,
-            outcomes: [{ ...outcome, modelOutput: undefined, output: read.success, via: "onDemand" }]
-          }])
-          return { text: read.success.text, failure: undefined }
-        }
-        return {
-          text: outcome.output.text,
-          failure: `the answer was cut off at ${parameters.maxTokens} tokens, and again at ${maxTokens}; ` +
-            "the partial answer was kept"
-        }
-      })
+    /**
+     * The answer text of an outcome and why it failed or is partial. The runner has already
+     * asked a cut-off answer again (`reaskCutOff`): what is still cut off carries its reason.
+     */
+    const answerOf = (outcome: BatchRecord.RecordOutcome) =>
+      outcome._tag === "Failed"
+        ? { text: undefined, failure: outcome.reason }
+        : { text: outcome.output.text, failure: outcome.partialReason }
 
-    const runOptions = (stage: Stage) => ({ config: batch, runId, stage })
+    const runOptions = (stage: Stage): BatchRunner.RunOptions => ({ config: batch, runId, stage, reaskCutOff: true })
 
     // Stage 2 records: straight from chunks, or from stage-1 answers as they arrive.
     const topicRecords: Stream.Stream<Prompts.StageRecord, E | ExtractError, R | BatchRunner.Services> =
@@ -303,23 +227,19 @@ export const extract = <E, R>(
             Prompts.propositionsRecord(chunk, family, parameters, { template: extraction.propositionsPrompt })),
           runOptions("propositions")
         ).pipe(
-          Stream.mapEffect((outcome) =>
-            Effect.gen(function*() {
-              const state = inFlight.get(outcome.recordId)!
-              const answer = yield* answerOf(outcome, "propositions", (maxTokens) =>
-                Prompts.propositionsRecord(state.chunk, family, { ...parameters, maxTokens }, {
-                  template: extraction.propositionsPrompt
-                }).modelInput)
-              if (answer.failure !== undefined) {
-                state.failures.push({ stage: "propositions", reason: answer.failure })
-              }
-              if (answer.text !== undefined) {
-                const parsed = Propositions.parse(answer.text)
-                state.propositions = parsed.propositions
-                state.propositionDiagnostics = parsed.diagnostics
-              }
-              return Prompts.topicsRecord(state.chunk, state.propositions, family, parameters, topicsOptions)
-            }), { concurrency: batch.onDemandConcurrency, unordered: true })
+          Stream.map((outcome) => {
+            const state = inFlight.get(outcome.recordId)!
+            const answer = answerOf(outcome)
+            if (answer.failure !== undefined) {
+              state.failures.push({ stage: "propositions", reason: answer.failure })
+            }
+            if (answer.text !== undefined) {
+              const parsed = Propositions.parse(answer.text)
+              state.propositions = parsed.propositions
+              state.propositionDiagnostics = parsed.diagnostics
+            }
+            return Prompts.topicsRecord(state.chunk, state.propositions, family, parameters, topicsOptions)
+          })
         )
         : Stream.map(chunks, (chunk) =>
           Prompts.topicsRecord(chunk, undefined, family, parameters, topicsOptions))
@@ -329,9 +249,7 @@ export const extract = <E, R>(
         Effect.gen(function*() {
           const state = inFlight.get(outcome.recordId)!
           inFlight.delete(outcome.recordId)
-          const answer = yield* answerOf(outcome, "topics", (maxTokens) =>
-            Prompts.topicsRecord(state.chunk, state.propositions, family, { ...parameters, maxTokens }, topicsOptions)
-              .modelInput)
+          const answer = answerOf(outcome)
           if (answer.failure !== undefined) {
             state.failures.push({ stage: "topics", reason: answer.failure })
           }
@@ -344,7 +262,7 @@ export const extract = <E, R>(
             failures: state.failures,
             extractTimestamp: yield* Clock.currentTimeMillis
           }
-          yield* RunEvents.publish({
+          yield* ExtractionEvents.publish({
             _tag: "ChunkExtracted",
             chunkId: state.chunk.id,
             sourceId: state.chunk.source.id,
@@ -353,6 +271,7 @@ export const extract = <E, R>(
             failures: extracted.failures
           })
           return extracted
-        }), { concurrency: batch.onDemandConcurrency, unordered: true })
+        }), { concurrency: batch.onDemandConcurrency, unordered: true }),
+      Stream.provideService(RunEvents.RunEvents, engineEvents)
     )
   }))

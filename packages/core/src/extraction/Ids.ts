@@ -127,3 +127,12 @@ export const sourceHash = (text: string, metadata: Metadata): string => md5Hex(t
  * directory sink writes ids as they are by default; readers accept both.
  */
 export const windowsSafeName = (id: string): string => id.replace(/::/g, "__").replace(/:/g, "_")
+
+/**
+ * The id a Windows-safe file name stands for ({@link windowsSafeName} inverted): `_` → `:`
+ * (so `__` → `::`).
+ *
+ * Gotchas: exact for ids without `_`, which is every id the reference generates
+ * (`aws::<hex>:<hex>:<hex>`); an id of your own with `_` in it does not come back.
+ */
+export const fromWindowsSafeName = (name: string): string => name.replace(/_/g, ":")

@@ -14,7 +14,10 @@
  * - Directory writes are atomic per file: the JSON goes to a temporary file under
  *   `<root>/.batch-extract-tmp/` (outside the collection, where the build stage never looks)
  *   and is renamed into place, so a reader never sees half a file. Rewriting a chunk
- *   replaces it whole.
+ *   replaces it whole. {@link writeFileAtomically} does the same for any file of yours
+ *   (a summary beside the chunks, say).
+ * - {@link chunkIdsInDirectory} lists the chunks a directory holds from the file names alone
+ *   (to skip what is already written), whichever naming wrote them.
  * - File names are the ids as they are (the reference's format, with `:`), or with
  *   `fileNaming: "windowsSafe"` the reference's Windows-safe names (`::` → `__`, `:` → `_`).
  *   Readers accept both: they take ids from the file contents, not from the names.
@@ -25,7 +28,19 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Effect, FileSystem, Layer, Option, Path, Random, Result, Stream } from "effect"
+import {
+  Context,
+  Data,
+  Effect,
+  FileSystem,
+  Layer,
+  Option,
+  Path,
+  type PlatformError,
+  Random,
+  Result,
+  Stream
+} from "effect"
 import * as ObjectStore from "../engine/ObjectStore.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
 import { retryTransient } from "../internal/retry.ts"
@@ -73,6 +88,16 @@ export const nameProblem = (name: string): string | undefined => {
 /** The file-name form of an id. */
 export const fileName = (id: string, naming: FileNaming = "ids"): string =>
   naming === "windowsSafe" ? Ids.windowsSafeName(id) : id
+
+/** The id a file name (without `.json`) stands for: {@link fileName} inverted. */
+export const idOfFileName = (name: string, naming: FileNaming = "ids"): string =>
+  naming === "windowsSafe" ? Ids.fromWindowsSafeName(name) : name
+
+/**
+ * The naming a chunk's file name was written with: chunk ids always hold `:` (the source id
+ * starts with `aws:`), which Windows-safe names never do.
+ */
+const namingOfChunkFile = (name: string): FileNaming => (name.includes(":") ? "ids" : "windowsSafe")
 
 /** The relative path of a chunk's file: `<collectionId>/<sourceId>/<chunkId>.json`. */
 export const relativePath = (
@@ -151,32 +176,52 @@ export interface DirectoryOptions {
 /** The temporary directory of atomic writes (beside the collections, never inside one). */
 export const temporaryDirectoryName = ".batch-extract-tmp"
 
+/**
+ * Write a text file atomically: to a temporary file, then renamed over `file`, so a reader
+ * sees the old content or the new, never half of it. Creates the file's directory.
+ *
+ * Details: the temporary file goes to `temporaryDirectory` (created if needed; default: the
+ * file's own directory). It must be on the same file system as `file` (a rename is atomic
+ * only there). On failure the temporary file is removed.
+ */
+export const writeFileAtomically = Effect.fn("Sink.writeFileAtomically")(
+  function*(file: string, text: string, options?: { readonly temporaryDirectory?: string | undefined }) {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const directory = path.dirname(file)
+    const temporaryDirectory = options?.temporaryDirectory ?? directory
+    const suffix = (yield* Random.nextInt).toString(36).replace("-", "")
+    const temporary = path.join(temporaryDirectory, `${path.basename(file)}.${suffix}.tmp`)
+    const fail = (message: string) => (cause: unknown) =>
+      new SinkError({ operation: "write", location: file, message, cause })
+    yield* fs.makeDirectory(directory, { recursive: true }).pipe(
+      Effect.mapError(fail("cannot create the file's directory"))
+    )
+    if (temporaryDirectory !== directory) {
+      yield* fs.makeDirectory(temporaryDirectory, { recursive: true }).pipe(
+        Effect.mapError(fail("cannot create the temporary directory"))
+      )
+    }
+    yield* fs.writeFileString(temporary, text).pipe(
+      Effect.andThen(fs.rename(temporary, file)),
+      Effect.mapError(fail("cannot write the file")),
+      Effect.onError(() => Effect.ignore(fs.remove(temporary, { force: true })))
+    )
+  }
+)
+
 /** Write one extracted chunk under a directory, atomically (temporary file + rename). */
 export const writeToDirectory = Effect.fn("Sink.writeToDirectory")(
   function*(options: DirectoryOptions, extracted: ExtractedChunk.ExtractedChunk) {
-    const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const segments = relativePath(options.collectionId, extracted, options.fileNaming)
     if (Result.isFailure(segments)) {
       return yield* new SinkError({ operation: "write", location: options.directory, message: segments.failure })
     }
-    const target = path.join(options.directory, ...segments.success)
-    const temporaryDirectory = path.join(options.directory, temporaryDirectoryName)
-    const suffix = (yield* Random.nextInt).toString(36).replace("-", "")
-    const temporary = path.join(temporaryDirectory, `${segments.success[2]}.${suffix}.tmp`)
-    const fail = (message: string) => (cause: unknown) =>
-      new SinkError({ operation: "write", location: target, message, cause })
-    yield* fs.makeDirectory(path.dirname(target), { recursive: true }).pipe(
-      Effect.mapError(fail("cannot create the source directory"))
-    )
-    yield* fs.makeDirectory(temporaryDirectory, { recursive: true }).pipe(
-      Effect.mapError(fail("cannot create the temporary directory"))
-    )
-    const json = TextNode.toJson(TextNode.fromExtracted(extracted))
-    yield* fs.writeFileString(temporary, json).pipe(
-      Effect.andThen(fs.rename(temporary, target)),
-      Effect.mapError(fail("cannot write the chunk file")),
-      Effect.onError(() => Effect.ignore(fs.remove(temporary, { force: true })))
+    yield* writeFileAtomically(
+      path.join(options.directory, ...segments.success),
+      TextNode.toJson(TextNode.fromExtracted(extracted)),
+      { temporaryDirectory: path.join(options.directory, temporaryDirectoryName) }
     )
   }
 )
@@ -216,6 +261,42 @@ export const existsInDirectory = (
       )
     )
   })
+
+/**
+ * The ids of the chunks in a collection written by the directory sink (or by the reference),
+ * from the file names alone — whichever naming wrote them (`ids` or `windowsSafe`; see
+ * {@link idOfFileName}) — one per `.json` file of each source directory. A collection that
+ * does not exist holds none.
+ *
+ * When to use: to leave out chunks already written (a checkpoint), without reading them.
+ */
+export const chunkIdsInDirectory = (
+  options: Pick<DirectoryOptions, "directory" | "collectionId">
+): Stream.Stream<string, SinkError, FileSystem.FileSystem | Path.Path> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const collection = path.join(options.directory, options.collectionId)
+    const listError = (location: string) => (cause: PlatformError.PlatformError) =>
+      new SinkError({ operation: "list", location, message: `cannot list: ${cause.message}`, cause })
+    if (!(yield* fs.exists(collection).pipe(Effect.mapError(listError(collection))))) return Stream.empty
+    const sources = yield* fs.readDirectory(collection).pipe(Effect.mapError(listError(collection)))
+    return Stream.fromIterable(sources).pipe(
+      Stream.mapEffect((source) =>
+        Effect.gen(function*() {
+          const dir = path.join(collection, source)
+          const info = yield* fs.stat(dir).pipe(Effect.mapError(listError(dir)))
+          if (info.type !== "Directory") return []
+          const files = yield* fs.readDirectory(dir).pipe(Effect.mapError(listError(dir)))
+          return files.filter((file) => file.endsWith(".json")).map((file) => {
+            const name = file.slice(0, -".json".length)
+            return idOfFileName(name, namingOfChunkFile(name))
+          })
+        })
+      ),
+      Stream.flattenIterable
+    )
+  }))
 
 /**
  * Read a collection written by the directory sink (or by the reference): one

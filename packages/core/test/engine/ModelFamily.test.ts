@@ -65,6 +65,28 @@ describe("ModelFamily", () => {
     })
   })
 
+  it("reads and sets the token limit of a body, for each family, keeping the rest", () => {
+    const parameters = { maxTokens: 100, temperature: 0.2, topP: 0.9, stopSequences: ["END"] }
+    for (const family of Object.values(ModelFamily.families)) {
+      const body = family.buildRequest(prompt, parameters)
+      assert.strictEqual(family.maxTokensOf(body), 100, family.name)
+      const larger = family.withMaxTokens(body, 200)
+      assert.deepStrictEqual(larger, family.buildRequest(prompt, { ...parameters, maxTokens: 200 }), family.name)
+      assert.deepStrictEqual(Object.keys(larger), Object.keys(body), family.name)
+      assert.strictEqual(family.maxTokensOf(larger), 200, family.name)
+      // The body it was given is left as it was.
+      assert.strictEqual(family.maxTokensOf(body), 100, family.name)
+    }
+    // Nova and Converse bodies without an inference configuration get one.
+    const bare = { messages: [{ role: "user", content: [{ text: "hi" }] }] }
+    assert.isUndefined(ModelFamily.converse.maxTokensOf(bare))
+    assert.deepStrictEqual(ModelFamily.converse.withMaxTokens(bare, 64), {
+      ...bare,
+      inferenceConfig: { maxTokens: 64 }
+    })
+    assert.isUndefined(ModelFamily.llama.maxTokensOf({ prompt: "hi" }))
+  })
+
   it("reads text, stop reason and usage of each family (golden)", () => {
     const claude = ModelFamily.anthropic.readOutput({
       content: [{ type: "text", text: "A" }, { type: "text", text: "B" }],

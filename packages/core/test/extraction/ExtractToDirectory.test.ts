@@ -3,7 +3,7 @@
  * directory sink, with faults on; every file has the reference's shape; the directory reads
  * back with each source's chunks together and in document order.
  */
-import { Chunker, Document, Extraction, RunSummary, Sink } from "@batch-extract/core"
+import { Chunker, Document, Extraction, ExtractionSummary, Sink } from "@batch-extract/core"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, it } from "@effect/vitest"
@@ -64,7 +64,7 @@ describe("extract into the directory sink", () => {
         const documents = Array.from({ length: 1_000 }, (_, i) => longDocument(i))
         const sink = yield* Sink.directory({ directory, collectionId: "collection" })
         const [, summary] = yield* runOnTestClock(
-          RunSummary.collect(
+          ExtractionSummary.collect(
             Extraction.extract(Stream.fromIterable(documents), { batch, extraction, runId: "e2e" }).pipe(
               Stream.mapEffect((extracted) => sink.write(extracted), { concurrency: 8 }),
               Stream.runDrain

@@ -1,6 +1,7 @@
-import { Document, Extraction, RunSummary } from "@batch-extract/core"
+import { Document, Extraction, ExtractionSummary, type ModelFamily } from "@batch-extract/core"
+import { OfflineModel } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect, Result, Stream } from "effect"
 import { config, makeEnv, runOnTestClock } from "../support.ts"
 
 const cities = ["Boston", "Chicago", "Denver", "Atlanta", "Seattle", "Portland", "Austin"]
@@ -29,7 +30,7 @@ const extractAll = (n: number, options: {
     const env = yield* makeEnv(options.env)
     const documents = Stream.fromIterable(Array.from({ length: n }, (_, i) => syntheticDocument(i)))
     const [chunks, summary] = yield* runOnTestClock(
-      RunSummary.collect(
+      ExtractionSummary.collect(
         Stream.runCollect(Extraction.extract(documents, { batch, extraction, runId: "x1" }))
       ).pipe(Effect.provide(env.layer))
     )
@@ -95,6 +96,27 @@ describe("Extraction", () => {
       const { chunks, summary } = yield* extractAll(30, { extraction: { enablePropositionExtraction: false } })
       assert.isTrue(chunks.every((c) => c.propositions.length === 0 && c.topics.topics.length > 0))
       assert.strictEqual(summary.records.succeeded, chunks.length)
+    }))
+
+  it.effect("keeps a partial answer cut off twice and lists the failure on its chunk", () =>
+    Effect.gen(function*() {
+      // The model cuts off every answer, the first and the one asked again with twice the tokens.
+      const cutOff = (family: ModelFamily.ModelFamily, body: unknown) =>
+        Result.map(OfflineModel.respond(family, body), (response) => {
+          const whole = Result.getOrThrow(family.readOutput(response))
+          return OfflineModel.toResponse(family, whole.text.slice(0, 40), whole.usage, true)
+        })
+      const { chunks, env } = yield* extractAll(3, { env: { runtime: { respond: cutOff } } })
+      assert.isAbove(chunks.length, 0)
+      const reason = "the answer was cut off at 2000 tokens, and again at 4000; the partial answer was kept"
+      for (const chunk of chunks) {
+        assert.deepStrictEqual(chunk.failures, [
+          { stage: "propositions", reason },
+          { stage: "topics", reason }
+        ])
+      }
+      // Each stage: the first call and the one asked again.
+      assert.strictEqual(yield* env.runtime.calls, chunks.length * 4)
     }))
 
   it.effect("rejects invalid extraction settings with every problem listed", () =>

@@ -50,4 +50,10 @@ describe("Ids", () => {
   it("names files the Windows-safe way on request", () => {
     assert.strictEqual(Ids.windowsSafeName("aws::764569e5:d41d:764569e5"), "aws__764569e5_d41d_764569e5")
   })
+
+  it("turns a Windows-safe name back into the id it stands for", () => {
+    for (const id of ["aws::764569e5:d41d:764569e5", "aws::764569e5:d41d", "aws:own-id:0a1b2c3d"]) {
+      assert.strictEqual(Ids.fromWindowsSafeName(Ids.windowsSafeName(id)), id)
+    }
+  })
 })

@@ -131,6 +131,53 @@ layer(services)("Sink", (it) => {
         assert.strictEqual(corrupt.operation, "read")
         assert.isTrue(corrupt.location.endsWith("broken.json"))
       }))
+
+    it.effect("lists the chunk ids a collection holds from the file names, whichever naming wrote them", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "sink-" })
+        const { first, second } = yield* extractedChunks
+        assert.deepStrictEqual(
+          yield* Stream.runCollect(Sink.chunkIdsInDirectory({ directory: dir, collectionId: "c" })),
+          []
+        )
+        const sink = yield* Sink.directory({ directory: dir, collectionId: "c" })
+        for (const extracted of first) yield* sink.write(extracted)
+        yield* Sink.writeToDirectory({ directory: dir, collectionId: "c", fileNaming: "windowsSafe" }, second[0]!)
+        // Neither a stray file beside the sources nor one that is not JSON is a chunk.
+        yield* fs.writeFileString(path.join(dir, "c", "stray.json"), "{}")
+        yield* fs.writeFileString(path.join(dir, "c", first[0]!.chunk.source.id, "notes.txt"), "ignored")
+        const ids = yield* Stream.runCollect(Sink.chunkIdsInDirectory({ directory: dir, collectionId: "c" }))
+        assert.deepStrictEqual(
+          [...ids].sort(),
+          [...first, ...second].map((extracted) => extracted.chunk.id).sort()
+        )
+        assert.strictEqual(
+          Sink.idOfFileName(Sink.fileName(second[0]!.chunk.id, "windowsSafe"), "windowsSafe"),
+          second[0]!.chunk.id
+        )
+        assert.strictEqual(Sink.idOfFileName(Sink.fileName(second[0]!.chunk.id)), second[0]!.chunk.id)
+      }))
+
+    it.effect("writes any file atomically: replaced whole, no temporary file left", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const dir = yield* fs.makeTempDirectoryScoped({ prefix: "sink-" })
+        const file = path.join(dir, "out", "summary.json")
+        yield* Sink.writeFileAtomically(file, "{\"a\":1}\n")
+        yield* Sink.writeFileAtomically(file, "{\"a\":2}\n")
+        assert.strictEqual(yield* fs.readFileString(file), "{\"a\":2}\n")
+        assert.deepStrictEqual(yield* fs.readDirectory(path.join(dir, "out")), ["summary.json"])
+        const elsewhere = path.join(dir, "tmp")
+        yield* Sink.writeFileAtomically(path.join(dir, "out", "other.json"), "x", { temporaryDirectory: elsewhere })
+        assert.deepStrictEqual(yield* fs.readDirectory(elsewhere), [])
+        // A file where its directory should be: a SinkError naming the file.
+        const error = yield* Sink.writeFileAtomically(path.join(file, "inside.json"), "x").pipe(Effect.flip)
+        assert.strictEqual(error.operation, "write")
+        assert.strictEqual(error.location, path.join(file, "inside.json"))
+      }))
   })
 
   describe("object store", () => {

@@ -15,9 +15,9 @@ import {
   type BatchRunner,
   Document,
   Extraction,
+  ExtractionSummary,
   JobSlots,
   RunLedger,
-  RunSummary,
   Sink
 } from "@batch-extract/core"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
@@ -31,13 +31,13 @@ export const extractDirectory: (options: {
   readonly runId: string
   readonly batch: BatchConfig.BatchConfig
 }) => Effect.Effect<
-  RunSummary.RunSummary,
+  ExtractionSummary.ExtractionSummary,
   Extraction.ExtractError | Sink.SinkError | Document.DocumentError | BatchConfig.InvalidConfig,
   BatchRunner.Services | FileSystem.FileSystem | Path.Path
 > = Effect.fn("extractDirectory")(function*(options) {
   const extraction = yield* Extraction.decodeConfig({ preferredTopics: ["policy", "economy"] })
   const sink = yield* Sink.directory({ directory: options.out, collectionId: "docs" })
-  const [, summary] = yield* RunSummary.collect(
+  const [, summary] = yield* ExtractionSummary.collect(
     Extraction.extract(Document.fromDirectory(options.directory), {
       batch: options.batch,
       extraction,
@@ -54,16 +54,15 @@ export const extractDirectory: (options: {
 export const program = (directory: string, out: string) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
-    const settings = yield* Config.all({
-      bucketName: Config.String("BATCH_EXTRACT_BUCKET_NAME"),
-      roleArn: Config.String("BATCH_EXTRACT_ROLE_ARN"),
-      region: Config.String("AWS_REGION")
-    })
-    const batch = yield* BatchConfig.decode({
-      ...settings,
-      keyPrefix: "batch-extract-example",
-      model: { modelId: "us.anthropic.claude-3-5-haiku-20241022-v1:0", temperature: 0 }
-    })
+    // Every batch setting from the environment, under the names the library declares
+    // (BATCH_EXTRACT_BUCKET_NAME, AWS_REGION, BATCH_EXTRACT_MAX_BATCH_SIZE…); this example's
+    // own key prefix and model win. All problems are reported at once, each at its variable.
+    const batch = yield* Effect.service(BatchConfig.CurrentBatchConfig).pipe(
+      Effect.provide(BatchConfig.layerConfig({
+        keyPrefix: Config.succeed("batch-extract-example"),
+        model: Config.succeed({ modelId: "us.anthropic.claude-3-5-haiku-20241022-v1:0", temperature: 0 })
+      }))
+    )
     const summary = yield* extractDirectory({ directory, out, runId: "example", batch }).pipe(
       Effect.provide(Layer.mergeAll(AwsBackend.layer(batch), JobSlots.layerFromConfig(batch))),
       Effect.provide(RunLedger.layerFileSystem(path.join(out, ".batch-extract", "runs")))
