@@ -18,7 +18,7 @@ import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { nodeBinary, root } from "./support/cli.ts"
 
-const packages = ["core", "aws", "cli"] as const
+const packages = ["core", "aws", "cli", "store"] as const
 const pnpmVersion = (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { packageManager: string })
   .packageManager.split("@")[1]!
 const cliVersion = (JSON.parse(readFileSync(join(root, "packages/cli/package.json"), "utf8")) as { version: string })
@@ -56,6 +56,7 @@ const run = (command: string, args: ReadonlyArray<string>, options: ExecFileSync
 const consumerProgram = `
 import { BatchConfig, Chunker, Document, Extraction, ExtractionSummary, JobSlots, Sink } from "@batch-extract/core"
 import { LocalBackend } from "@batch-extract/aws/local"
+import { SqliteClient } from "@batch-extract/store"
 import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
 import { readFileSync } from "node:fs"
@@ -75,7 +76,14 @@ const program = Effect.gen(function*() {
     )
   ).pipe(Effect.provide(Layer.mergeAll(LocalBackend.layerFromBatchConfig(batch), JobSlots.layerFromConfig(batch))))
   const paragraph = yield* Chunker.chunk(Document.make(readFileSync(paragraphFile, "utf8")))
-  return { records: summary.records, chunks: summary.extraction.chunks, paragraphChunkIds: paragraph.map((c) => c.id) }
+  const sqlite = yield* Effect.gen(function*() {
+    const sql = yield* SqliteClient.SqliteClient
+    return yield* sql\`SELECT 41 + 1 AS answer\`
+  }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:" })))
+  return {
+    records: summary.records, chunks: summary.extraction.chunks, paragraphChunkIds: paragraph.map((c) => c.id),
+    sqlite: sqlite[0]
+  }
 })
 const result = await Effect.runPromise(program.pipe(Effect.provide(NodeServices.layer)))
 process.stdout.write(JSON.stringify(result))
@@ -87,6 +95,7 @@ import { TestBackend } from "@batch-extract/core/testing"
 import { AwsBackend } from "@batch-extract/aws"
 import { LocalBackend } from "@batch-extract/aws/local"
 import { Cli, Extract } from "@batch-extract/cli"
+import { SqliteClient } from "@batch-extract/store"
 import { Effect, Layer } from "effect"
 
 export const program = Effect.gen(function*() {
@@ -99,7 +108,7 @@ export const program = Effect.gen(function*() {
   const onEvent = (event: RunEvents.RunEvent): string => event._tag
   const extractionSummary: ExtractionSummary.ExtractionSummary = ExtractionSummary.empty
   const onExtractionEvent = (event: ExtractionEvents.Event): string => event._tag
-  return { batch, extraction, sink, live, local, summary, onEvent, extractionSummary, onExtractionEvent, testLayer: TestBackend.layer, version: Cli.version, extract: Extract.run }
+  return { batch, extraction, sink, live, local, summary, onEvent, extractionSummary, onExtractionEvent, testLayer: TestBackend.layer, version: Cli.version, extract: Extract.run, sqlite: SqliteClient.layer({ filename: ":memory:" }) }
 })
 `
 
@@ -139,6 +148,10 @@ describe("installed from the packed tarballs", () => {
             assert.isFalse(files.some((file) => file.includes("/test/") || file.endsWith(".test.ts")), tarball)
             assert.isTrue(files.includes("package/dist/index.js") && files.includes("package/dist/index.d.ts"), tarball)
             assert.isTrue(files.includes("package/LICENSE") && files.includes("package/README.md"), tarball)
+          // Every module shipped is built from a source that exists: nothing stale in dist/.
+          for (const file of files.filter((file) => /^package\/dist\/.*\.js$/.test(file))) {
+            assert.include(files, file.replace(/^package\/dist\//, "package/src/").replace(/\.js$/, ".ts"), tarball)
+          }
           }
 
           // A fresh project outside the workspace; npm installs the tarballs and their dependencies.
@@ -175,8 +188,14 @@ describe("installed from the packed tarballs", () => {
           writeFileSync(join(project, "extract.mjs"), consumerProgram)
           const result = JSON.parse(
             run(nodeBinary, ["extract.mjs", docs, join(project, "out"), paragraphFile], { cwd: project, env })
-          ) as { records: { succeeded: number; failed: number }; chunks: number; paragraphChunkIds: Array<string> }
+          ) as {
+            records: { succeeded: number; failed: number }
+            chunks: number
+            paragraphChunkIds: Array<string>
+            sqlite: { answer: number }
+          }
           assert.isAbove(result.chunks, 3)
+        assert.deepStrictEqual(result.sqlite, { answer: 42 })
           assert.strictEqual(result.records.failed, 0)
           assert.strictEqual(result.records.succeeded, result.chunks * 2)
           assert.strictEqual(readdirSync(join(project, "out", "consumer")).length, 4)
