@@ -148,10 +148,10 @@ describe("installed from the packed tarballs", () => {
             assert.isFalse(files.some((file) => file.includes("/test/") || file.endsWith(".test.ts")), tarball)
             assert.isTrue(files.includes("package/dist/index.js") && files.includes("package/dist/index.d.ts"), tarball)
             assert.isTrue(files.includes("package/LICENSE") && files.includes("package/README.md"), tarball)
-          // Every module shipped is built from a source that exists: nothing stale in dist/.
-          for (const file of files.filter((file) => /^package\/dist\/.*\.js$/.test(file))) {
-            assert.include(files, file.replace(/^package\/dist\//, "package/src/").replace(/\.js$/, ".ts"), tarball)
-          }
+            // Every module shipped is built from a source that exists: nothing stale in dist/.
+            for (const file of files.filter((file) => /^package\/dist\/.*\.js$/.test(file))) {
+              assert.include(files, file.replace(/^package\/dist\//, "package/src/").replace(/\.js$/, ".ts"), tarball)
+            }
           }
 
           // A fresh project outside the workspace; npm installs the tarballs and their dependencies.
@@ -195,7 +195,7 @@ describe("installed from the packed tarballs", () => {
             sqlite: { answer: number }
           }
           assert.isAbove(result.chunks, 3)
-        assert.deepStrictEqual(result.sqlite, { answer: 42 })
+          assert.deepStrictEqual(result.sqlite, { answer: 42 })
           assert.strictEqual(result.records.failed, 0)
           assert.strictEqual(result.records.succeeded, result.chunks * 2)
           assert.strictEqual(readdirSync(join(project, "out", "consumer")).length, 4)
