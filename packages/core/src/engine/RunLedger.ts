@@ -19,6 +19,7 @@
 import { Context, Data, Effect, FileSystem, Layer, Path, Ref, Semaphore, Stream } from "effect"
 import type { JobStatus } from "./BatchInference.ts"
 import type * as BatchRecord from "./BatchRecord.ts"
+import type * as RunSummary from "./RunSummary.ts"
 
 /** A ledger entry. */
 export type Entry =
@@ -157,17 +158,7 @@ export const fold = (entries: ReadonlyArray<Entry>): RunState => {
 }
 
 /** What a whole run did, from its journal (every process that worked on it). */
-export interface Totals {
-  readonly records: {
-    readonly succeeded: number
-    readonly failed: number
-    readonly batch: number
-    readonly onDemand: number
-  }
-  readonly jobs: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
-  readonly tokens: { readonly input: number; readonly output: number }
-  readonly failures: ReadonlyArray<{ readonly recordId: string; readonly stage: string; readonly reason: string }>
-}
+export type Totals = RunSummary.RunTotals
 
 /** The totals of a run state: final record outcomes, jobs by final status, tokens. */
 export const totals = (state: RunState): Totals => {
