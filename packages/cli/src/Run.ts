@@ -16,11 +16,14 @@ import {
   Document,
   Extraction,
   ExtractionEvents,
-  ExtractionSummary,
+  ExtractRun,
   JobSlots,
-  RunLedger,
+  type RunState,
+  RunStore,
   Sink
 } from "@batch-extract/core"
+import { EmbeddedState, Postgres } from "@batch-extract/store"
+import type { SqlClient } from "effect/sql"
 import {
   Clock,
   type Config,
@@ -59,6 +62,8 @@ export interface Request {
     readonly topicsPrompt?: string | undefined
   } | undefined
   readonly force: boolean
+  /** `--database URL`: the run state in PostgreSQL instead of the embedded store under `--out`. */
+  readonly database: string | undefined
   readonly collectionId: string
   readonly textField: ReadonlyArray<string> | undefined
   readonly pathMetadataKey: string | undefined
@@ -207,6 +212,7 @@ export type RunError =
   | Extraction.ExtractError
   | Sink.SinkError
   | BackendError
+  | RunState.StateError
 
 const localLayer = (
   Local: typeof import("@batch-extract/aws/local"),
@@ -232,57 +238,73 @@ const localLayer = (
   })
 }
 
-/** The content of `summary.json`: the library's JSON form of the summary and the command's own fields. */
-export interface SummaryFile extends ExtractionSummary.Json {
-  readonly runId: string
+/** The content of `summary.json`: the run's result (`ExtractRun.RunResult`) and the command's own fields. */
+export interface SummaryFile extends ExtractRun.RunResult {
   readonly backend: RecordedRun["backend"]
   readonly output: string
   readonly elapsedSeconds: number
 }
 
 /**
- * The summary file's content: the run's summary in the library's JSON form
- * (`ExtractionSummary.toJson`), with what only the command knows around it — the run id,
- * backend, output directory and elapsed time. A resumed run passes its ledger's totals: its
- * records, jobs, tokens and failures are then the whole run's (every process that worked on
- * it), and `resumed` is set; the extraction counts are this process's.
+ * The summary file's content: the run's result — every figure a view of the run state, over
+ * every process that worked on it — with what only the command knows around it: the backend,
+ * the output directory and the run's elapsed time (start to end).
  */
-export const summaryJson = (
-  runId: string,
-  recorded: RecordedRun,
-  summary: ExtractionSummary.ExtractionSummary,
-  elapsedMs: number,
-  runTotals?: RunLedger.Totals | undefined
-): SummaryFile => ({
-  runId,
+export const summaryJson = (recorded: RecordedRun, result: ExtractRun.RunResult): SummaryFile => ({
+  ...result,
   backend: recorded.backend,
   output: recorded.out,
-  ...ExtractionSummary.toJson(summary, { runTotals }),
-  elapsedSeconds: Math.round(elapsedMs / 100) / 10
+  elapsedSeconds: Math.round((result.finishedAt - result.startedAt) / 100) / 10
 })
 
+/** Where a run's state lives: `--database URL`, else the embedded store under `--out`. */
+export interface StoreLocation {
+  readonly out: string
+  readonly database: string | undefined
+}
+
+/** The store could not be used: refused before anything is sent (exit 2). */
+export type StoreError =
+  | EmbeddedState.StoreLocked
+  | EmbeddedState.StoreUnavailable
+  | Postgres.PostgresUnreachable
+  | RunStore.ForeignStore
+  | RunStore.UnknownRun
+
 /**
- * The checkpoint of an output directory: a journal (`<out>/.batch-extract/checkpoint/`) of the
- * chunks fully extracted and written there, by any run. A chunk written with failures (empty
- * results, so the build stage still sees it) is not in it, so a later run extracts it again.
+ * The run state's database, checked (ours, this schema version; created when empty): for work
+ * (the embedded store locked for this process) or read-only (also while a run is live).
  */
-const checkpointId = "checkpoint"
+export const storeLayer = (
+  location: StoreLocation,
+  mode: "work" | "read"
+): Layer.Layer<SqlClient.SqlClient, StoreError | RunState.StateError> => {
+  const client: Layer.Layer<SqlClient.SqlClient, StoreError> = location.database !== undefined
+    ? Postgres.layer(location.database)
+    : mode === "work"
+    ? EmbeddedState.layer(EmbeddedState.directoryOf(location.out))
+    : EmbeddedState.layerReadonly(EmbeddedState.directoryOf(location.out))
+  return Layer.effectDiscard(mode === "work" ? RunStore.migrate : RunStore.checkSchema).pipe(
+    Layer.provideMerge(client)
+  )
+}
 
-/** The chunks to skip: fully extracted (per the checkpoint) and still on disk. */
-const checkpointedChunkIds = (out: string, collectionId: string, checkpoint: RunLedger.Ledger) =>
-  Effect.gen(function*() {
-    const extracted = RunLedger.fold(yield* checkpoint.read(checkpointId)).chunksWritten
-    // An output that cannot be listed has nothing to skip: its chunks are extracted again.
-    const onDisk = new Set(
-      yield* Stream.runCollect(Sink.chunkIdsInDirectory({ directory: out, collectionId })).pipe(
-        Effect.orElseSucceed((): Array<string> => [])
+/** Store problems are invalid input: printed, exit 2, nothing sent. */
+export const storeIssues = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, StoreError> | InvalidInput, R> =>
+  Effect.catch(effect, (error): Effect.Effect<never, Exclude<E, StoreError> | InvalidInput> => {
+    const tag = (error as { _tag?: string })?._tag
+    if (
+      tag === "StoreLocked" || tag === "StoreUnavailable" || tag === "PostgresUnreachable" ||
+      tag === "ForeignStore" || tag === "UnknownRun"
+    ) {
+      return Effect.fail(
+        new InvalidInput({ issues: [{ path: "state", message: (error as { message: string }).message }] })
       )
-    )
-    return new Set([...extracted].filter((id) => onDisk.has(id)))
+    }
+    return Effect.fail(error as Exclude<E, StoreError>)
   })
-
-/** The ledger directory of an output directory. */
-export const ledgerDirectory = (path: Path.Path, out: string) => path.join(out, ".batch-extract", "runs")
 
 /** A run id from the current UTC time: `run-YYYYMMDD-HHMMSS`. */
 export const defaultRunId = Effect.map(Clock.currentTimeMillis, (now) => {
@@ -293,109 +315,111 @@ export const defaultRunId = Effect.map(Clock.currentTimeMillis, (now) => {
   }${pad(d.getUTCSeconds())}`
 })
 
-/** Run (or resume) an extraction and write its output and summary; returns the exit code. */
+/** Where the chunks of a run go, as the run state names it (chunks extracted there are skipped). */
+export const outKeyOf = (recorded: Pick<RecordedRun, "out" | "collectionId">) =>
+  `${recorded.out}#${recorded.collectionId}`
+
+/** Print a run's result (and its JSON on stdout with `--json`); returns its exit code. */
+export const report = (recorded: RecordedRun, result: ExtractRun.RunResult, json: boolean) =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const file = summaryJson(recorded, result)
+    yield* Console.error(
+      `\nrun ${result.runId}: ${file.extractedChunks} chunks of ${file.documents} documents extracted to ` +
+        `${path.join(recorded.out, recorded.collectionId)}\n` +
+        `records: ${file.records.succeeded} succeeded (${file.records.batch} batch, ${file.records.onDemand} on demand), ` +
+        `${file.records.failed} failed; jobs: ${file.jobs.total} ${JSON.stringify(file.jobs.byStatus)}; ` +
+        `summary: ${path.join(recorded.out, "summary.json")}`
+    )
+    for (const failure of file.failures.slice(0, 20)) {
+      yield* Console.error(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}`)
+    }
+    if (file.failures.length > 20) yield* Console.error(`  … and ${file.failures.length - 20} more in summary.json`)
+    for (const skip of file.skippedDocuments) yield* Console.error(`  skipped ${skip.path}: ${skip.reason}`)
+    if (json) yield* Console.log(JSON.stringify(file, null, 2))
+    return result.exitCode
+  })
+
+/**
+ * The command's planner: a run's plan from its recorded settings (documents from its paths,
+ * the directory sink under its output); at the end it writes `summary.json` and reports.
+ */
+const planner = (json: boolean) =>
+  Effect.map(
+    Effect.context<FileSystem.FileSystem | Path.Path>(),
+    (context) =>
+      ExtractRun.Planner.of({
+        plan: (_runId, settings) =>
+          Effect.gen(function*() {
+            const fs = yield* FileSystem.FileSystem
+            const path = yield* Path.Path
+            const recorded = settings as RecordedRun
+            const batch = yield* BatchConfig.decode(recorded.batch)
+            const extraction = yield* Extraction.decodeConfig(recorded.extraction)
+            const readerOptions: Document.ReaderOptions = {
+              ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
+              ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
+            }
+            const inputs = yield* Effect.forEach(recorded.paths, (input) =>
+              Effect.map(fs.stat(input), (info) =>
+                info.type === "Directory"
+                  ? Document.fromDirectory(input, readerOptions)
+                  : Document.fromFiles([input], readerOptions)))
+            const documents = Stream.fromIterable(inputs).pipe(
+              Stream.flatMap((s) => s),
+              Stream.provideContext(context)
+            )
+            const sink = yield* Sink.directory({ directory: recorded.out, collectionId: recorded.collectionId })
+            const plan: ExtractRun.RunPlan = {
+              batch,
+              extraction,
+              documents,
+              sink,
+              outKey: outKeyOf(recorded),
+              finish: (result) =>
+                Effect.andThen(
+                  Sink.writeFileAtomically(
+                    path.join(recorded.out, "summary.json"),
+                    JSON.stringify(summaryJson(recorded, result), null, 2) + "\n"
+                  ),
+                  report(recorded, result, json)
+                ).pipe(Effect.provide(context))
+            }
+            return plan
+          }).pipe(Effect.provide(context))
+      })
+  )
+
+/**
+ * Work on a run until it ends (a new run, or one resumed: the workflow engine continues it
+ * where it stopped) and return its exit code. The run's state is in the store in the
+ * environment; the process works on this run only.
+ */
 export const runExtraction = (options: {
   readonly runId: string
   readonly recorded: RecordedRun
   readonly batch: BatchConfig.BatchConfig
-  readonly extraction: Extraction.ExtractionConfig
   readonly json: boolean
-  readonly force: boolean
-  readonly resuming: boolean
-}): Effect.Effect<number, RunError, FileSystem.FileSystem | Path.Path> =>
+}): Effect.Effect<number, RunError, FileSystem.FileSystem | Path.Path | SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const { batch, extraction, recorded, runId } = options
-    const started = yield* Clock.currentTimeMillis
-    const ledgerDir = ledgerDirectory(path, recorded.out)
-    const ledgerService = yield* RunLedger.makeFileSystem(ledgerDir)
-    if (!options.resuming) {
-      yield* ledgerService.append(runId, [{ _tag: "RunStarted", at: started, settings: recorded }])
-    }
-    const checkpoint = yield* RunLedger.makeFileSystem(path.join(recorded.out, ".batch-extract"))
-    const written = options.force
-      ? new Set<string>()
-      : yield* checkpointedChunkIds(recorded.out, recorded.collectionId, checkpoint)
+    const { batch, recorded, runId } = options
     const progress = yield* Progress.make({ tty: process.stderr.isTTY === true })
-    const readerOptions: Document.ReaderOptions = {
-      ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
-      ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
-    }
-    const inputs = yield* Effect.forEach(recorded.paths, (input) =>
-      Effect.map(fs.stat(input), (info) =>
-        info.type === "Directory"
-          ? Document.fromDirectory(input, readerOptions)
-          : Document.fromFiles([input], readerOptions)))
-    const documents = Stream.concat(Stream.fromIterable(inputs), Stream.empty).pipe(Stream.flatMap((s) =>
-      s
-    ))
-    const sink = yield* Sink.directory({ directory: recorded.out, collectionId: recorded.collectionId })
-    const pipeline = Extraction.extract(documents, {
-      batch,
-      extraction,
-      runId,
-      skipChunk: (id) => written.has(id)
-    }).pipe(
-      Stream.mapEffect((extracted) => Effect.as(sink.write(extracted), extracted), { concurrency: 8 }),
-      // Only fully extracted chunks count as done; recorded soon after they are written, so a
-      // kill leaves little that a later run would extract again.
-      Stream.filter((extracted) => extracted.failures.length === 0),
-      Stream.map((extracted) => extracted.chunk.id),
-      Stream.groupedWithin(200, "1 second"),
-      Stream.runForEach((ids) =>
-        Effect.andThen(
-          ledgerService.append(runId, [{ _tag: "ChunksWritten", chunkIds: ids }]),
-          checkpoint.append(checkpointId, [{ _tag: "ChunksWritten", chunkIds: ids }])
-        )
-      )
+    const services = Layer.mergeAll(
+      backendLayer(recorded, batch),
+      JobSlots.layerFromConfig(batch),
+      Layer.succeed(ExtractRun.Planner, yield* planner(options.json)),
+      Layer.succeed(ExtractionEvents.ExtractionEvents, progress.handler),
+      Layer.succeed(ExtractRun.RunSelection, new Set([runId]))
+    )
+    const workflow = ExtractRun.layer.pipe(
+      Layer.provideMerge(ExtractRun.engineLayer()),
+      Layer.provide(services)
     )
     const drawing = yield* Effect.forkChild(progress.run)
-    const [, summary] = yield* ExtractionSummary.collect(
-      ExtractionEvents.tapped(pipeline, progress.handler.publish)
-    ).pipe(
-      Effect.provide(Layer.mergeAll(backendLayer(recorded, batch), JobSlots.layerFromConfig(batch))),
-      Effect.provideService(RunLedger.RunLedger, ledgerService)
-    )
+    const code = yield* ExtractRun.execute(runId).pipe(Effect.provide(workflow))
     yield* Fiber.interrupt(drawing)
     yield* progress.final
-    yield* ledgerService.append(runId, [{ _tag: "RunFinished", at: yield* Clock.currentTimeMillis }])
-    const elapsed = (yield* Clock.currentTimeMillis) - started
-    // A resumed run reports the whole run: records, jobs and tokens from its ledger.
-    const runTotals = options.resuming
-      ? RunLedger.totals(RunLedger.fold(yield* ledgerService.read(runId)))
-      : undefined
-    const json = summaryJson(runId, recorded, summary, elapsed, runTotals)
-    yield* Sink.writeFileAtomically(path.join(recorded.out, "summary.json"), JSON.stringify(json, null, 2) + "\n")
-    const failed = json.failures.length > 0 || json.skippedDocuments.length > 0
-    yield* Console.error(
-      `\nrun ${runId}: ${json.extractedChunks} chunks of ${json.documents} documents extracted to ` +
-        `${path.join(recorded.out, recorded.collectionId)}\n` +
-        `records: ${json.records.succeeded} succeeded (${json.records.batch} batch, ${json.records.onDemand} on demand), ` +
-        `${json.records.failed} failed; jobs: ${json.jobs.total} ${JSON.stringify(json.jobs.byStatus)}; ` +
-        `summary: ${path.join(recorded.out, "summary.json")}`
-    )
-    for (const failure of json.failures.slice(0, 20)) {
-      yield* Console.error(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}`)
-    }
-    if (json.failures.length > 20) yield* Console.error(`  … and ${json.failures.length - 20} more in summary.json`)
-    for (const skip of json.skippedDocuments) yield* Console.error(`  skipped ${skip.path}: ${skip.reason}`)
-    if (options.json) yield* Console.log(JSON.stringify(json, null, 2))
-    return failed ? 1 : 0
-  })
-
-/** The recorded settings of a run, from its ledger. */
-export const recordedRun = (out: string, runId: string) =>
-  Effect.gen(function*() {
-    const path = yield* Path.Path
-    const ledger = yield* RunLedger.makeFileSystem(ledgerDirectory(path, path.resolve(out)))
-    const state = RunLedger.fold(yield* ledger.read(runId))
-    if (!state.started) {
-      return yield* new InvalidInput({
-        issues: [{ path: "run-id", message: `no run ${runId} under ${ledgerDirectory(path, path.resolve(out))}` }]
-      })
-    }
-    return { state, recorded: state.settings as RecordedRun, ledger }
+    return code
   })
 
 /** Logs go to stderr (stdout carries `--json` output); `--log-level` sets the level. */

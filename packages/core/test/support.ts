@@ -2,7 +2,7 @@
  * Shared helpers for the engine tests: a full simulated environment and a driver that
  * advances the TestClock until an effect is done.
  */
-import { BatchConfig, type BatchRecord, ModelFamily } from "@batch-extract/core"
+import { BatchConfig, type BatchJob, type BatchRecord, ModelFamily, type RunState } from "@batch-extract/core"
 import {
   type DeterministicModelRuntime,
   type InMemoryObjectStore,
@@ -51,3 +51,28 @@ export const makeEnv = (options: {
 
 /** Run an effect to its end, moving the TestClock forward in steps (bounded). */
 export const runOnTestClock = TestBackend.runToCompletion
+
+/**
+ * Settle a job's result as the runner does when every attempt is still open: the retryable
+ * failures go again (for tests that run `BatchJob.run` on its own; nothing is recorded).
+ */
+export const settleRetryable: BatchJob.Settle = (result) =>
+  Effect.succeed(
+    result.failed.flatMap((failure) =>
+      failure.retryable ? [{ recordId: failure.record.recordId, reason: failure.reason }] : []
+    )
+  )
+
+/** The outcomes an in-memory run state holds for one stage of a run, by record id. */
+export const storedOutcomes = (
+  contents: RunState.MemoryContents,
+  runId: string,
+  stage: string
+): ReadonlyMap<string, RunState.StoredOutcome> => {
+  const prefix = `${runId}\u0000${stage}\u0000`
+  const found = new Map<string, RunState.StoredOutcome>()
+  for (const [key, outcome] of contents.outcomes) {
+    if (key.startsWith(prefix)) found.set(key.slice(prefix.length), outcome)
+  }
+  return found
+}

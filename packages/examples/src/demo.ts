@@ -39,6 +39,7 @@ Extract.run({
   configFile: undefined,
   faultsFile: undefined,
   force: true,
+  database: undefined,
   collectionId: "sotu",
   textField: ["text"],
   pathMetadataKey: undefined,

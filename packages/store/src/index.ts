@@ -10,3 +10,18 @@
  * @since 0.1.0
  */
 export * as SqliteClient from "./SqliteClient.ts"
+
+/**
+ * A `SqlClient` on PostgreSQL from a `postgres://` URL (over `@effect/sql-pg`), checked when
+ * its Layer is built.
+ *
+ * @since 0.2.0
+ */
+export * as Postgres from "./Postgres.ts"
+
+/**
+ * The embedded run state of an output directory (`<out>/.batch-extract/state`).
+ *
+ * @since 0.2.0
+ */
+export * as EmbeddedState from "./EmbeddedState.ts"

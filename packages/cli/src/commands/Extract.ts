@@ -1,9 +1,11 @@
 /**
  * `batch-extract extract <paths...>`: read documents, run both extraction stages as Bedrock
  * batch jobs (on the embedded local emulation by default, or on AWS), write the chunks in the
- * reference's layout and a `summary.json`, with a ledger that `resume` continues from.
+ * reference's layout and a `summary.json`. The run is recorded in the run state (embedded
+ * under `--out`, or `--database`), which `resume` continues from.
  */
-import { Effect, type FileSystem, Option, type Path } from "effect"
+import { RunStore } from "@batch-extract/core"
+import { Clock, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Settings from "../Settings.ts"
@@ -21,23 +23,25 @@ const settingFlags = Object.fromEntries(
   })
 ) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
 
-/** `extract`: validate, then run. */
+/** `extract`: validate, record the run in the run state, then work on it until it ends. */
 export const run = (
   request: Run.Request
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const resolved = yield* Run.resolve(request)
     const runId = request.runId ?? (yield* Run.defaultRunId)
-    return yield* Run.runExtraction({
-      runId,
-      recorded: resolved.recorded,
-      batch: resolved.batch,
-      extraction: resolved.extraction,
-      json: request.json,
-      force: request.force,
-      resuming: false
-    })
-  }).pipe(Run.withLogging, Run.reportInvalidInput)
+    return yield* Effect.gen(function*() {
+      const existing = yield* RunStore.findRun(runId)
+      if (existing !== undefined) {
+        return yield* new Run.InvalidInput({
+          issues: [{ path: "run-id", message: `run ${runId} already exists; continue it with resume ${runId}` }]
+        })
+      }
+      if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(resolved.recorded))
+      yield* RunStore.createRun(runId, resolved.recorded, yield* Clock.currentTimeMillis)
+      return yield* Run.runExtraction({ runId, recorded: resolved.recorded, batch: resolved.batch, json: request.json })
+    }).pipe(Effect.provide(Run.storeLayer({ out: resolved.recorded.out, database: request.database }, "work")))
+  }).pipe(Run.storeIssues, Run.withLogging, Run.reportInvalidInput)
 
 export const command = Command.make("extract", {
   paths: Argument.String("paths").pipe(
@@ -45,6 +49,7 @@ export const command = Command.make("extract", {
     Argument.variadic()
   ),
   out: Options.out,
+  database: Options.database,
   backend: Flag.Literals("backend", ["local", "aws"]).pipe(
     Flag.withDescription("local: the embedded emulation (no AWS account); aws: real AWS, standard SDK environment"),
     Flag.withDefault("local")
@@ -104,6 +109,7 @@ export const command = Command.make("extract", {
       topicsPrompt: Option.getOrUndefined(input.topicsPrompt)
     },
     force: input.force,
+    database: Option.getOrUndefined(input.database),
     collectionId: input.collectionId,
     textField: Option.getOrUndefined(Option.map(input.textField, (s) => s.split(",").map((f) => f.trim()))),
     pathMetadataKey: input.pathMetadataKey === "" ? undefined : input.pathMetadataKey,

@@ -2,13 +2,18 @@
  * Flags and arguments several commands share, and how a command's exit code reaches the
  * process.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 
-/** `--out DIR`: where chunks, `summary.json` and the run ledger live. */
+/** `--out DIR`: where chunks, `summary.json` and the embedded run state live. */
 export const out = Flag.String("out").pipe(
-  Flag.withDescription("output directory (chunks, summary.json, the run ledger)"),
+  Flag.withDescription("output directory (chunks, summary.json, the run state in .batch-extract/state)"),
   Flag.withDefault("./extracted")
+)
+/** `--database URL`: the run state in PostgreSQL instead of the embedded store under `--out`. */
+export const database = Flag.String("database").pipe(
+  Flag.withDescription("postgres://… URL of the run state (default: embedded under --out)"),
+  Flag.optional
 )
 /** `--json`: also print the result as JSON on stdout. */
 export const json = Flag.Boolean("json").pipe(
@@ -17,6 +22,12 @@ export const json = Flag.Boolean("json").pipe(
 )
 /** `<run-id>`: the run a command works on. */
 export const runIdArgument = Argument.String("run-id").pipe(Argument.withDescription("the run's id (see summary.json)"))
+
+/** Where a command finds the run state: `--out` (embedded) or `--database`. */
+export const location = (input: { readonly out: string; readonly database: Option.Option<string> }) => ({
+  out: input.out,
+  database: Option.getOrUndefined(input.database)
+})
 
 /** The command's exit code, set for the process to use when it ends. */
 export const exitWith = (code: number) => Effect.sync(() => void (process.exitCode = code))

@@ -1,40 +1,47 @@
 /**
- * `batch-extract resume <run-id>`: continue an interrupted run with its recorded settings —
- * re-attaching to its jobs, never sending a record that already succeeded.
+ * `batch-extract resume <run-id>`: work on a run until it ends, with its recorded settings —
+ * from any process, also another than the one that started it. The workflow engine continues
+ * it where it stopped: jobs are re-attached, records already answered are not sent again,
+ * chunks already written are left out. A run already finished prints its result.
  */
-import { BatchConfig, Extraction, type RunLedger } from "@batch-extract/core"
+import { BatchConfig, ExtractRun, RunStore } from "@batch-extract/core"
 import { Effect, type FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
 
-/** `resume <run-id>`: continue a run with its recorded settings. */
+/** `resume <run-id>`: the run's exit code (0 every record succeeded, 1 some failed). */
 export const run = (
-  options: { readonly runId: string; readonly out: string; readonly json: boolean }
-): Effect.Effect<number, Run.RunError | RunLedger.LedgerError, FileSystem.FileSystem | Path.Path> =>
+  options: { readonly runId: string; readonly location: Run.StoreLocation; readonly json: boolean }
+): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    const { recorded } = yield* Run.recordedRun(options.out, options.runId)
+    const stored = yield* RunStore.getRun(options.runId, describe(options.location))
+    const recorded = stored.settings as Run.RecordedRun
+    if (stored.phase === "finished" && stored.result !== undefined) {
+      return yield* Run.report(recorded, stored.result as ExtractRun.RunResult, options.json)
+    }
     const batch = yield* BatchConfig.decode(recorded.batch).pipe(
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
-    const extraction = yield* Extraction.decodeConfig(recorded.extraction).pipe(
-      Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
-    )
-    return yield* Run.runExtraction({
-      runId: options.runId,
-      recorded,
-      batch,
-      extraction,
-      json: options.json,
-      force: false,
-      resuming: true
-    })
-  }).pipe(Run.withLogging, Run.reportInvalidInput)
+    return yield* Run.runExtraction({ runId: options.runId, recorded, batch, json: options.json })
+  }).pipe(
+    Effect.provide(Run.storeLayer(options.location, "work")),
+    Run.storeIssues,
+    Run.withLogging,
+    Run.reportInvalidInput
+  )
+
+/** Where a store is, for messages. */
+export const describe = (location: Run.StoreLocation) =>
+  location.database !== undefined ? "the database" : `the run state under ${location.out}`
 
 export const command = Command.make(
   "resume",
-  { runId: Options.runIdArgument, out: Options.out, json: Options.json },
-  (input) => run(input).pipe(Effect.flatMap(Options.exitWith))
+  { runId: Options.runIdArgument, out: Options.out, database: Options.database, json: Options.json },
+  (input) =>
+    run({ runId: input.runId, location: Options.location(input), json: input.json }).pipe(
+      Effect.flatMap(Options.exitWith)
+    )
 ).pipe(
-  Command.withDescription("continue an interrupted run: re-attach to its jobs, skip what is done")
+  Command.withDescription("work on a run until it ends: re-attach to its jobs, skip what is done")
 )

@@ -1,61 +1,132 @@
 /**
- * `batch-extract status <run-id>`: a run's jobs and records, from its ledger.
+ * `batch-extract status [run-id]`: the runs in a run state, or one run's manifest — documents
+ * and chunks by state, records, jobs and tokens by stage, failures by document — read from the
+ * store (read-only: also while the run is live). Figures are aggregated in the database;
+ * nothing is loaded whole.
  */
-import type { RunLedger } from "@batch-extract/core"
-import { Console, Effect, type FileSystem, type Path } from "effect"
-import { Command } from "effect/cli"
+import { ExtractRun, RunStore } from "@batch-extract/core"
+import { Console, Effect, type FileSystem, Option, type Path } from "effect"
+import { Argument, Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
+import { describe } from "./Resume.ts"
 
-/** `status <run-id>`: the run's jobs and records, from its ledger. */
-export const run = (
-  options: { readonly runId: string; readonly out: string; readonly json: boolean }
-): Effect.Effect<number, RunLedger.LedgerError, FileSystem.FileSystem | Path.Path> =>
+/** Failed chunks listed by `status` (grouped by document); `--json` too. */
+const failureLimit = 1000
+
+/** One run's status as one JSON object: counts and failures, not every chunk. */
+const statusOf = (runId: string, where: string) =>
   Effect.gen(function*() {
-    const { recorded, state } = yield* Run.recordedRun(options.out, options.runId)
-    const jobs = [...state.jobs.values()].map((job) => ({
-      stage: job.stage,
-      jobName: job.jobName,
-      jobArn: job.jobArn ?? null,
-      status: job.status ?? "Planned",
-      records: job.recordIds.length,
-      finished: job.finished
-    }))
-    const records: Record<string, { succeeded: number; failed: number }> = {}
-    for (const [stage, outcomes] of state.outcomes) {
-      let succeeded = 0
-      for (const outcome of outcomes.values()) if (outcome._tag === "Succeeded") succeeded++
-      records[stage] = { succeeded, failed: outcomes.size - succeeded }
+    const run = yield* RunStore.getRun(runId, where)
+    const recorded = run.settings as Partial<Run.RecordedRun>
+    const stages = yield* RunStore.stageTotals(runId)
+    const manifest = yield* RunStore.manifestCounts(runId)
+    const jobs = yield* RunStore.jobsOf(runId)
+    const failedDocuments = yield* RunStore.failedChunksByDocument(runId, failureLimit)
+    const skippedDocuments = yield* RunStore.skippedDocuments(runId)
+    const result = run.result as ExtractRun.RunResult | undefined
+    return {
+      runId,
+      phase: run.phase,
+      exitCode: run.exitCode ?? null,
+      startedAt: new Date(run.startedAt).toISOString(),
+      finishedAt: run.finishedAt === undefined ? null : new Date(run.finishedAt).toISOString(),
+      backend: recorded.backend ?? null,
+      output: recorded.out ?? null,
+      documents: { ...manifest.documents, skipped: skippedDocuments.length },
+      chunks: manifest.chunks,
+      records: RunStore.sumStages(stages).records,
+      tokens: RunStore.sumStages(stages).tokens,
+      stages: Object.fromEntries(stages),
+      jobs: {
+        total: jobs.length,
+        open: jobs.filter((job) => !job.finished).length,
+        byStatus: jobs.reduce<Record<string, number>>((counts, job) => {
+          const status = job.status ?? (job.jobArn === undefined ? "Planned" : "Submitted")
+          counts[status] = (counts[status] ?? 0) + 1
+          return counts
+        }, {}),
+        live: jobs.filter((job) => !job.finished).map((job) => ({
+          stage: job.stage,
+          jobName: job.jobName,
+          jobArn: job.jobArn ?? null,
+          status: job.status ?? "Planned",
+          records: job.records
+        }))
+      },
+      failures: {
+        documents: failedDocuments,
+        skippedDocuments,
+        records: result === undefined ? null : result.failures.length
+      }
     }
-    const report = {
-      runId: options.runId,
-      backend: recorded.backend,
-      finished: state.finished,
-      chunksWritten: state.chunksWritten.size,
-      records,
-      jobs
+  })
+
+/** `status [run-id]`: a run's status, or the list of runs. */
+export const run = (
+  options: { readonly runId: string | undefined; readonly location: Run.StoreLocation; readonly json: boolean }
+): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    if (options.runId === undefined) {
+      const runs = yield* RunStore.listRuns
+      if (options.json) {
+        yield* Console.log(JSON.stringify({ runs }, null, 2))
+        return 0
+      }
+      if (runs.length === 0) yield* Console.log("no runs")
+      for (const run of runs) {
+        yield* Console.log(
+          `${run.runId}  ${run.phase}${run.exitCode === undefined ? "" : ` (exit ${run.exitCode})`}  started ${
+            new Date(run.startedAt).toISOString()
+          }`
+        )
+      }
+      return 0
     }
+    const status = yield* statusOf(options.runId, describe(options.location))
     if (options.json) {
-      yield* Console.log(JSON.stringify(report, null, 2))
-    } else {
-      yield* Console.log(
-        `run ${options.runId} (${recorded.backend}) ${state.finished ? "finished" : "not finished"}; ` +
-          `${state.chunksWritten.size} chunks written`
-      )
-      for (const [stage, r] of Object.entries(records)) {
-        yield* Console.log(`  ${stage}: ${r.succeeded} succeeded, ${r.failed} failed`)
-      }
-      for (const job of jobs) {
-        yield* Console.log(`  ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}`)
-      }
+      yield* Console.log(JSON.stringify(status, null, 2))
+      return 0
     }
+    const c = status.chunks
+    yield* Console.log(
+      `run ${status.runId} (${status.backend}) ${status.phase}` +
+        (status.exitCode === null ? "" : `, exit ${status.exitCode}`) + `\n` +
+        `  documents: ${status.documents.read} read, ${status.documents.skipped} skipped\n` +
+        `  chunks: ${c.total} — ${c.pending} pending, ${c.staged} staged, ${c.in_job} in a job, ` +
+        `${c.extracted} extracted, ${c.failed} failed\n` +
+        `  records: ${status.records.succeeded} succeeded (${status.records.batch} batch, ` +
+        `${status.records.onDemand} on demand), ${status.records.failed} failed; tokens ${status.tokens.input} in, ` +
+        `${status.tokens.output} out\n` +
+        `  jobs: ${status.jobs.total} (${status.jobs.open} open) ${JSON.stringify(status.jobs.byStatus)}`
+    )
+    for (const job of status.jobs.live) {
+      yield* Console.log(`    ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}`)
+    }
+    for (const document of status.failures.documents) {
+      yield* Console.log(`  failed chunks of ${document.path ?? document.sourceId}:`)
+      for (const chunk of document.chunks) yield* Console.log(`    ${chunk.chunkId}: ${chunk.reason}`)
+    }
+    for (const skip of status.failures.skippedDocuments) yield* Console.log(`  skipped ${skip.path}: ${skip.reason}`)
     return 0
-  }).pipe(Run.reportInvalidInput)
+  }).pipe(
+    Effect.provide(Run.storeLayer(options.location, "read")),
+    Run.storeIssues,
+    Run.reportInvalidInput
+  )
 
 export const command = Command.make(
   "status",
-  { runId: Options.runIdArgument, out: Options.out, json: Options.json },
-  (input) => run(input).pipe(Effect.flatMap(Options.exitWith))
+  {
+    runId: Options.runIdArgument.pipe(Argument.optional),
+    out: Options.out,
+    database: Options.database,
+    json: Options.json
+  },
+  (input) =>
+    run({ runId: Option.getOrUndefined(input.runId), location: Options.location(input), json: input.json }).pipe(
+      Effect.flatMap(Options.exitWith)
+    )
 ).pipe(
-  Command.withDescription("show a run's jobs and records")
+  Command.withDescription("list the runs, or show a run's documents, chunks, records, jobs and failures")
 )

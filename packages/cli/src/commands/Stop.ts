@@ -1,20 +1,23 @@
 /**
  * `batch-extract stop <run-id>`: stop a run's remote jobs that have not finished (also those
- * whose ARN was never recorded, found by name).
+ * whose ARN was never recorded, found by name). Reads the run state read-only: works while
+ * the run is live in another process.
  */
 import { AwsBackend } from "@batch-extract/aws"
-import { BatchConfig, BatchInference, BatchJob, type RunLedger } from "@batch-extract/core"
-import { type Config, Console, Effect, type FileSystem, type Path } from "effect"
+import { BatchConfig, BatchInference, BatchJob, RunStore } from "@batch-extract/core"
+import { Console, Effect, type FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
+import { describe } from "./Resume.ts"
 
 /** `stop <run-id>`: stop the run's remote jobs that have not finished. */
 export const run = (
-  options: { readonly runId: string; readonly out: string }
-): Effect.Effect<number, RunLedger.LedgerError | Config.ConfigError, FileSystem.FileSystem | Path.Path> =>
+  options: { readonly runId: string; readonly location: Run.StoreLocation }
+): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    const { recorded, state } = yield* Run.recordedRun(options.out, options.runId)
+    const stored = yield* RunStore.getRun(options.runId, describe(options.location))
+    const recorded = stored.settings as Run.RecordedRun
     const batch = yield* BatchConfig.decode(recorded.batch).pipe(
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
@@ -22,8 +25,7 @@ export const run = (
       yield* Console.log("the local backend's jobs ended with the process that ran them; nothing to stop")
       return 0
     }
-    // Unfinished jobs; one whose ARN was never recorded (killed during its create) is looked up by name.
-    const open = [...state.jobs.values()].filter((job) => !job.finished)
+    const open = (yield* RunStore.jobsOf(options.runId)).filter((job) => !job.finished)
     const stopped = yield* Effect.forEach(
       open,
       (job) =>
@@ -41,12 +43,16 @@ export const run = (
     for (const line of stopped) yield* Console.log(line)
     if (open.length === 0) yield* Console.log("no unfinished jobs")
     return 0
-  }).pipe(Run.reportInvalidInput)
+  }).pipe(
+    Effect.provide(Run.storeLayer(options.location, "read")),
+    Run.storeIssues,
+    Run.reportInvalidInput
+  )
 
 export const command = Command.make(
   "stop",
-  { runId: Options.runIdArgument, out: Options.out },
-  (input) => run(input).pipe(Effect.flatMap(Options.exitWith))
+  { runId: Options.runIdArgument, out: Options.out, database: Options.database },
+  (input) => run({ runId: input.runId, location: Options.location(input) }).pipe(Effect.flatMap(Options.exitWith))
 ).pipe(
   Command.withDescription("stop a run's remote jobs")
 )

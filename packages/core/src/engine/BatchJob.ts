@@ -16,7 +16,7 @@
  * Details:
  * - A repeated create (after a crash, a timeout, a retry) never makes a second job: the name
  *   and token derive from the run, the stage, the label and the content.
- * - The intent to create is written to the ledger before the create, the ARN after it.
+ * - The intent to create is recorded in the run state before the create, the ARN after it.
  * - A job slot (see `JobSlots`) is held from the create until the job is seen terminal.
  *   A create refused for quota waits for capacity and tries again with the same token.
  * - The output of PartiallyCompleted and Stopped jobs is kept.
@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Result } from "effect"
+import { Effect, Option, Result, Schema } from "effect"
 import { retryTransient } from "../internal/retry.ts"
 import type { BatchConfig } from "./BatchConfig.ts"
 import { BatchInference, type CreateJobRequest, type JobStatus } from "./BatchInference.ts"
@@ -38,7 +38,7 @@ import { JobSlots } from "./JobSlots.ts"
 import type * as ModelFamily from "./ModelFamily.ts"
 import * as ObjectStore from "./ObjectStore.ts"
 import * as RunEvents from "./RunEvents.ts"
-import * as RunLedger from "./RunLedger.ts"
+import * as RunState from "./RunState.ts"
 import * as ServiceError from "./ServiceError.ts"
 
 export { cleanup } from "./job/JobCleanup.ts"
@@ -85,22 +85,68 @@ export interface JobResult {
   readonly outputTokens: number
 }
 
+/**
+ * What settling a job's result kept back: the records that go again (the others' outcomes are
+ * recorded), grouped by reason. Small, so a durable run keeps it as the result of the step
+ * that read the job's output.
+ */
+export interface Settled {
+  readonly status: JobStatus | "NotCreated"
+  readonly message: string | undefined
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly again: ReadonlyArray<{ readonly reason: string; readonly recordIds: ReadonlyArray<string> }>
+}
+
+/** Record what a job answered; returns the records that go again (see `BatchRunner`). */
+export type Settle = (
+  result: JobResult
+) => Effect.Effect<ReadonlyArray<{ readonly recordId: string; readonly reason: string }>, RunState.StateError>
+
 const describeStatus = (status: JobStatus, message: string | undefined) =>
   message === undefined || message === "" ? `job ended ${status}` : `job ended ${status}: ${message}`
 
+/** A step's result, kept as it is by the workflow engine (plain JSON data). */
+const json = <A>() => Schema.Unknown as unknown as Schema.Codec<A, unknown>
+
+type Awaited =
+  | { readonly _tag: "Ended"; readonly status: JobStatus; readonly message?: string | undefined }
+  | { readonly _tag: "Refused"; readonly reason: string; readonly retryable: boolean }
+
+type Created =
+  | { readonly _tag: "Created"; readonly jobArn: string }
+  | { readonly _tag: "Refused"; readonly reason: string; readonly retryable: boolean }
+
+const group = (again: ReadonlyArray<{ readonly recordId: string; readonly reason: string }>): Settled["again"] => {
+  const byReason = new Map<string, Array<string>>()
+  for (const { reason, recordId } of again) {
+    const ids = byReason.get(reason)
+    if (ids === undefined) byReason.set(reason, [recordId])
+    else ids.push(recordId)
+  }
+  return [...byReason].map(([reason, recordIds]) => ({ reason, recordIds }))
+}
+
 /**
- * Run one job to its end and classify every record. Never fails for a job-level problem:
- * a job that cannot be created or that fails reports its records as failed with the reason
- * (retryable or not), so one job never aborts the others.
+ * Run one job to its end, classify every record and settle them (`settle` records the
+ * outcomes). Never fails for a job-level problem: a job that cannot be created or that fails
+ * reports its records as failed with the reason (retryable or not), so one job never aborts
+ * the others.
+ *
+ * Each step with effects outside is a step of the run state (an activity of a durable run):
+ * `stage/<job>` (stage the input, record the intent), `create/<job>` (create or find again),
+ * `await/<job>` (poll to a terminal status), `output/<job>` (read the output and settle it).
  */
 export const run = Effect.fn("BatchJob.run")(function*(
   config: BatchConfig,
   family: ModelFamily.ModelFamily,
   spec: JobSpec,
-  resume?: RunLedger.JobState
+  resume: RunState.JobState | undefined,
+  settle: Settle
 ) {
   const store = yield* ObjectStore.ObjectStore
   const slots = yield* JobSlots
+  const state = yield* RunState.RunState
   const location = locate(config, spec)
   const hash = contentHash(spec.records)
   const names = resume === undefined
@@ -129,93 +175,191 @@ export const run = Effect.fn("BatchJob.run")(function*(
     outputTokens: 0
   })
 
+  /** Settle a result in the `output` step; a replayed step gives back what was recorded. */
+  const settled = <E, R>(read: Effect.Effect<JobResult, E, R>) =>
+    Effect.gen(function*() {
+      let live: JobResult | undefined
+      const kept = yield* state.step(
+        `output/${names.jobName}`,
+        json<Settled>(),
+        Effect.gen(function*() {
+          const result = yield* read
+          live = result
+          const again = yield* settle(result)
+          return {
+            status: result.status,
+            message: result.message,
+            inputTokens: result.inputTokens,
+            outputTokens: result.outputTokens,
+            again: group(again)
+          } satisfies Settled
+        })
+      )
+      if (live !== undefined) return live
+      return yield* replayed(kept)
+    })
+
+  /** The result of a job whose output step was already done: its outcomes from the state. */
+  const replayed = (kept: Settled) =>
+    Effect.gen(function*() {
+      const reasons = new Map<string, string>()
+      for (const { reason, recordIds } of kept.again) for (const id of recordIds) reasons.set(id, reason)
+      const stored = yield* state.outcomes(spec.runId, spec.stage, spec.records.map((r) => r.recordId))
+      const succeeded: Array<JobSuccess> = []
+      const failed: Array<JobFailure> = []
+      for (const record of spec.records) {
+        const again = reasons.get(record.recordId)
+        const outcome = stored.get(record.recordId)
+        if (again !== undefined) failed.push({ record, kind: "errored", reason: again, retryable: true })
+        else if (outcome?._tag === "Succeeded") {
+          succeeded.push({ record, modelOutput: undefined, output: outcome.output })
+        } else {
+          const reason = outcome?._tag === "Failed" ? outcome.reason : "no outcome was recorded"
+          failed.push({ record, kind: "errored", reason, retryable: false })
+        }
+      }
+      const result: JobResult = {
+        jobName: names.jobName,
+        jobArn: resume?.jobArn,
+        status: kept.status,
+        message: kept.message,
+        succeeded,
+        failed,
+        inputTokens: kept.inputTokens,
+        outputTokens: kept.outputTokens
+      }
+      return result
+    })
+
   // 1. Stage the input (the same content under the same key: repeating it is harmless),
   //    then record the intent to create the job before creating it.
   if (resume === undefined) {
-    const staged = yield* retryTransient(
-      store.put(inputRef, inputBody(spec.records), {
-        contentType: "application/jsonl",
-        kmsKeyId: config.s3EncryptionKeyId
+    const staging = yield* state.step(
+      `stage/${names.jobName}`,
+      json<{ readonly error?: string | undefined }>(),
+      Effect.gen(function*() {
+        const staged = yield* retryTransient(
+          store.put(inputRef, inputBody(spec.records), {
+            contentType: "application/jsonl",
+            kmsKeyId: config.s3EncryptionKeyId
+          })
+        ).pipe(Effect.result)
+        if (Result.isFailure(staged)) return { error: ServiceError.describe(staged.failure) }
+        yield* state.jobIntent(spec.runId, {
+          stage: spec.stage,
+          label: spec.label,
+          attempt: spec.attempt,
+          jobName: names.jobName,
+          clientRequestToken: names.clientRequestToken,
+          bucket: location.bucket,
+          inputKey: location.inputKey,
+          contentHash: hash,
+          recordIds: spec.records.map((r) => r.recordId)
+        })
+        return {}
       })
-    ).pipe(Effect.result)
-    if (Result.isFailure(staged)) {
-      const result = notCreated(`could not stage the input file: ${ServiceError.describe(staged.failure)}`, true)
+    )
+    if (staging.error !== undefined) {
+      const result = notCreated(`could not stage the input file: ${staging.error}`, true)
       yield* publishFinished(spec, result)
-      return result
+      return yield* settled(Effect.succeed(result))
     }
-    yield* RunLedger.append(spec.runId, [{
-      _tag: "JobIntent",
-      stage: spec.stage,
-      label: spec.label,
-      attempt: spec.attempt,
-      jobName: names.jobName,
-      clientRequestToken: names.clientRequestToken,
-      bucket: location.bucket,
-      inputKey: location.inputKey,
-      contentHash: hash,
-      recordIds: spec.records.map((r) => r.recordId)
-    }])
   }
 
   // 2-3. Create (or find again) and await, holding a job slot until the job is terminal.
   const request = createRequest(config, location, names)
-  const awaited = yield* slots.withSlot(createAndAwait(config, spec, names.jobName, request, resume)).pipe(
-    Effect.result
-  )
-  if (Result.isFailure(awaited)) {
-    const error = awaited.failure
-    if (error._tag === "LedgerError") return yield* error
-    const result = notCreated(`could not create the job: ${ServiceError.describe(error)}`, error.retryable)
+  const awaited = yield* slots.withSlot(Effect.gen(function*() {
+    const created = yield* state.step(
+      `create/${names.jobName}`,
+      json<Created>(),
+      create(config, spec, names.jobName, request, resume).pipe(
+        Effect.map((jobArn): Created => ({ _tag: "Created", jobArn })),
+        Effect.catch((error) =>
+          Effect.succeed<Created>({
+            _tag: "Refused",
+            reason: ServiceError.describe(error),
+            retryable: error.retryable
+          })
+        )
+      )
+    )
+    if (created._tag === "Refused") return created
+    const { jobArn } = created
+    yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName: names.jobName, jobArn })
+    const awaited = yield* state.step(
+      `await/${names.jobName}`,
+      json<Awaited>(),
+      awaitTerminal(config, spec, names.jobName, jobArn).pipe(
+        Effect.map(({ message, status }): Awaited => ({ _tag: "Ended", status, message })),
+        Effect.catch((error) =>
+          Effect.succeed<Awaited>({
+            _tag: "Refused",
+            reason: `could not follow ${jobArn}: ${ServiceError.describe(error)}`,
+            retryable: error.retryable
+          })
+        ),
+        Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopQuietly(jobArn) : Effect.void)
+      )
+    )
+    if (awaited._tag === "Refused") return awaited
+    return { _tag: "Ended", jobArn, description: awaited } as const
+  }))
+  if (awaited._tag === "Refused") {
+    const result = notCreated(
+      awaited.reason.startsWith("could not follow") ? awaited.reason : `could not create the job: ${awaited.reason}`,
+      awaited.retryable
+    )
     yield* publishFinished(spec, result)
-    return result
+    return yield* settled(Effect.succeed(result))
   }
-  const { description, jobArn } = awaited.success
+  const { description, jobArn } = awaited
 
   // 4. Read what the job wrote, whatever its final status.
-  const outputRef = outputFile(location, jobArn)
-  const manifestRef = manifestFile(location, jobArn)
-  // No output file, or one that cannot be read: every record is missing.
-  const classified = yield* retryTransient(
-    classifyOutputFile(family, spec.records, outputRef).pipe(
-      Effect.catchTag("NotFound", () => Effect.succeed(classifyOutput(family, spec.records, [])))
-    )
-  ).pipe(Effect.catch((error) =>
-    Effect.as(
-      Effect.logWarning(`could not read the output of ${names.jobName}: ${ServiceError.describe(error)}`),
-      classifyOutput(family, spec.records, [])
-    )
-  ))
-  const manifest = yield* retryTransient(ObjectStore.getStringOption(manifestRef)).pipe(
-    Effect.map(Option.flatMap(readManifest)),
-    Effect.orElseSucceed(() => Option.none<{ inputTokens: number; outputTokens: number }>())
-  )
-  const usage = Option.getOrElse(manifest, () =>
-    classified.succeeded.reduce(
-      (sum, s) => ({
-        inputTokens: sum.inputTokens + s.output.usage.inputTokens,
-        outputTokens: sum.outputTokens + s.output.usage.outputTokens
-      }),
-      { inputTokens: 0, outputTokens: 0 }
+  return yield* settled(Effect.gen(function*() {
+    const outputRef = outputFile(location, jobArn)
+    const manifestRef = manifestFile(location, jobArn)
+    // No output file, or one that cannot be read: every record is missing.
+    const classified = yield* retryTransient(
+      classifyOutputFile(family, spec.records, outputRef).pipe(
+        Effect.catchTag("NotFound", () => Effect.succeed(classifyOutput(family, spec.records, [])))
+      )
+    ).pipe(Effect.catch((error) =>
+      Effect.as(
+        Effect.logWarning(`could not read the output of ${names.jobName}: ${ServiceError.describe(error)}`),
+        classifyOutput(family, spec.records, [])
+      )
     ))
+    const manifest = yield* retryTransient(ObjectStore.getStringOption(manifestRef)).pipe(
+      Effect.map(Option.flatMap(readManifest)),
+      Effect.orElseSucceed(() => Option.none<{ inputTokens: number; outputTokens: number }>())
+    )
+    const usage = Option.getOrElse(manifest, () =>
+      classified.succeeded.reduce(
+        (sum, s) => ({
+          inputTokens: sum.inputTokens + s.output.usage.inputTokens,
+          outputTokens: sum.outputTokens + s.output.usage.outputTokens
+        }),
+        { inputTokens: 0, outputTokens: 0 }
+      ))
 
-  const status = description.status
-  const jobLevelReason = status === "Completed" ? undefined : describeStatus(status, description.message)
-  const failed = classified.failed.map((failure) =>
-    failure.kind === "missing" && jobLevelReason !== undefined ? { ...failure, reason: jobLevelReason } : failure
-  )
-  const result: JobResult = {
-    jobName: names.jobName,
-    jobArn,
-    status,
-    message: description.message,
-    succeeded: classified.succeeded,
-    failed,
-    inputTokens: usage.inputTokens,
-    outputTokens: usage.outputTokens
-  }
-
-  yield* publishFinished(spec, result)
-  return result
+    const status = description.status
+    const jobLevelReason = status === "Completed" ? undefined : describeStatus(status, description.message)
+    const failed = classified.failed.map((failure) =>
+      failure.kind === "missing" && jobLevelReason !== undefined ? { ...failure, reason: jobLevelReason } : failure
+    )
+    const result: JobResult = {
+      jobName: names.jobName,
+      jobArn,
+      status,
+      message: description.message,
+      succeeded: classified.succeeded,
+      failed,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens
+    }
+    yield* publishFinished(spec, result)
+    return result
+  }))
 })
 
 /** The job's `JobFinished` event: its status and what it answered. */
@@ -234,16 +378,20 @@ const publishFinished = (spec: JobSpec, result: JobResult) =>
     outputTokens: result.outputTokens
   })
 
-/** Create the job (waiting out quota refusals) and await a terminal status. */
-const createAndAwait = (
+/**
+ * Create the job, waiting out quota refusals; a resumed job is found again (by its ARN, or by
+ * name when the ARN was never recorded) instead. Records the ARN.
+ */
+const create = (
   config: BatchConfig,
   spec: JobSpec,
   jobName: string,
   request: CreateJobRequest,
-  resume: RunLedger.JobState | undefined
+  resume: RunState.JobState | undefined
 ) =>
   Effect.gen(function*() {
     const batch = yield* BatchInference
+    const state = yield* RunState.RunState
     const create = batch.createJob(request).pipe(
       Effect.tapError((error) =>
         error._tag === "QuotaExceeded"
@@ -254,7 +402,6 @@ const createAndAwait = (
       Effect.retry({ schedule: quotaWaitSchedule(config), while: (error) => error._tag === "QuotaExceeded" }),
       (effect) => retryTransient(effect)
     )
-    // A resumed job is re-attached by its ARN, or found by name when the ARN was never recorded.
     const recorded = resume?.jobArn === undefined
       ? undefined
       : yield* retryTransient(batch.getJob(resume.jobArn)).pipe(
@@ -267,11 +414,7 @@ const createAndAwait = (
       Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopByName(jobName) : Effect.void)
     )
     if (recorded === undefined || recorded !== resume?.jobArn) {
-      yield* RunLedger.append(spec.runId, [{ _tag: "JobCreated", stage: spec.stage, jobName, jobArn }])
+      yield* state.jobCreated(spec.runId, jobName, jobArn).pipe(Effect.orDie)
     }
-    yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName, jobArn })
-    const description = yield* awaitTerminal(config, spec, jobName, jobArn).pipe(
-      Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopQuietly(jobArn) : Effect.void)
-    )
-    return { jobArn, description }
+    return jobArn
   })

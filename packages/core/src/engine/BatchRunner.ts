@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Effect, Result, Semaphore, Stream } from "effect"
+import { Array as Arr, Data, Effect, Result, Schema, Semaphore, Stream } from "effect"
 import { retryTransient } from "../internal/retry.ts"
 import * as BatchConfig from "./BatchConfig.ts"
 import type { BatchInference } from "./BatchInference.ts"
@@ -30,7 +30,7 @@ import { ModelRuntime } from "./ModelRuntime.ts"
 import * as ObjectStore from "./ObjectStore.ts"
 import * as Packer from "./Packer.ts"
 import * as RunEvents from "./RunEvents.ts"
-import * as RunLedger from "./RunLedger.ts"
+import * as RunState from "./RunState.ts"
 import * as RunSummary from "./RunSummary.ts"
 import * as ServiceError from "./ServiceError.ts"
 
@@ -55,10 +55,10 @@ export interface RunOptions {
    *   goes the runner's on-demand way: bounded by `onDemandConcurrency`, transient errors
    *   retried, one `OnDemandCall` event.
    * - Whole this time: the record's outcome is the new answer (`via: "onDemand"`, the same
-   *   `attempts`), and the ledger holds it, so a resumed run does not ask again.
+   *   `attempts`), and the run state holds it, so a resumed run does not ask again.
    * - Cut off again, or the call failed: the outcome is the first, partial answer with
    *   `partialReason` set ("the answer was cut off at N tokens, and again at 2N; the partial
-   *   answer was kept"); the ledger keeps the cut-off answer, so a resumed run asks again.
+   *   answer was kept"); the run state keeps the cut-off answer, so a resumed run asks again.
    *
    * Gotchas: the re-ask is billed at the on-demand price, and is not counted again in
    * `RecordsSucceeded` (the record was counted when its cut-off answer came in).
@@ -77,18 +77,17 @@ export type Services = ObjectStore.ObjectStore | BatchInference | ModelRuntime |
 
 const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
+/** An outcome as a step's result (plain JSON data, kept as it is). */
+const storedOutcome = Schema.Unknown as unknown as Schema.Codec<RunState.StoredOutcome, unknown>
+
 interface Item extends Packer.Sized {
   readonly record: BatchRecord.PackedRecord
   /** The outcome an earlier attempt at the run recorded (the record is not sent again). */
   readonly previous?: BatchRecord.RecordOutcome | undefined
 }
 
-/** A stored outcome as an outcome again (its raw body is not kept: `modelOutput` is undefined). */
-const fromStored = (stored: RunLedger.StoredOutcome): BatchRecord.RecordOutcome =>
-  stored._tag === "Succeeded" ? { ...stored, modelOutput: undefined } : stored
-
 /** The records of a job an earlier attempt staged, read back from its input file. */
-const readStagedRecords = (job: RunLedger.JobState) =>
+const readStagedRecords = (job: RunState.JobState) =>
   ObjectStore.getLines({ bucket: job.bucket, key: job.inputKey }).pipe(
     Stream.filter((line) => line.trim() !== ""),
     Stream.map((line): BatchRecord.PackedRecord => {
@@ -118,7 +117,7 @@ export const run = <E, R>(
   options: RunOptions
 ): Stream.Stream<
   BatchRecord.RecordOutcome,
-  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError,
+  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError,
   R | Services
 > =>
   Stream.unwrap(Effect.gen(function*() {
@@ -133,52 +132,54 @@ export const run = <E, R>(
     const onDemandSlots = yield* Semaphore.make(config.onDemandConcurrency)
     const limits = Packer.limitsOf(config)
 
-    // What an earlier attempt at this run already did (empty without a ledger).
-    const ledger = yield* RunLedger.state(runId)
-    const done = ledger.outcomes.get(stage) ?? new Map<string, RunLedger.StoredOutcome>()
-    const stageJobs = [...ledger.jobs.values()].filter((job) => job.stage === stage)
-    let jobCounter = stageJobs.reduce((max, job) => Math.max(max, Number.parseInt(job.label, 10) || 0), 0)
+    // What an earlier attempt at this run already did (nothing without a run state).
+    const state = yield* RunState.RunState
+    let jobCounter = yield* state.lastJobNumber(runId, stage)
     const openJobs = yield* Effect.forEach(
-      stageJobs.filter((job) => !job.finished),
+      yield* state.openJobs(runId, stage),
       (job) => Effect.map(readStagedRecords(job), (staged) => ({ job, staged }))
     )
     const reattached = openJobs.flatMap(({ job, staged }) => (staged === undefined ? [] : [{ job, records: staged }]))
     const inOpenJob = new Set(reattached.flatMap(({ records }) => records.map((r) => r.recordId)))
 
-    /** Record final outcomes in the ledger before anything else happens to them. */
-    const recordOutcomes = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>, finished?: BatchJob.JobResult) =>
-      RunLedger.append(runId, [
-        ...(outcomes.length > 0
-          ? [{ _tag: "Outcomes" as const, stage, outcomes: outcomes.map(RunLedger.toStored) }]
-          : []),
-        ...(finished === undefined
-          ? []
-          : [{ _tag: "JobFinished" as const, stage, jobName: finished.jobName, status: finished.status }])
-      ])
+    /** Record final outcomes in the run state before anything else happens to them. */
+    const recordOutcomes = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>, finished?: RunState.FinishedJob) =>
+      outcomes.length === 0 && finished === undefined
+        ? Effect.void
+        : state.recordOutcomes(runId, stage, outcomes, finished)
+
+    /** Outcomes an earlier attempt recorded, for a batch of incoming records (looked up, never loaded whole). */
+    const previousOutcomes = (records: ReadonlyArray<BatchRecord.BatchRecord>) =>
+      state === RunState.none
+        ? Effect.succeed(new Map<string, RunState.StoredOutcome>())
+        : state.outcomes(runId, stage, records.filter((r) => !inOpenJob.has(r.recordId)).map((r) => r.recordId))
 
     // An outcome of a re-attached job is emitted only once its record has come in through
     // `records` as well: a consumer knows a record only after it passed by (the jobs of an
     // earlier attempt can finish before the input gets that far). An outcome whose record is no
-    // longer among the inputs is not emitted (the ledger keeps it).
+    // longer among the inputs is not emitted (the run state keeps it).
     const seenOpen = new Set<string>()
     const pendingOpen = new Map<string, BatchRecord.RecordOutcome>()
 
     const items = records.pipe(
-      Stream.map((record): Item | undefined => {
-        if (inOpenJob.has(record.recordId)) {
-          seenOpen.add(record.recordId)
-          const outcome = pendingOpen.get(record.recordId)
-          if (outcome === undefined) return undefined
-          pendingOpen.delete(record.recordId)
-          const packed = BatchRecord.pack(record)
-          return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
-        }
-        const packed = BatchRecord.pack(record)
-        const previous = done.get(record.recordId)
-        return previous !== undefined
-          ? { record: packed, bytes: packed.bytes, passthrough: true, previous: fromStored(previous) }
-          : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
-      }),
+      Stream.mapArrayEffect((batch) =>
+        Effect.map(previousOutcomes(batch), (done) =>
+          Arr.map(batch, (record): Item | undefined => {
+            if (inOpenJob.has(record.recordId)) {
+              seenOpen.add(record.recordId)
+              const outcome = pendingOpen.get(record.recordId)
+              if (outcome === undefined) return undefined
+              pendingOpen.delete(record.recordId)
+              const packed = BatchRecord.pack(record)
+              return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
+            }
+            const packed = BatchRecord.pack(record)
+            const previous = done.get(record.recordId)
+            return previous !== undefined
+              ? { record: packed, bytes: packed.bytes, passthrough: true, previous: RunState.fromStored(previous) }
+              : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+          }))
+      ),
       Stream.filter((item): item is Item => item !== undefined)
     )
 
@@ -263,7 +264,7 @@ export const run = <E, R>(
 
     /**
      * The `reaskCutOff` policy for one recorded outcome: a cut-off answer is asked again once
-     * with a larger token limit; the whole answer replaces it (in the ledger too), else the
+     * with a larger token limit; the whole answer replaces it (in the run state too), else the
      * partial answer is kept with the reason. Other outcomes pass unchanged.
      */
     const reaskCutOff = (record: BatchRecord.PackedRecord, outcome: BatchRecord.RecordOutcome) =>
@@ -275,17 +276,23 @@ export const run = <E, R>(
         const body = BatchRecord.modelInputOf(record)
         const limit = family.maxTokensOf(body) ?? config.model.maxTokens
         const larger = limit * cutOffTokenFactor
-        const answer = yield* invokeOnce(record.recordId, family.withMaxTokens(body, larger))
-        if (answer._tag === "Answered" && !answer.output.truncated) {
-          const whole: BatchRecord.Succeeded = {
-            ...outcome,
-            modelOutput: answer.modelOutput,
-            output: answer.output,
-            via: "onDemand"
-          }
-          yield* recordOutcomes([whole])
-          return whole
-        }
+        const { whole } = yield* state.step(
+          `reask/${stage}/${record.recordId}`,
+          Schema.Unknown as unknown as Schema.Codec<{ readonly whole?: RunState.StoredOutcome | undefined }, unknown>,
+          Effect.gen(function*() {
+            const answer = yield* invokeOnce(record.recordId, family.withMaxTokens(body, larger))
+            if (answer._tag !== "Answered" || answer.output.truncated) return {}
+            const whole: BatchRecord.Succeeded = {
+              ...outcome,
+              modelOutput: answer.modelOutput,
+              output: answer.output,
+              via: "onDemand"
+            }
+            yield* recordOutcomes([whole])
+            return { whole: RunState.toStored(whole) }
+          })
+        )
+        if (whole !== undefined) return RunState.fromStored(whole)
         return {
           ...outcome,
           partialReason: `the answer was cut off at ${limit} tokens, and again at ${larger}; ` +
@@ -312,10 +319,14 @@ export const run = <E, R>(
         const answered = yield* Effect.forEach(
           records,
           (record) =>
-            onDemandOne(record, firstAttempt).pipe(
-              Effect.tap((outcome) => recordOutcomes([outcome])),
-              Effect.map((outcome) => ({ record, outcome }))
-            ),
+            state.step(
+              `ondemand/${stage}/${record.recordId}/${firstAttempt}`,
+              storedOutcome,
+              onDemandOne(record, firstAttempt).pipe(
+                Effect.tap((outcome) => recordOutcomes([outcome])),
+                Effect.map(RunState.toStored)
+              )
+            ).pipe(Effect.map((outcome) => ({ record, outcome: RunState.fromStored(outcome) }))),
           { concurrency: config.onDemandConcurrency }
         )
         const outcomes = answered.map(({ outcome }) => outcome)
@@ -330,36 +341,54 @@ export const run = <E, R>(
       records: ReadonlyArray<BatchRecord.PackedRecord>,
       label: string,
       attempt: number,
-      resume?: RunLedger.JobState
-    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> =>
+      resume?: RunState.JobState
+    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunState.StateError, Services> =>
       Effect.gen(function*() {
-        const result = yield* BatchJob.run(config, family, { runId, stage, label, attempt, records }, resume)
-        const answered = result.succeeded.map((s) => ({
-          record: s.record,
-          outcome: {
-            _tag: "Succeeded",
-            recordId: s.record.recordId,
-            stage,
-            modelOutput: s.modelOutput,
-            output: s.output,
-            via: "batch",
-            attempts: attempt
-          } satisfies BatchRecord.Succeeded
-        }))
-        const successes = answered.map(({ outcome }) => outcome)
-        yield* reportSucceeded(successes, "batch")
-        const finalFailures: Array<BatchRecord.Failed> = []
-        const again: Array<BatchRecord.PackedRecord> = []
-        let lastReason = ""
-        for (const failure of result.failed) {
-          if (failure.retryable && attempt < config.maxRecordAttempts) {
-            again.push(failure.record)
-            lastReason = failure.reason
-          } else {
-            finalFailures.push(failedOutcome(failure.record.recordId, failure.reason, attempt))
+        const succeededOf = (result: BatchJob.JobResult) =>
+          result.succeeded.map((s) => ({
+            record: s.record,
+            outcome: {
+              _tag: "Succeeded",
+              recordId: s.record.recordId,
+              stage,
+              modelOutput: s.modelOutput,
+              output: s.output,
+              via: "batch",
+              attempts: attempt
+            } satisfies BatchRecord.Succeeded
+          }))
+        const split = (result: BatchJob.JobResult) => {
+          const finalFailures: Array<BatchRecord.Failed> = []
+          const again: Array<{ readonly record: BatchRecord.PackedRecord; readonly reason: string }> = []
+          for (const failure of result.failed) {
+            if (failure.retryable && attempt < config.maxRecordAttempts) {
+              again.push({ record: failure.record, reason: failure.reason })
+            } else {
+              finalFailures.push(failedOutcome(failure.record.recordId, failure.reason, attempt))
+            }
           }
+          return { finalFailures, again }
         }
-        yield* recordOutcomes([...successes, ...finalFailures], result)
+        // Settling records the final outcomes (and that the job ended) before anything else.
+        const result = yield* BatchJob.run(
+          config,
+          family,
+          { runId, stage, label, attempt, records },
+          resume,
+          (result) => {
+            const { again, finalFailures } = split(result)
+            return Effect.as(
+              recordOutcomes([...succeededOf(result).map(({ outcome }) => outcome), ...finalFailures], {
+                jobName: result.jobName,
+                status: result.status
+              }),
+              again.map(({ reason, record }) => ({ recordId: record.recordId, reason }))
+            )
+          }
+        )
+        const answered = succeededOf(result)
+        const { again, finalFailures } = split(result)
+        yield* reportSucceeded(answered.map(({ outcome }) => outcome), "batch")
         yield* BatchJob.cleanup(config, { runId, stage, label }, result)
         yield* reportFailed(finalFailures)
         const outcomes: Array<BatchRecord.RecordOutcome> = [...yield* reaskCutOffAll(answered), ...finalFailures]
@@ -373,16 +402,18 @@ export const run = <E, R>(
           via: asBatch ? "batch" : "onDemand",
           attempt: attempt + 1
         })
-        yield* Effect.logDebug(`${again.length} records of ${result.jobName} go again (last reason: ${lastReason})`)
+        yield* Effect.logDebug(
+          `${again.length} records of ${result.jobName} go again (last reason: ${again[again.length - 1]!.reason})`
+        )
         const retried = asBatch
-          ? yield* batchJob(again, `${label}r${attempt + 1}`, attempt + 1)
-          : yield* onDemand(again, attempt + 1)
+          ? yield* batchJob(again.map(({ record }) => record), `${label}r${attempt + 1}`, attempt + 1)
+          : yield* onDemand(again.map(({ record }) => record), attempt + 1)
         return [...outcomes, ...retried]
       })
 
     const handle = (
       plan: Packer.Plan<Item>
-    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunLedger.LedgerError, Services> => {
+    ): Effect.Effect<Array<BatchRecord.RecordOutcome>, RunState.StateError, Services> => {
       switch (plan._tag) {
         case "Passthrough":
           // An earlier attempt's outcome; a cut-off answer it recorded is asked again (`reaskCutOff`).
@@ -425,7 +456,7 @@ export const run = <E, R>(
       Stream.onEnd(Effect.suspend(() =>
         pendingOpen.size === 0 ? Effect.void : Effect.logWarning(
           `${pendingOpen.size} records of re-attached ${stage} jobs are no longer among the inputs; ` +
-            "their outcomes stay in the ledger only"
+            "their outcomes stay in the run state only"
         )
       ))
     )
@@ -437,7 +468,7 @@ export const runCollect = <E, R>(
   options: RunOptions
 ): Effect.Effect<
   { readonly outcomes: ReadonlyArray<BatchRecord.RecordOutcome>; readonly summary: RunSummary.RunSummary },
-  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError,
+  E | InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError,
   R | Services
 > =>
   Effect.map(RunSummary.collect(Stream.runCollect(run(records, options))), ([outcomes, summary]) => ({

@@ -28,7 +28,7 @@ import type * as BatchRecord from "../engine/BatchRecord.ts"
 import * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as ModelFamily from "../engine/ModelFamily.ts"
 import * as RunEvents from "../engine/RunEvents.ts"
-import * as RunLedger from "../engine/RunLedger.ts"
+import * as RunState from "../engine/RunState.ts"
 import * as Chunker from "./Chunker.ts"
 import type * as Document from "./Document.ts"
 import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
@@ -115,12 +115,19 @@ export interface ExtractOptions {
   readonly extraction: ExtractionConfig
   /** Names the run in keys, job names and the ledger. */
   readonly runId: string
-  /** Chunk ids to leave out (already extracted and written: the checkpoint). */
+  /** Chunk ids to leave out (already extracted and written). */
   readonly skipChunk?: ((chunkId: string) => boolean) | undefined
+  /**
+   * Called with each document's new chunks (duplicates removed) before they are extracted;
+   * returns those to extract (a durable run records them and leaves out what is done).
+   */
+  readonly admitChunks?:
+    | ((chunks: ReadonlyArray<Chunker.Chunk>) => Effect.Effect<ReadonlyArray<Chunker.Chunk>, RunState.StateError>)
+    | undefined
 }
 
 /** Errors that end an extraction (bad documents and failed records do not). */
-export type ExtractError = BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError
+export type ExtractError = BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError
 
 interface InFlight {
   readonly chunk: Chunker.Chunk
@@ -177,13 +184,16 @@ export const extract = <E, R>(
             yield* ExtractionEvents.publish({ _tag: "DocumentSkipped", path: where, reason: result.failure.message })
             return []
           }
-          const fresh: Array<Chunker.Chunk> = []
+          const unique: Array<Chunker.Chunk> = []
           let duplicates = 0
           for (const chunk of result.success) {
             if (seen.has(chunk.id)) duplicates++
-            else if (options.skipChunk?.(chunk.id) !== true) fresh.push(chunk)
+            else if (options.skipChunk?.(chunk.id) !== true) unique.push(chunk)
             seen.add(chunk.id)
           }
+          const fresh = options.admitChunks === undefined || unique.length === 0
+            ? unique
+            : yield* options.admitChunks(unique)
           yield* ExtractionEvents.publish({
             _tag: "DocumentRead",
             path: where,

@@ -2,7 +2,7 @@ import { BatchConfig, BatchJob, BatchRecord, BatchRunner, RunEvents, RunSummary 
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { config, makeEnv, records, runOnTestClock } from "../support.ts"
+import { config, makeEnv, records, runOnTestClock, settleRetryable } from "../support.ts"
 
 const run = (n: number, overrides: Parameters<typeof config>[0] = {}, env: Parameters<typeof makeEnv>[0] = {}) =>
   Effect.gen(function*() {
@@ -108,8 +108,12 @@ describe("BatchRunner", () => {
         attempt: 1,
         records: records(120).map(BatchRecord.pack)
       }
-      const first = yield* runOnTestClock(BatchJob.run(cfg, family, spec).pipe(Effect.provide(env.layer)))
-      const second = yield* runOnTestClock(BatchJob.run(cfg, family, spec).pipe(Effect.provide(env.layer)))
+      const first = yield* runOnTestClock(
+        BatchJob.run(cfg, family, spec, undefined, settleRetryable).pipe(Effect.provide(env.layer))
+      )
+      const second = yield* runOnTestClock(
+        BatchJob.run(cfg, family, spec, undefined, settleRetryable).pipe(Effect.provide(env.layer))
+      )
       assert.strictEqual(first.jobArn, second.jobArn)
       const counters = yield* env.sim.counters
       assert.strictEqual(counters.jobsCreated, 1)

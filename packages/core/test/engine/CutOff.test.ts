@@ -1,6 +1,6 @@
 /**
  * The runner's `reaskCutOff` policy: an answer cut off at its token limit is asked again on
- * demand with twice the limit; the whole answer replaces it (in the ledger too, so a resumed
+ * demand with twice the limit; the whole answer replaces it (in the run state too, so a resumed
  * run does not ask again), and an answer cut off again is kept, partial, with the reason.
  */
 import {
@@ -9,12 +9,12 @@ import {
   BatchRunner,
   type ModelFamily,
   RunEvents,
-  RunLedger
+  RunState
 } from "@batch-extract/core"
 import { OfflineModel } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
-import { config, type Env, makeEnv, records, runOnTestClock } from "../support.ts"
+import { config, type Env, makeEnv, records, runOnTestClock, storedOutcomes } from "../support.ts"
 
 /**
  * A fake model runtime: the offline model's answers, cut off whenever `cutOffAt` says so for
@@ -37,7 +37,7 @@ const fakeRuntime = (cutOffAt: (maxTokens: number) => boolean) => {
 /** Run records through one stage, with the events it published. */
 const runStage = (
   env: Env,
-  ledger: RunLedger.Ledger,
+  state: RunState.Store,
   options: { readonly config: BatchConfig.BatchConfig; readonly n: number; readonly reaskCutOff?: boolean }
 ) =>
   Effect.gen(function*() {
@@ -50,7 +50,7 @@ const runStage = (
         reaskCutOff: options.reaskCutOff
       }).pipe(
         Effect.provide(env.layer),
-        Effect.provideService(RunLedger.RunLedger, ledger),
+        Effect.provideService(RunState.RunState, state),
         Effect.provideService(RunEvents.RunEvents, { publish: (event) => Effect.sync(() => void events.push(event)) })
       )
     )
@@ -71,13 +71,13 @@ describe("BatchRunner: cut-off answers", () => {
     Effect.gen(function*() {
       const cfg = yield* config() // maxTokens 2000
       // The reference: the whole answers, straight from a batch job.
-      const reference = yield* runStage(yield* makeEnv(), yield* RunLedger.makeMemory, { config: cfg, n: 150 })
+      const reference = yield* runStage(yield* makeEnv(), yield* RunState.makeMemory, { config: cfg, n: 150 })
 
       // Every answer of the batch job is cut off; on demand the model answers whole.
       const runtime = fakeRuntime(() => false)
       const env = yield* makeEnv({ sim: { truncatedRate: 1 }, runtime: { respond: runtime.respond } })
-      const ledger = yield* RunLedger.makeMemory
-      const { events, outcomes } = yield* runStage(env, ledger, { config: cfg, n: 150, reaskCutOff: true })
+      const state = yield* RunState.makeMemory
+      const { events, outcomes } = yield* runStage(env, state, { config: cfg, n: 150, reaskCutOff: true })
 
       assert.strictEqual(outcomes.length, 150)
       assert.strictEqual(succeeded(outcomes).length, 150)
@@ -97,13 +97,13 @@ describe("BatchRunner: cut-off answers", () => {
       const counted = events.flatMap((e) => e._tag === "RecordsSucceeded" ? [e] : [])
       assert.deepStrictEqual(counted.map((e) => [e.via, e.count]), [["batch", 150]])
 
-      // The ledger holds the whole answers: a resumed run does not ask again.
-      const stored = RunLedger.fold(yield* ledger.read("cut")).outcomes.get("propositions")!
+      // The run state holds the whole answers: a resumed run does not ask again.
+      const stored = storedOutcomes(yield* state.contents, "cut", "propositions")
       assert.strictEqual(stored.size, 150)
       for (const outcome of stored.values()) {
         assert.isTrue(outcome._tag === "Succeeded" && !outcome.output.truncated && outcome.via === "onDemand")
       }
-      const resumed = yield* runStage(env, ledger, { config: cfg, n: 150, reaskCutOff: true })
+      const resumed = yield* runStage(env, state, { config: cfg, n: 150, reaskCutOff: true })
       assert.deepStrictEqual(texts(resumed.outcomes), texts(reference.outcomes))
       assert.strictEqual(yield* env.runtime.calls, 150)
       assert.strictEqual(onDemandCalls(resumed.events).length, 0)
@@ -117,8 +117,8 @@ describe("BatchRunner: cut-off answers", () => {
       // the first and the one asked again.
       const runtime = fakeRuntime(() => true)
       const env = yield* makeEnv({ runtime: { respond: runtime.respond } })
-      const ledger = yield* RunLedger.makeMemory
-      const { events, outcomes } = yield* runStage(env, ledger, { config: cfg, n: 10, reaskCutOff: true })
+      const state = yield* RunState.makeMemory
+      const { events, outcomes } = yield* runStage(env, state, { config: cfg, n: 10, reaskCutOff: true })
 
       assert.strictEqual(succeeded(outcomes).length, 10)
       for (const outcome of succeeded(outcomes)) {
@@ -134,12 +134,13 @@ describe("BatchRunner: cut-off answers", () => {
         [...Array.from({ length: 10 }, () => 2000), ...Array.from({ length: 10 }, () => 4000)]
       )
       assert.strictEqual(onDemandCalls(events).length, 20)
-      // The ledger keeps the cut-off answer (without the reason): a resumed run asks again.
-      const stored = RunLedger.fold(yield* ledger.read("cut")).outcomes.get("propositions")!
+      // The run state keeps the cut-off answer (without the reason): a resumed run asks again.
+      const stored = storedOutcomes(yield* state.contents, "cut", "propositions")
+      assert.strictEqual(stored.size, 10)
       for (const outcome of stored.values()) {
         assert.isTrue(outcome._tag === "Succeeded" && outcome.output.truncated && outcome.partialReason === undefined)
       }
-      const resumed = yield* runStage(env, ledger, { config: cfg, n: 10, reaskCutOff: true })
+      const resumed = yield* runStage(env, state, { config: cfg, n: 10, reaskCutOff: true })
       assert.strictEqual(yield* env.runtime.calls, 30)
       assert.isTrue(succeeded(resumed.outcomes).every((o) => o.partialReason !== undefined))
     }))
@@ -148,7 +149,7 @@ describe("BatchRunner: cut-off answers", () => {
     Effect.gen(function*() {
       const cfg = yield* config()
       const env = yield* makeEnv({ sim: { truncatedRate: 1 } })
-      const { events, outcomes } = yield* runStage(env, yield* RunLedger.makeMemory, { config: cfg, n: 150 })
+      const { events, outcomes } = yield* runStage(env, yield* RunState.makeMemory, { config: cfg, n: 150 })
       assert.strictEqual(succeeded(outcomes).length, 150)
       assert.isTrue(succeeded(outcomes).every((o) => o.output.truncated && o.partialReason === undefined))
       assert.strictEqual(yield* env.runtime.calls, 0)

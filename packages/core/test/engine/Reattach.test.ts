@@ -6,9 +6,9 @@
  * gets no outcome.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Stream } from "effect"
+import { Duration, Effect, Fiber, Option, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { BatchConfig, Document, Extraction, RunLedger } from "../../src/index.ts"
+import { BatchConfig, Document, Extraction, RunState } from "../../src/index.ts"
 import { TestBackend } from "../../src/testing/index.ts"
 
 const people = ["Alice Smith", "Bob Jones", "Carol White", "Dave Brown", "Erin Green"]
@@ -42,25 +42,34 @@ describe("durable runs: re-attached jobs and the resumed input", () => {
     Effect.gen(function*() {
       const { batch, extraction } = yield* settings
       const backend = yield* TestBackend.make()
-      const ledger = yield* RunLedger.makeMemory
+      const state = yield* RunState.makeMemory
       const input = documents(50)
       const extract = (docs: Stream.Stream<Document.Document>) =>
         Extraction.extract(docs, { batch, extraction, runId: "reattach" }).pipe(
           Stream.runCollect,
           Effect.provide(backend.layer),
-          Effect.provideService(RunLedger.RunLedger, ledger)
+          Effect.provideService(RunState.RunState, state)
         )
 
       // The first attempt dies once its first jobs are created (its jobs keep running).
       const first = yield* Effect.forkChild(extract(Stream.fromIterable(input)))
       for (let i = 0; i < 600; i++) {
-        const state = RunLedger.fold(yield* ledger.read("reattach"))
-        if ([...state.jobs.values()].some((job) => job.jobArn !== undefined)) break
+        const { jobs } = yield* state.contents
+        if (jobs.some((job) => job.runId === "reattach" && job.jobArn !== undefined)) break
         yield* TestClock.adjust(Duration.seconds(1))
       }
       yield* Fiber.interrupt(first)
-      const open = [...RunLedger.fold(yield* ledger.read("reattach")).jobs.values()].filter((job) => !job.finished)
+      const open = (yield* state.contents).jobs.filter((job) => job.runId === "reattach" && !job.finished)
       assert.isAbove(open.length, 0)
+      // Their records, from the input files they were staged with.
+      const reattachedIds = new Set<string>()
+      for (const job of open) {
+        const staged = Option.getOrThrow(yield* backend.store.read({ bucket: job.bucket, key: job.inputKey }))
+        for (const line of staged.split("\n")) {
+          if (line.trim() !== "") reattachedIds.add((JSON.parse(line) as { recordId: string }).recordId)
+        }
+      }
+      assert.strictEqual(reattachedIds.size, open.reduce((n, job) => n + job.records, 0))
       // Long after: the jobs are done on the service.
       yield* TestClock.adjust(Duration.hours(3))
 
@@ -71,12 +80,11 @@ describe("durable runs: re-attached jobs and the resumed input", () => {
       const chunks = yield* TestBackend.runToCompletion(extract(late))
       const all = yield* TestBackend.runToCompletion(
         extract(Stream.fromIterable(input)).pipe(
-          Effect.provideService(RunLedger.RunLedger, yield* RunLedger.makeMemory)
+          Effect.provideService(RunState.RunState, yield* RunState.makeMemory)
         )
       )
       assert.strictEqual(chunks.length, all.length)
       assert.isTrue(chunks.every((chunk) => chunk.failures.length === 0))
-      const reattachedIds = new Set(open.flatMap((job) => job.recordIds))
       assert.isTrue(chunks.some((chunk) => reattachedIds.has(chunk.chunk.id)))
     }))
 
@@ -84,18 +92,18 @@ describe("durable runs: re-attached jobs and the resumed input", () => {
     Effect.gen(function*() {
       const { batch, extraction } = yield* settings
       const backend = yield* TestBackend.make()
-      const ledger = yield* RunLedger.makeMemory
+      const state = yield* RunState.makeMemory
       const input = documents(50)
       const extract = (docs: ReadonlyArray<Document.Document>) =>
         Extraction.extract(Stream.fromIterable(docs), { batch, extraction, runId: "shrunk" }).pipe(
           Stream.runCollect,
           Effect.provide(backend.layer),
-          Effect.provideService(RunLedger.RunLedger, ledger)
+          Effect.provideService(RunState.RunState, state)
         )
       const first = yield* Effect.forkChild(extract(input))
       for (let i = 0; i < 600; i++) {
-        const state = RunLedger.fold(yield* ledger.read("shrunk"))
-        if ([...state.jobs.values()].some((job) => job.jobArn !== undefined)) break
+        const { jobs } = yield* state.contents
+        if (jobs.some((job) => job.runId === "shrunk" && job.jobArn !== undefined)) break
         yield* TestClock.adjust(Duration.seconds(1))
       }
       yield* Fiber.interrupt(first)

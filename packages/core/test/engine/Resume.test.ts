@@ -1,8 +1,8 @@
-import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunLedger } from "@batch-extract/core"
+import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunState } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { config, makeEnv, records, runOnTestClock } from "../support.ts"
+import { config, makeEnv, records, runOnTestClock, storedOutcomes } from "../support.ts"
 
 const texts = (outcomes: ReadonlyArray<BatchRecord.RecordOutcome>) =>
   new Map(outcomes.map((o) => [o.recordId, o._tag === "Succeeded" ? o.output.text : `failed: ${o.reason}`]))
@@ -27,26 +27,25 @@ describe("resume", () => {
 
       // Crash (interrupt without stopping jobs) at several points, resuming each time.
       const env = yield* makeEnv()
-      const ledger = yield* RunLedger.makeMemory
-      const withLedger = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-        effect.pipe(Effect.provide(env.layer), Effect.provideService(RunLedger.RunLedger, ledger))
+      const state = yield* RunState.makeMemory
+      const withState = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.provide(env.layer), Effect.provideService(RunState.RunState, state))
       for (const minutes of [1, 4, 6]) {
         const fiber = yield* Effect.forkChild(
-          withLedger(Stream.runDrain(BatchRunner.run(Stream.fromIterable(input), options(cfg))))
+          withState(Stream.runDrain(BatchRunner.run(Stream.fromIterable(input), options(cfg))))
         )
         yield* TestClock.adjust(Duration.minutes(minutes))
         yield* Fiber.interrupt(fiber)
       }
       const resumed = yield* runOnTestClock(
-        withLedger(BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)))
+        withState(BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)))
       )
 
       assert.strictEqual(resumed.outcomes.length, 1_050)
       assert.deepStrictEqual(texts(resumed.outcomes), texts(expected.outcomes))
       const counters = yield* env.sim.counters
       assert.strictEqual(counters.jobsCreated, (yield* clean.sim.counters).jobsCreated)
-      const state = RunLedger.fold(yield* ledger.read("resumable"))
-      assert.strictEqual(state.outcomes.get("propositions")?.size, 1_050)
+      assert.strictEqual(storedOutcomes(yield* state.contents, "resumable", "propositions").size, 1_050)
     }))
 
   it.effect("finds a job by name when the crash came between its create and recording its ARN", () =>
@@ -54,7 +53,7 @@ describe("resume", () => {
       const cfg = yield* config({ maxBatchSize: 100, stopJobsOnInterrupt: false })
       const input = records(300)
       const env = yield* makeEnv()
-      const ledger = yield* RunLedger.makeMemory
+      const state = yield* RunState.makeMemory
       // A service whose first create reaches Bedrock, then the process "dies" before the answer.
       let creates = 0
       const dying = Layer.succeed(BatchInference.BatchInference, {
@@ -68,20 +67,19 @@ describe("resume", () => {
       const crashed = yield* runOnTestClock(
         BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)).pipe(
           Effect.provide(Layer.merge(env.layer, dying)),
-          Effect.provideService(RunLedger.RunLedger, ledger),
+          Effect.provideService(RunState.RunState, state),
           Effect.exit
         )
       )
       assert.strictEqual(crashed._tag, "Failure")
       const before = yield* env.sim.counters
-      const state = RunLedger.fold(yield* ledger.read("resumable"))
-      const intents = [...state.jobs.values()]
+      const intents = (yield* state.contents).jobs.filter((job) => job.runId === "resumable")
       assert.isTrue(intents.some((job) => job.jobArn === undefined))
 
       const resumed = yield* runOnTestClock(
         BatchRunner.runCollect(Stream.fromIterable(input), options(cfg)).pipe(
           Effect.provide(env.layer),
-          Effect.provideService(RunLedger.RunLedger, ledger)
+          Effect.provideService(RunState.RunState, state)
         )
       )
       assert.strictEqual(resumed.outcomes.length, 300)
@@ -97,12 +95,12 @@ describe("resume", () => {
     Effect.gen(function*() {
       const cfg = yield* config({ maxBatchSize: 100 })
       const env = yield* makeEnv()
-      const ledger = yield* RunLedger.makeMemory
+      const state = yield* RunState.makeMemory
       const run = (n: number) =>
         runOnTestClock(
           BatchRunner.runCollect(Stream.fromIterable(records(n)), options(cfg)).pipe(
             Effect.provide(env.layer),
-            Effect.provideService(RunLedger.RunLedger, ledger)
+            Effect.provideService(RunState.RunState, state)
           )
         )
       yield* run(200)
@@ -116,16 +114,4 @@ describe("resume", () => {
       assert.strictEqual(third.outcomes.length, 400)
       assert.strictEqual((yield* env.sim.counters).jobsCreated, first.jobsCreated + 2)
     }))
-
-  it("the journal skips a line torn by a kill and goes on after it", () => {
-    const entries: Array<RunLedger.Entry> = [
-      { _tag: "RunStarted", at: 1, settings: { a: 1 } },
-      { _tag: "JobCreated", stage: "s", jobName: "j", jobArn: "arn" }
-    ]
-    const text = entries.map(RunLedger.encodeLine).join("")
-    const torn = text.slice(0, text.length - 10)
-    assert.deepStrictEqual(RunLedger.decodeLines(torn), [entries[0]!])
-    const next = `${torn}\n${RunLedger.encodeLine({ _tag: "RunFinished", at: 2 })}`
-    assert.deepStrictEqual(RunLedger.decodeLines(next).map((e) => e._tag), ["RunStarted", "RunFinished"])
-  })
 })

@@ -1,7 +1,7 @@
 import { BatchConfig, BatchJob, BatchRecord } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { config, makeEnv, record, runOnTestClock } from "../support.ts"
+import { config, makeEnv, record, runOnTestClock, settleRetryable } from "../support.ts"
 
 /** Stage one job (kept after it ends) and read its input file back. */
 const stageAndRead = (records: ReadonlyArray<BatchRecord.PackedRecord>) =>
@@ -10,7 +10,9 @@ const stageAndRead = (records: ReadonlyArray<BatchRecord.PackedRecord>) =>
     const env = yield* makeEnv()
     const family = yield* Effect.fromResult(BatchConfig.modelFamily(cfg))
     const spec = { runId: "r", stage: "propositions", label: "1", attempt: 1, records }
-    const result = yield* runOnTestClock(BatchJob.run(cfg, family, spec).pipe(Effect.provide(env.layer)))
+    const result = yield* runOnTestClock(
+      BatchJob.run(cfg, family, spec, undefined, settleRetryable).pipe(Effect.provide(env.layer))
+    )
     const location = BatchJob.locate(cfg, spec)
     const staged = yield* env.store.read({ bucket: location.bucket, key: location.inputKey })
     return { result, staged: Option.getOrThrow(staged) }

@@ -19,7 +19,7 @@ import { retryTransient } from "../../internal/retry.ts"
 import type { BatchConfig } from "../BatchConfig.ts"
 import { BatchInference, isTerminal, type JobDescription, type JobStatus } from "../BatchInference.ts"
 import * as RunEvents from "../RunEvents.ts"
-import * as RunLedger from "../RunLedger.ts"
+import { RunState } from "../RunState.ts"
 import type { JobAddress } from "./JobLayout.ts"
 
 /**
@@ -132,12 +132,9 @@ export const awaitTerminal = (
         const from = last
         last = description.status
         return Effect.flatMap(Clock.currentTimeMillis, (at) =>
-          RunLedger.append(address.runId, [{
-            _tag: "JobStatus",
-            stage: address.stage,
-            jobName,
-            status: description.status
-          }])
+          RunState.use((state) =>
+            state.jobStatus(address.runId, jobName, description.status)
+          )
             .pipe(
               Effect.ignore,
               Effect.andThen(RunEvents.publish({

@@ -1,0 +1,270 @@
+/**
+ * A durable extraction run: a workflow of `effect/workflow`, executed by `effect/cluster`'s
+ * workflow engine on SQL storage, whose state lives in the same database (`RunStore`).
+ *
+ * The run reads its settings from the store, extracts its documents into its sink, records
+ * every document and chunk in the manifest as it goes, writes `summary.json` and ends with an
+ * exit code (0 every record succeeded, 1 some failed). The engine's steps with effects outside
+ * — staging a job's input, creating the job, awaiting it, reading its output, each on-demand
+ * call — are activities of the workflow (`RunState.Store.step`): a completed activity is
+ * replayed from the engine's storage, never run again. What an activity produces that is
+ * large (a job's answers) goes to the store's tables, not into the activity's result.
+ *
+ * After a crash, the engine runs the workflow again when a process opens the store and asks
+ * for the run (`resume`): completed activities are replayed, jobs left open are re-attached by
+ * their ARN (or found by name), records with an outcome are not sent again, chunks already
+ * written are left out.
+ *
+ * Details:
+ * - A process works only on the runs it selects ({@link RunSelection}); other unfinished runs
+ *   in the same store wait for a process that selects them.
+ * - Waits for a job are polls inside the `await/<job>` activity (a job's end is not pushed to
+ *   the caller; a poll interval is far under the engine's threshold for durable sleeps), so a
+ *   crash during a wait re-attaches to the same job and polls again.
+ *
+ * @since 0.2.0
+ */
+import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
+import { Digest } from "effect/crypto"
+import type { SqlClient } from "effect/sql"
+import { Activity, Workflow, WorkflowEngine } from "effect/workflow"
+import type * as BatchConfig from "../engine/BatchConfig.ts"
+import type * as BatchRunner from "../engine/BatchRunner.ts"
+import type * as RunState from "../engine/RunState.ts"
+import { RunState as RunStateService } from "../engine/RunState.ts"
+import type * as Chunker from "../extraction/Chunker.ts"
+import type * as Document from "../extraction/Document.ts"
+import * as Extraction from "../extraction/Extraction.ts"
+import type { ExtractionConfig } from "../extraction/ExtractionConfig.ts"
+import * as ExtractionEvents from "../extraction/ExtractionEvents.ts"
+import * as ExtractionSummary from "../extraction/ExtractionSummary.ts"
+import type * as Sink from "../extraction/Sink.ts"
+import * as RunStore from "./RunStore.ts"
+
+/** The workflow of a run: its payload is the run id, its result the exit code. */
+export const ExtractRunWorkflow = Workflow.make("batch-extract/ExtractRun", {
+  payload: { runId: Schema.String },
+  success: Schema.Struct({ exitCode: Schema.Number }),
+  idempotencyKey: ({ runId }) => runId
+})
+
+/** What a run needs, built from its recorded settings by the process that works on it. */
+export interface RunPlan {
+  readonly batch: BatchConfig.BatchConfig
+  readonly extraction: ExtractionConfig
+  readonly documents: Stream.Stream<Document.ReadResult, unknown>
+  readonly sink: Sink.Sink["Service"]
+  /** Names the output, for chunks already extracted into it (by any run). */
+  readonly outKey: string
+  /** Writes the run's summary (e.g. `summary.json`) and reports it; returns nothing. */
+  readonly finish: (summary: RunResult) => Effect.Effect<void, unknown>
+}
+
+/** Builds a run's plan from its recorded settings (the command's settings, or your own). */
+export class Planner extends Context.Service<Planner, {
+  readonly plan: (runId: string, settings: unknown) => Effect.Effect<RunPlan, unknown, Scope.Scope>
+}>()("@batch-extract/core/ExtractRun/Planner") {}
+
+/** The runs this process works on: every run, or those named. */
+export const RunSelection = Context.Reference<"all" | ReadonlySet<string>>(
+  "@batch-extract/core/ExtractRun/RunSelection",
+  { defaultValue: () => "all" as const }
+)
+
+/** A run's result: its summary in the library's JSON form, figures from the run state. */
+export interface RunResult extends ExtractionSummary.Json {
+  readonly runId: string
+  readonly exitCode: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  /** Per stage: records, jobs and tokens, and the model. */
+  readonly stages: Readonly<Record<string, RunStore.StageTotals & { readonly model: string }>>
+}
+
+/**
+ * The summary of a run from its state: records, jobs, tokens and failures over every process
+ * that worked on it; extraction counts from its manifest; `retried` and `createsDeferred` from
+ * the events `events` saw (this process's).
+ */
+export const summarize = (
+  runId: string,
+  model: string,
+  events: ExtractionSummary.ExtractionSummary,
+  startedAt: number,
+  finishedAt: number
+): Effect.Effect<RunResult, RunState.StateError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const stages = yield* RunStore.stageTotals(runId)
+    const total = RunStore.sumStages(stages)
+    const counts = yield* RunStore.manifestCounts(runId)
+    const failures = yield* Stream.runCollect(RunStore.failures(runId))
+    const skipped = yield* RunStore.skippedDocuments(runId)
+    const summary: ExtractionSummary.ExtractionSummary = {
+      ...events,
+      extraction: {
+        ...events.extraction,
+        documents: counts.documents.read,
+        skippedDocuments: skipped,
+        chunks: counts.chunks.total + counts.duplicateChunks + counts.doneBefore,
+        duplicateChunks: counts.duplicateChunks,
+        checkpointedChunks: counts.doneBefore,
+        extractedChunks: counts.chunks.extracted + counts.chunks.failed,
+        failedChunks: counts.chunks.failed,
+        ...counts.written
+      }
+    }
+    const json = ExtractionSummary.toJson(summary, { runTotals: { ...total, failures } })
+    const { resumed: _, ...rest } = json
+    const failed = json.failures.length > 0 || json.skippedDocuments.length > 0 ||
+      counts.chunks.pending + counts.chunks.staged + counts.chunks.in_job > 0
+    return {
+      runId,
+      exitCode: failed ? 1 : 0,
+      startedAt,
+      finishedAt,
+      ...rest,
+      stages: Object.fromEntries([...stages].map(([stage, totals]) => [stage, { ...totals, model }]))
+    }
+  })
+
+/** Steps as activities of the current workflow execution. */
+const durableSteps = Effect.gen(function*() {
+  const engine = yield* WorkflowEngine.WorkflowEngine
+  const instance = yield* WorkflowEngine.WorkflowInstance
+  const step: RunState.Store["step"] = (name, success, effect) =>
+    Activity.make({
+      name,
+      success,
+      // Results are plain data: absent fields are left out, as the stored JSON has them.
+      execute: Effect.map(Effect.orDie(effect), (value) => value === undefined ? value : JSON.parse(JSON.stringify(value)))
+    }).pipe(
+      Effect.provideService(WorkflowEngine.WorkflowEngine, engine),
+      Effect.provideService(WorkflowEngine.WorkflowInstance, instance)
+    )
+  return step
+})
+
+/** The body of a run. */
+const body = (runId: string) =>
+  Effect.gen(function*() {
+    const selection = yield* RunSelection
+    // Not this process's run: it waits (unfinished) for a process that selects it.
+    if (selection !== "all" && !selection.has(runId)) return yield* Effect.never
+    const run = yield* RunStore.getRun(runId, "the run state")
+    if (run.phase === "finished") return { exitCode: run.exitCode ?? 1 }
+    const planner = yield* Planner
+    const plan = yield* planner.plan(runId, run.settings)
+    const state: RunState.Store = { ...yield* RunStore.makeState, step: yield* durableSteps }
+    const sql = yield* Effect.context<SqlClient.SqlClient>()
+
+    /** Documents and skips go to the manifest as they are read. */
+    const recordDocuments = (event: ExtractionEvents.Event): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "DocumentRead":
+          return RunStore.recordDocument(runId, {
+            path: event.path,
+            sourceId: event.sourceId,
+            state: "read",
+            chunks: event.chunks - event.duplicateChunks - event.skippedChunks,
+            duplicateChunks: event.duplicateChunks,
+            doneChunks: event.skippedChunks
+          }).pipe(Effect.provide(sql), Effect.orDie)
+        case "DocumentSkipped":
+          return RunStore.recordDocument(runId, { path: event.path, state: "skipped", reason: event.reason }).pipe(
+            Effect.provide(sql),
+            Effect.orDie
+          )
+        default:
+          return Effect.void
+      }
+    }
+
+    const admitChunks = (chunks: ReadonlyArray<Chunker.Chunk>) =>
+      Effect.gen(function*() {
+        const done = yield* RunStore.extractedAmong(plan.outKey, chunks.map((chunk) => chunk.id))
+        const fresh = chunks.filter((chunk) => !done.has(chunk.id))
+        yield* RunStore.recordChunks(runId, fresh.map((chunk) => ({ chunkId: chunk.id, sourceId: chunk.source.id })))
+        return fresh
+      }).pipe(Effect.provide(sql))
+
+    const pipeline = Extraction.extract(plan.documents, {
+      batch: plan.batch,
+      extraction: plan.extraction,
+      runId,
+      admitChunks
+    }).pipe(
+      Stream.mapEffect((extracted) => Effect.as(plan.sink.write(extracted), extracted), { concurrency: 8 }),
+      // Written chunks are recorded soon after: a kill leaves little that a later run extracts again.
+      Stream.groupedWithin(200, "1 second"),
+      Stream.runForEach((written) =>
+        RunStore.recordWritten(
+          runId,
+          plan.outKey,
+          written.map((extracted) => {
+            const counts = Extraction.countsOf(extracted)
+            return {
+              chunkId: extracted.chunk.id,
+              sourceId: extracted.chunk.source.id,
+              failures: extracted.failures,
+              counts: {
+                ...counts,
+                diagnostics: extracted.diagnostics.propositions.length + extracted.diagnostics.topics.length
+              }
+            }
+          })
+        ).pipe(Effect.provide(sql))
+      )
+    )
+    const [, events] = yield* ExtractionSummary.collect(
+      ExtractionEvents.tapped(pipeline, recordDocuments)
+    ).pipe(Effect.provideService(RunStateService, state))
+    const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const result = yield* summarize(runId, plan.batch.model.modelId, events, run.startedAt, finishedAt)
+    yield* plan.finish(result)
+    yield* RunStore.finishRun(runId, result.exitCode, result, finishedAt)
+    return { exitCode: result.exitCode }
+  }).pipe(Effect.scoped, Effect.orDie)
+
+/**
+ * The run workflow's Layer: needs the workflow engine, the SQL client of the store, the
+ * {@link Planner}, and the services a run uses (backend ports, job slots). Provide the
+ * process's event handlers (`ExtractionEvents`, `RunEvents`) here to see the run's events.
+ */
+export const layer = ExtractRunWorkflow.toLayer(({ runId }) => body(runId))
+
+/** Settings of the engine that runs workflows in one process on a SQL store. */
+export interface EngineOptions {
+  /** How long a stopping process lets its runs end before interrupting them (default 1 s). */
+  readonly terminationTimeout?: `${number} ${"millis" | "seconds"}` | undefined
+}
+
+/**
+ * The workflow engine of one process on a SQL store (`effect/cluster`'s single runner, with
+ * its messages and replies in the database): needs the `SqlClient`.
+ */
+export const engineLayer = (options: EngineOptions = {}) =>
+  ClusterWorkflowEngine.layer.pipe(
+    Layer.provideMerge(SingleRunner.layer({
+      runnerStorage: "sql",
+      shardingConfig: {
+        entityTerminationTimeout: options.terminationTimeout ?? "1 seconds",
+        // Unfinished runs are picked up quickly when a process opens the store.
+        entityMessagePollInterval: "1 seconds"
+      }
+    })),
+    Layer.provide(Digest.layerWebCrypto)
+  )
+
+/**
+ * Execute a run (or resume it: a finished run gives its recorded exit code; an unfinished one
+ * continues where it stopped) and return its exit code.
+ */
+export const execute = (runId: string) =>
+  Effect.map(ExtractRunWorkflow.execute({ runId }), (result) => result.exitCode)
+
+/** Whether a run was ever started in the engine (its workflow has a reply or is pending). */
+export const isKnown = (runId: string) => Effect.map(RunStore.findRun(runId), Option.fromNullishOr)
+
+/** Services a run's body uses. */
+export type Services = BatchRunner.Services
