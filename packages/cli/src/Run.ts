@@ -1,6 +1,6 @@
 /**
  * What the `batch-extract` commands share: resolving and validating settings, choosing the
- * backend, running (or resuming) an extraction with its ledger, checkpoint and progress, and
+ * backend, running (or resuming) an extraction as a durable workflow on its run state, with progress, and
  * writing `summary.json`.
  *
  * Exit codes: 0 every record succeeded; 1 some failed (all listed in the summary); 2 invalid
@@ -64,6 +64,8 @@ export interface Request {
   readonly force: boolean
   /** `--database URL`: the run state in PostgreSQL instead of the embedded store under `--out`. */
   readonly database: string | undefined
+  /** Finished runs that ended more than this many days ago are removed (none when undefined). */
+  readonly retentionDays?: number | undefined
   readonly collectionId: string
   readonly textField: ReadonlyArray<string> | undefined
   readonly pathMetadataKey: string | undefined
@@ -71,7 +73,7 @@ export interface Request {
   readonly flags: Readonly<Record<string, unknown>>
 }
 
-/** What the ledger keeps of a run so `resume` can repeat it. */
+/** What the run state keeps of a run (its settings) so `resume` can repeat it. */
 export interface RecordedRun {
   readonly paths: ReadonlyArray<string>
   readonly out: string

@@ -1,20 +1,21 @@
 /**
  * Interrupting `batch-extract extract` (Ctrl-C, SIGINT): exit 130 and a resumable run; its
  * jobs keep running unless `--stop-jobs-on-interrupt`; `status` shows the run, `stop` stops
- * its jobs, `resume` finishes it. Re-running `extract` on the same inputs and output skips
- * the chunks already written, unless `--force`.
+ * its jobs, `resume` finishes it. A second `extract` (a new run) into the same output skips
+ * the chunks already extracted there, unless `--force`.
  */
-import { type BatchInference, RunLedger } from "@batch-extract/core"
+import type { BatchInference } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule } from "effect"
+import { Effect, Option, Schedule } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
+import { statusOf } from "./support/status.ts"
 import * as World from "./support/world.ts"
 
 const inProgressRecorded = (out: string, runId: string) => () =>
-  World.ledgerEntries(out, runId).some((e) => e._tag === "JobStatus" && e.status === "InProgress")
+  World.jobs(out, runId).some((job) => job.status === "InProgress")
 
 const jobsOf = (world: World.World, runId: string) =>
   Effect.map(
@@ -41,7 +42,11 @@ const summaryOf = (out: string) =>
     readonly jobs: { readonly total: number }
     readonly extraction: { readonly checkpointedChunks: number }
     readonly chunks: number
-    readonly resumed?: boolean
+    readonly runId: string
+    readonly exitCode: number
+    readonly startedAt: number
+    readonly finishedAt: number
+    readonly elapsedSeconds: number
     readonly records: { readonly succeeded: number; readonly failed: number }
   }
 
@@ -79,21 +84,32 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
         assert.isTrue(running.some((job) => activeStatuses.includes(job.status)), JSON.stringify(running))
         assert.isFalse(running.some((job) => job.status === "Stopping" || job.status === "Stopped"))
 
-        // status: the run's jobs and records, from the ledger.
-        const status = yield* Cli.run(["status", "ctrl-c", "--out", out, "--json"], { env: world.env() })
-        assert.strictEqual(status.code, 0, Cli.describe(status))
-        const report = JSON.parse(status.stdout) as {
-          readonly finished: boolean
-          readonly jobs: ReadonlyArray<{ readonly jobName: string; readonly jobArn: string | null }>
-        }
-        assert.isFalse(report.finished)
+        // status: the run's jobs and records, from the run state.
+        const report = statusOf(yield* Cli.run(["status", "ctrl-c", "--out", out, "--json"], { env: world.env() }))
+        assert.strictEqual(report.runId, "ctrl-c")
+        assert.strictEqual(report.phase, "running")
+        assert.isNull(report.exitCode)
+        assert.strictEqual(report.chunks.total, 200)
+        assert.isAbove(report.chunks.in_job, 0, JSON.stringify(report.chunks))
+        assert.strictEqual(report.jobs.total, running.length)
+        assert.strictEqual(report.jobs.open, running.length)
         assert.deepStrictEqual(
-          report.jobs.map((job) => job.jobName).sort(),
+          report.jobs.live.map((job) => job.jobName).sort(),
           running.map((job) => job.jobName).sort()
         )
+        for (const job of report.jobs.live) {
+          assert.strictEqual(job.jobArn, running.find((r) => r.jobName === job.jobName)?.jobArn)
+        }
+        assert.strictEqual(report.jobs.live.reduce((n, job) => n + job.records, 0), report.chunks.in_job)
         const human = yield* Cli.run(["status", "ctrl-c", "--out", out], { env: world.env() })
         assert.strictEqual(human.code, 0, Cli.describe(human))
-        assert.include(human.stdout, "not finished")
+        assert.include(human.stdout, "run ctrl-c (aws) running")
+        for (const job of running) assert.include(human.stdout, job.jobName)
+        // Without a run id: the list of runs.
+        const list = yield* Cli.run(["status", "--out", out, "--json"], { env: world.env() })
+        assert.strictEqual(list.code, 0, Cli.describe(list))
+        const runs = (JSON.parse(list.stdout) as { runs: ReadonlyArray<{ runId: string; phase: string }> }).runs
+        assert.deepStrictEqual(runs.map((r) => [r.runId, r.phase]), [["ctrl-c", "running"]])
 
         // stop: its remote jobs stop.
         const stop = yield* Cli.run(["stop", "ctrl-c", "--out", out], { env: world.env() })
@@ -106,12 +122,30 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
         const resumed = yield* Cli.run(["resume", "ctrl-c", "--out", out], { env: world.env() })
         assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
         assert.deepStrictEqual(World.readChunks(out), World.readChunks(referenceOut))
-        const state = RunLedger.fold(World.ledgerEntries(out, "ctrl-c"))
-        assert.isTrue(state.finished)
-        // The resumed run's summary covers the whole run: every chunk's record (one stage here).
+        const row = World.runRow(out, "ctrl-c")
+        assert.strictEqual(row?.phase, "finished")
+        assert.strictEqual(row?.exitCode, 0)
+        // The resumed run's summary covers the whole run: every chunk's record (one stage here),
+        // from the run's start (in the interrupted process) to its end.
         const summary = summaryOf(out)
-        assert.isTrue(summary.resumed)
+        assert.strictEqual(summary.runId, "ctrl-c")
+        assert.strictEqual(summary.exitCode, 0)
+        assert.strictEqual(summary.startedAt, row?.startedAt)
+        assert.strictEqual(summary.finishedAt, row?.finishedAt)
         assert.strictEqual(summary.records.succeeded + summary.records.failed, summary.chunks)
+        assert.isAtLeast(summary.elapsedSeconds, Math.floor(interrupted.elapsedMs / 1000) - 1)
+        const done = statusOf(yield* Cli.run(["status", "ctrl-c", "--out", out, "--json"], { env: world.env() }))
+        assert.strictEqual(done.phase, "finished")
+        assert.strictEqual(done.exitCode, 0)
+        assert.strictEqual(done.chunks.extracted, 200)
+        assert.strictEqual(done.jobs.open, 0)
+        assert.strictEqual(done.failures.records, 0)
+        // A finished run resumed again prints its result and exits with its code; nothing is sent.
+        const jobsCreated = (yield* world.local.bedrock.counters).jobsCreated
+        const again = yield* Cli.run(["resume", "ctrl-c", "--out", out, "--json"], { env: world.env() })
+        assert.strictEqual(again.code, 0, Cli.describe(again))
+        assert.strictEqual((Cli.jsonOf(again).pipe(Option.getOrThrow) as { runId: string }).runId, "ctrl-c")
+        assert.strictEqual((yield* world.local.bedrock.counters).jobsCreated, jobsCreated)
       }).pipe(Effect.scoped),
     120_000
   )
@@ -136,8 +170,7 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
           }
         )
         assert.strictEqual(killed.signal, "SIGKILL", Cli.describe(killed))
-        const state = RunLedger.fold(World.ledgerEntries(out, "no-arn"))
-        const withoutArn = [...state.jobs.values()].filter((job) => job.jobArn === undefined)
+        const withoutArn = World.jobs(out, "no-arn").filter((job) => job.jobArn === undefined)
         assert.isAbove(withoutArn.length, 0)
         const created = yield* jobsOf(world, "no-arn")
         assert.isTrue(withoutArn.every((job) => created.some((c) => c.jobName === job.jobName)))
@@ -214,18 +247,39 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
         assert.strictEqual(written.size, 200)
         const jobsBefore = (yield* world.local.bedrock.counters).jobsCreated
 
+        // The run state knows every chunk as extracted into this output (by the first run).
+        const outKey = `${out}#default`
+        assert.strictEqual(World.extractedChunks(out).get(outKey)?.size, 200)
+        assert.strictEqual(World.countBy(World.chunkStates(out, "first").values(), (c) => c.state).extracted, 200)
+
+        // The same run id again is refused: it names the run and sends nothing.
+        const sameId = yield* extract("first")
+        assert.strictEqual(sameId.code, 2, Cli.describe(sameId))
+        assert.include(sameId.stderr, "run first already exists")
+        assert.strictEqual((yield* world.local.bedrock.counters).jobsCreated, jobsBefore)
+
+        // A second run into the same output: a new run that skips every chunk already extracted.
         const again = yield* extract("second")
         assert.strictEqual(again.code, 0, Cli.describe(again))
         assert.strictEqual((yield* world.local.bedrock.counters).jobsCreated, jobsBefore, "nothing sent again")
+        assert.strictEqual(summaryOf(out).runId, "second")
         assert.strictEqual(summaryOf(out).extraction.checkpointedChunks, 200)
         assert.strictEqual(summaryOf(out).extractedChunks, 0)
         assert.deepStrictEqual(World.readChunks(out), written)
+        assert.deepStrictEqual(World.runIds(out), ["first", "second"])
+        assert.strictEqual(World.runRow(out, "second")?.exitCode, 0)
+        assert.strictEqual(World.outcomeCount(out, "second"), 0, "no record of the second run")
+        assert.deepStrictEqual(World.jobs(out, "second"), [])
 
+        // --force forgets what was extracted: a third run extracts every chunk again.
         const forced = yield* extract("forced", "--force")
         assert.strictEqual(forced.code, 0, Cli.describe(forced))
         assert.isAbove((yield* world.local.bedrock.counters).jobsCreated, jobsBefore)
         assert.strictEqual(summaryOf(out).extractedChunks, 200)
+        assert.strictEqual(summaryOf(out).extraction.checkpointedChunks, 0)
         assert.deepStrictEqual(World.readChunks(out), written)
+        assert.strictEqual(World.countBy(World.chunkStates(out, "forced").values(), (c) => c.state).extracted, 200)
+        assert.deepStrictEqual([...World.extractedChunks(out).get(outKey) ?? []].sort(), [...written.keys()].sort())
       }).pipe(Effect.scoped),
     120_000
   )

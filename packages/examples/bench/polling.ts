@@ -66,7 +66,13 @@ const engineAt = (jobSeconds: number, pollMaxSeconds: number) =>
       (j) => {
         const first = j * 2_000
         const records = Array.from({ length: recordsOf(j) }, (_, k) => BatchRecord.pack(lightRecord(first + k)))
-        return BatchJob.run(config, family, { runId: "polling", stage: "p", label: `${j}`, attempt: 1, records })
+        return BatchJob.run(
+          config,
+          family,
+          { runId: "polling", stage: "p", label: `${j}`, attempt: 1, records },
+          undefined,
+          () => Effect.succeed([])
+        )
       },
       { concurrency: "unbounded", discard: true }
     ).pipe(

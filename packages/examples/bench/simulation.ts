@@ -12,7 +12,7 @@ import {
   type ModelFamily,
   ModelRuntime,
   ObjectStore,
-  type RunLedger,
+  type RunState,
   RunSummary
 } from "@batch-extract/core"
 import { DeterministicModelRuntime, InMemoryObjectStore, SimulatedBatchInference } from "@batch-extract/core/testing"
@@ -145,7 +145,7 @@ export const engineTwoStages = (
   topicRecord: (outcome: BatchRecord.Succeeded) => BatchRecord.BatchRecord
 ): Stream.Stream<
   BatchRecord.RecordOutcome,
-  BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunLedger.LedgerError,
+  BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError,
   BatchRunner.Services
 > =>
   BatchRunner.run(

@@ -83,17 +83,20 @@ const acquireLock = (directory: string) =>
       catch: (error) =>
         error instanceof StoreLocked
           ? error
-          : new StoreUnavailable({ message: `cannot lock the run state in ${directory}: ${String(error)}`, cause: error })
+          : new StoreUnavailable({
+            message: `cannot lock the run state in ${directory}: ${String(error)}`,
+            cause: error
+          })
     }),
     (file) => Effect.sync(() => rmSync(file, { force: true }))
   )
 
-const unavailable = (directory: string) =>
-<A, R>(layer: Layer.Layer<A, SqlError.SqlError, R>): Layer.Layer<A, StoreUnavailable, R> =>
-  Layer.catchCause(layer, (cause) =>
-    Layer.effectContext(Effect.fail(
-      new StoreUnavailable({ message: `cannot open the run state in ${directory}: ${Cause.pretty(cause)}`, cause })
-    )))
+const unavailable =
+  (directory: string) => <A, R>(layer: Layer.Layer<A, SqlError.SqlError, R>): Layer.Layer<A, StoreUnavailable, R> =>
+    Layer.catchCause(layer, (cause) =>
+      Layer.effectContext(Effect.fail(
+        new StoreUnavailable({ message: `cannot open the run state in ${directory}: ${Cause.pretty(cause)}`, cause })
+      )))
 
 /**
  * The store of an output directory, opened for work: the directory is created, the lock
@@ -120,8 +123,10 @@ export const layerReadonly = (
 ): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, StoreUnavailable> =>
   Layer.unwrap(Effect.suspend(() =>
     existsSync(databaseFile(directory))
-      ? Effect.succeed(SqliteClient.layer({ filename: databaseFile(directory), readonly: true }).pipe(
-        unavailable(directory)
-      ))
+      ? Effect.succeed(
+        SqliteClient.layer({ filename: databaseFile(directory), readonly: true }).pipe(
+          unavailable(directory)
+        )
+      )
       : Effect.fail(new StoreUnavailable({ message: `no run state in ${directory}` }))
   ))

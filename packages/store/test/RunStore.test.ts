@@ -2,7 +2,7 @@
  * The run state in SQL (`@batch-extract/core`'s `RunStore`), one suite run against both
  * databases it supports: SQLite (our `node:sqlite` driver, a file in a temporary directory)
  * and PostgreSQL (`@effect/sql-pg` on a throwaway cluster, one for the whole file). Each test
- * works on a fresh database.
+ * works on a fresh database (on PostgreSQL, a fresh schema: as empty to the store, and faster).
  */
 import type { BatchRecord } from "@batch-extract/core"
 import { RunState, RunStore } from "@batch-extract/core"
@@ -56,7 +56,9 @@ const postgresBackend = (binaries: NonNullable<ReturnType<typeof requirePostgres
       const connect = (where: string): Db => Postgres.layer(where)
       return Backend.of({
         name: "postgres",
-        fresh: Effect.map(cluster.createDatabase(`state_${++n}`), (where) => ({ where, layer: connect(where) })),
+        fresh: Effect.suspend(() =>
+          Effect.map(cluster.createSchema(`state_${++n}`), (where) => ({ where, layer: connect(where) }))
+        ),
         connect
       })
     })
@@ -140,7 +142,9 @@ const chunkStates = (runId: string) =>
     const sql = yield* SqlClient.SqlClient
     const rows = yield* sql<{ chunk_id: string; state: string; stage: string | null; job_name: string | null }>`
       SELECT chunk_id, state, stage, job_name FROM be_chunks WHERE run_id = ${runId} ORDER BY chunk_id`
-    return Object.fromEntries(rows.map((row) => [row.chunk_id, `${row.state}:${row.stage ?? ""}:${row.job_name ?? ""}`]))
+    return Object.fromEntries(
+      rows.map((row) => [row.chunk_id, `${row.state}:${row.stage ?? ""}:${row.job_name ?? ""}`])
+    )
   })
 
 const written = (
@@ -202,6 +206,7 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
       if (backend.name !== "postgres") return
       const { where } = yield* backend.fresh
       const missing = where.replace(/\/[^/]+$/, "/no_such_database")
+      assert.include(missing, "/no_such_database")
       const error = yield* Effect.flip(Effect.scoped(Layer.build(Postgres.layer(missing))))
       assert.strictEqual(error._tag, "PostgresUnreachable")
       assert.include(error.message, "no_such_database")
@@ -385,11 +390,11 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
         attempts: 1,
         partialReason: "cut off twice"
       })
-      const last = found.get("r01233")
+      const last = found.get("r01232")
       assert.strictEqual(last?._tag, "Succeeded")
       assert.deepStrictEqual(last?._tag === "Succeeded" ? last.output.usage : undefined, {
-        inputTokens: 1233,
-        outputTokens: 2466
+        inputTokens: 1232,
+        outputTokens: 2464
       })
       const first = found.get("r00000")
       assert.isUndefined(first?._tag === "Succeeded" ? first.modelOutput : "not a Succeeded outcome")
@@ -398,8 +403,8 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
       yield* store.recordOutcomes("run", "extract", [succeeded("r00003", "extract", { input: 1, output: 1 })])
       assert.strictEqual((yield* store.outcomes("run", "extract", ["r00003"])).get("r00003")?._tag, "Succeeded")
 
-      yield* RunStore.recordWritten("run", "out", [written("r00000", "s"), written("r00013", "s")])
-      const after = yield* store.outcomes("run", "extract", ["r00000", "r00013", "r00001", "r00023"])
+      yield* RunStore.recordWritten("run", "out", [written("r00000", "s"), written("r00012", "s")])
+      const after = yield* store.outcomes("run", "extract", ["r00000", "r00012", "r00001", "r00023"])
       assert.deepStrictEqual([...after.keys()].sort(), ["r00001", "r00023"]) // a Failed outcome stays
       assert.strictEqual((yield* store.outcomes("run", "resolve", ["r00000"])).get("r00000")?._tag, "Failed")
       assert.strictEqual((yield* store.outcomes("other", "extract", ["r00000"])).size, 1)
@@ -572,7 +577,6 @@ const binaries = requirePostgres()
 describe.skipIf(binaries === undefined)("RunStore on PostgreSQL", () => {
   if (binaries !== undefined) {
     layer(postgresBackend(binaries), { excludeTestServices: true, timeout: "90 seconds" })(suite)
-
   }
 })
 

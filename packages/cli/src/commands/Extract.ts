@@ -37,6 +37,7 @@ export const run = (
           issues: [{ path: "run-id", message: `run ${runId} already exists; continue it with resume ${runId}` }]
         })
       }
+      if (request.retentionDays !== undefined) yield* Options.applyRetention(request.retentionDays)
       if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(resolved.recorded))
       yield* RunStore.createRun(runId, resolved.recorded, yield* Clock.currentTimeMillis)
       return yield* Run.runExtraction({ runId, recorded: resolved.recorded, batch: resolved.batch, json: request.json })
@@ -50,6 +51,7 @@ export const command = Command.make("extract", {
   ),
   out: Options.out,
   database: Options.database,
+  retentionDays: Options.retentionDays,
   backend: Flag.Literals("backend", ["local", "aws"]).pipe(
     Flag.withDescription("local: the embedded emulation (no AWS account); aws: real AWS, standard SDK environment"),
     Flag.withDefault("local")
@@ -110,6 +112,7 @@ export const command = Command.make("extract", {
     },
     force: input.force,
     database: Option.getOrUndefined(input.database),
+    retentionDays: input.retentionDays,
     collectionId: input.collectionId,
     textField: Option.getOrUndefined(Option.map(input.textField, (s) => s.split(",").map((f) => f.trim()))),
     pathMetadataKey: input.pathMetadataKey === "" ? undefined : input.pathMetadataKey,

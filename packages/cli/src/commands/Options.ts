@@ -2,7 +2,9 @@
  * Flags and arguments several commands share, and how a command's exit code reaches the
  * process.
  */
-import { Effect, Option } from "effect"
+import { ExtractRun, type RunState } from "@batch-extract/core"
+import type { SqlClient } from "effect/sql"
+import { Clock, Console, Effect, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 
 /** `--out DIR`: where chunks, `summary.json` and the embedded run state live. */
@@ -20,6 +22,22 @@ export const json = Flag.Boolean("json").pipe(
   Flag.withDescription("also print the summary on stdout"),
   Flag.withDefault(false)
 )
+/** `--retention-days N`: finished runs older than this are removed from the run state. */
+export const retentionDays = Flag.Int("retention-days").pipe(
+  Flag.withDescription("remove finished runs that ended more than N days ago from the run state (default 30)"),
+  Flag.withDefault(30)
+)
+
+/** Remove finished runs past the retention (rows and the engine's messages); says which. */
+export const applyRetention = (days: number): Effect.Effect<void, RunState.StateError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const removed = yield* ExtractRun.removeFinishedBefore(now - days * 86_400_000)
+    if (removed.length > 0) {
+      yield* Console.error(`removed ${removed.length} finished run(s) older than ${days} days: ${removed.join(", ")}`)
+    }
+  })
+
 /** `<run-id>`: the run a command works on. */
 export const runIdArgument = Argument.String("run-id").pipe(Argument.withDescription("the run's id (see summary.json)"))
 

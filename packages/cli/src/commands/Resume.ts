@@ -12,11 +12,17 @@ import * as Options from "./Options.ts"
 
 /** `resume <run-id>`: the run's exit code (0 every record succeeded, 1 some failed). */
 export const run = (
-  options: { readonly runId: string; readonly location: Run.StoreLocation; readonly json: boolean }
+  options: {
+    readonly runId: string
+    readonly location: Run.StoreLocation
+    readonly json: boolean
+    readonly retentionDays?: number | undefined
+  }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const stored = yield* RunStore.getRun(options.runId, describe(options.location))
     const recorded = stored.settings as Run.RecordedRun
+    if (options.retentionDays !== undefined) yield* Options.applyRetention(options.retentionDays)
     if (stored.phase === "finished" && stored.result !== undefined) {
       return yield* Run.report(recorded, stored.result as ExtractRun.RunResult, options.json)
     }
@@ -37,9 +43,20 @@ export const describe = (location: Run.StoreLocation) =>
 
 export const command = Command.make(
   "resume",
-  { runId: Options.runIdArgument, out: Options.out, database: Options.database, json: Options.json },
+  {
+    runId: Options.runIdArgument,
+    out: Options.out,
+    database: Options.database,
+    json: Options.json,
+    retentionDays: Options.retentionDays
+  },
   (input) =>
-    run({ runId: input.runId, location: Options.location(input), json: input.json }).pipe(
+    run({
+      runId: input.runId,
+      location: Options.location(input),
+      json: input.json,
+      retentionDays: input.retentionDays
+    }).pipe(
       Effect.flatMap(Options.exitWith)
     )
 ).pipe(

@@ -5,10 +5,11 @@
  * (`--backend aws`), a small corpus, and readers for what a run leaves behind.
  */
 import * as Aws from "@batch-extract/aws/local"
-import { ObjectStore, RunLedger } from "@batch-extract/core"
+import { ObjectStore } from "@batch-extract/core"
 import { Context, Effect, Layer, type Scope } from "effect"
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as Cli from "./cli.ts"
 import * as Proxy from "./proxy.ts"
 
@@ -16,7 +17,7 @@ export const bucket = "durable-runs"
 export const region = "us-east-1"
 export const roleArn = "arn:aws:iam::123456789012:role/BatchExtractTest"
 export const accessKeyId = "AKIADURABLERUNSTEST1"
-/** A secret no log, ledger or summary may ever show. */
+/** A secret no log, run state or summary may ever show. */
 export const secretAccessKey = "dUr4bleRunsS3cretK3yN0tToBeL0gged+x9Zq"
 
 /** The emulation, its proxies, and how to reach them. */
@@ -114,34 +115,254 @@ export const writeCorpus = (dir: string, documents: number): string => {
   return dir
 }
 
-/** The ledger file of a run. */
-export const ledgerFile = (out: string, runId: string) => join(out, ".batch-extract", "runs", runId, "ledger.jsonl")
+// -----------------------------------------------------------------------------
+// The run state (read-only, straight from the SQLite file)
+// -----------------------------------------------------------------------------
 
-/** The entries of a run's ledger (torn lines skipped), empty when there is none yet. */
-export const ledgerEntries = (out: string, runId: string): Array<RunLedger.Entry> => {
-  try {
-    return RunLedger.decodeLines(readFileSync(ledgerFile(out, runId), "utf8"))
-  } catch {
-    return []
+/** The embedded run state's directory under an output. */
+export const stateDirectory = (out: string) => join(out, ".batch-extract", "state")
+
+/** The embedded run state's database file. */
+export const stateFile = (out: string) => join(stateDirectory(out), "state.db")
+
+/** The lock file a process working on the run state holds (with its pid). */
+export const lockFile = (out: string) => join(stateDirectory(out), "lock")
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+const sqliteCode = (error: unknown): string =>
+  `${(error as { errcode?: number })?.errcode ?? ""} ${(error as { errstr?: string })?.errstr ?? ""} ${
+    error instanceof Error ? error.message : String(error)
+  }`
+
+/**
+ * Read the run state of an output: opens it read-only, reads, closes. `empty` when the file
+ * (or the table read) does not exist yet; a busy or locked database is retried briefly.
+ */
+export const readState = <A>(out: string, empty: A, read: (db: DatabaseSync) => A): A => {
+  const file = stateFile(out)
+  for (let attempt = 0;; attempt++) {
+    if (!existsSync(file)) return empty
+    let db: DatabaseSync | undefined
+    try {
+      db = new DatabaseSync(file, { readOnly: true })
+      return read(db)
+    } catch (error) {
+      const code = sqliteCode(error)
+      if (/no such table/.test(code)) return empty
+      if (/busy|locked|SQLITE_BUSY|SQLITE_LOCKED/i.test(code) && attempt < 100) {
+        Atomics.wait(pause, 0, 0, 5)
+        continue
+      }
+      throw error
+    } finally {
+      db?.close()
+    }
   }
 }
 
-/** Lines of a run's ledger that do not decode (torn by a kill). */
-export const tornLedgerLines = (out: string, runId: string): number => {
-  try {
-    const lines = readFileSync(ledgerFile(out, runId), "utf8").split("\n").filter((l) => l !== "")
-    return lines.length - RunLedger.decodeLines(lines.join("\n")).length
-  } catch {
-    return 0
-  }
+/** A run as stored (`be_runs`). */
+export interface RunRow {
+  readonly runId: string
+  readonly phase: "running" | "finished"
+  readonly settings: unknown
+  readonly startedAt: number
+  readonly finishedAt: number | undefined
+  readonly exitCode: number | undefined
+  readonly result: unknown
 }
 
-/** Count entries by tag. */
-export const countTags = (entries: ReadonlyArray<RunLedger.Entry>): Record<string, number> => {
+/** A run, or `undefined` (no store, or no such run). */
+export const runRow = (out: string, runId: string): RunRow | undefined =>
+  readState(out, undefined, (db) => {
+    const row = db.prepare("SELECT * FROM be_runs WHERE run_id = ?").get(runId) as
+      | Record<string, string | number | null>
+      | undefined
+    if (row === undefined) return undefined
+    return {
+      runId: String(row.run_id),
+      phase: row.phase === "finished" ? "finished" : "running",
+      settings: JSON.parse(String(row.settings)),
+      startedAt: Number(row.started_at),
+      finishedAt: row.finished_at === null ? undefined : Number(row.finished_at),
+      exitCode: row.exit_code === null ? undefined : Number(row.exit_code),
+      result: row.result === null ? undefined : JSON.parse(String(row.result))
+    } satisfies RunRow
+  })
+
+/** The ids of the runs in the store, oldest first. */
+export const runIds = (out: string): Array<string> =>
+  readState(
+    out,
+    [],
+    (db) =>
+      (db.prepare("SELECT run_id FROM be_runs ORDER BY started_at, run_id").all() as Array<{ run_id: string }>).map((
+        row
+      ) => row.run_id)
+  )
+
+/** The run finished (its row says so). */
+export const finished = (out: string, runId: string): boolean => runRow(out, runId)?.phase === "finished"
+
+/** A job as stored (`be_jobs`): its intent, then what happened to it. */
+export interface JobRow {
+  readonly jobName: string
+  readonly stage: string
+  readonly label: string
+  readonly seq: number
+  readonly attempt: number
+  readonly token: string
+  readonly bucket: string
+  readonly inputKey: string
+  readonly contentHash: string
+  readonly records: number
+  readonly jobArn: string | undefined
+  readonly status: string | undefined
+  readonly finished: boolean
+}
+
+/** The jobs of a run, in intent order within each stage. */
+export const jobs = (out: string, runId: string): Array<JobRow> =>
+  readState(out, [], (db) =>
+    (db.prepare("SELECT * FROM be_jobs WHERE run_id = ? ORDER BY stage, seq, label").all(runId) as Array<
+      Record<string, string | number | null>
+    >).map((row): JobRow => ({
+      jobName: String(row.job_name),
+      stage: String(row.stage),
+      label: String(row.label),
+      seq: Number(row.seq),
+      attempt: Number(row.attempt),
+      token: String(row.token),
+      bucket: String(row.bucket),
+      inputKey: String(row.input_key),
+      contentHash: String(row.content_hash),
+      records: Number(row.records),
+      jobArn: row.job_arn === null ? undefined : String(row.job_arn),
+      status: row.status === null ? undefined : String(row.status),
+      finished: Number(row.finished) === 1
+    })))
+
+/** A record's outcome as stored (`be_outcomes`). */
+export interface OutcomeRow {
+  readonly recordId: string
+  readonly tag: "Succeeded" | "Failed"
+  readonly via: "batch" | "onDemand" | undefined
+  readonly attempts: number
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly reason: string | undefined
+  /** The answer, kept until its chunk is written (then `undefined`). */
+  readonly output:
+    | {
+      readonly output: {
+        readonly text: string
+        readonly stopReason: string | undefined
+        readonly truncated: boolean
+        readonly usage: { readonly inputTokens: number; readonly outputTokens: number }
+      }
+      readonly partialReason?: string | undefined
+    }
+    | undefined
+}
+
+/** The outcomes of a run: by stage, then by record id. */
+export const outcomes = (out: string, runId: string): Map<string, Map<string, OutcomeRow>> =>
+  readState(out, new Map(), (db) => {
+    const byStage = new Map<string, Map<string, OutcomeRow>>()
+    const rows = db.prepare("SELECT * FROM be_outcomes WHERE run_id = ?").all(runId) as Array<
+      Record<string, string | number | null>
+    >
+    for (const row of rows) {
+      const stage = String(row.stage)
+      let records = byStage.get(stage)
+      if (records === undefined) byStage.set(stage, records = new Map())
+      records.set(String(row.record_id), {
+        recordId: String(row.record_id),
+        tag: row.tag === "Failed" ? "Failed" : "Succeeded",
+        via: row.via === null ? undefined : (String(row.via) as OutcomeRow["via"]),
+        attempts: Number(row.attempts),
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
+        reason: row.reason === null ? undefined : String(row.reason),
+        output: row.output === null ? undefined : JSON.parse(String(row.output))
+      })
+    }
+    return byStage
+  })
+
+/** How many outcomes a run has recorded (all stages). */
+export const outcomeCount = (out: string, runId: string): number =>
+  readState(
+    out,
+    0,
+    (db) => Number((db.prepare("SELECT count(*) AS n FROM be_outcomes WHERE run_id = ?").get(runId) as { n: number }).n)
+  )
+
+/** A chunk of a run's manifest (`be_chunks`). */
+export interface ChunkRow {
+  readonly chunkId: string
+  readonly sourceId: string
+  readonly state: "pending" | "staged" | "in_job" | "extracted" | "failed"
+  readonly stage: string | undefined
+  readonly jobName: string | undefined
+  readonly reason: string | undefined
+}
+
+/** The chunks of a run's manifest, by id. */
+export const chunkStates = (out: string, runId: string): Map<string, ChunkRow> =>
+  readState(out, new Map(), (db) =>
+    new Map(
+      (db.prepare("SELECT * FROM be_chunks WHERE run_id = ?").all(runId) as Array<
+        Record<string, string | null>
+      >).map((row) => [String(row.chunk_id), {
+        chunkId: String(row.chunk_id),
+        sourceId: String(row.source_id),
+        state: String(row.state) as ChunkRow["state"],
+        stage: row.stage ?? undefined,
+        jobName: row.job_name ?? undefined,
+        reason: row.reason ?? undefined
+      }])
+    ))
+
+/** Count by a key. */
+export const countBy = <A>(items: Iterable<A>, key: (item: A) => string): Record<string, number> => {
   const counts: Record<string, number> = {}
-  for (const entry of entries) counts[entry._tag] = (counts[entry._tag] ?? 0) + 1
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1
   return counts
 }
+
+/** The chunks extracted into an output (`be_extracted`), by output key (`<out>#<collection>`). */
+export const extractedChunks = (out: string): Map<string, Set<string>> =>
+  readState(out, new Map(), (db) => {
+    const byKey = new Map<string, Set<string>>()
+    for (const row of db.prepare("SELECT out_key, chunk_id FROM be_extracted").all() as Array<Record<string, string>>) {
+      let ids = byKey.get(row.out_key!)
+      if (ids === undefined) byKey.set(row.out_key!, ids = new Set())
+      ids.add(row.chunk_id!)
+    }
+    return byKey
+  })
+
+/** The tables of the run state. */
+export const tables = (out: string): Array<string> =>
+  readState(
+    out,
+    [],
+    (db) =>
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>)
+        .map((row) => row.name)
+  )
+
+/** `PRAGMA integrity_check` of the run state: `"ok"` when sound (`undefined` when there is none). */
+export const integrity = (out: string): string | undefined =>
+  readState(
+    out,
+    undefined,
+    (db) =>
+      (db.prepare("PRAGMA integrity_check").all() as Array<{ integrity_check: string }>).map((row) =>
+        row.integrity_check
+      ).join("\n")
+  )
 
 /** The chunk files under `<out>/<collection>` (paths), without reading them. */
 export const chunkFiles = (out: string, collection = "default"): Array<string> => {

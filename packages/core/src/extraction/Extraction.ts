@@ -113,7 +113,7 @@ export const countsOf = (extracted: ExtractedChunk) => {
 export interface ExtractOptions {
   readonly batch: BatchConfig.BatchConfig
   readonly extraction: ExtractionConfig
-  /** Names the run in keys, job names and the ledger. */
+  /** Names the run in keys, job names and the run state. */
   readonly runId: string
   /** Chunk ids to leave out (already extracted and written). */
   readonly skipChunk?: ((chunkId: string) => boolean) | undefined

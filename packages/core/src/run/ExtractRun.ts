@@ -24,15 +24,15 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Layer, Schema, type Scope, Stream } from "effect"
 import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import { Digest } from "effect/crypto"
-import type { SqlClient } from "effect/sql"
+import { SqlClient } from "effect/sql"
 import { Activity, Workflow, WorkflowEngine } from "effect/workflow"
 import type * as BatchConfig from "../engine/BatchConfig.ts"
 import type * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as RunState from "../engine/RunState.ts"
-import { RunState as RunStateService } from "../engine/RunState.ts"
+import { RunState as RunStateService, StateError } from "../engine/RunState.ts"
 import type * as Chunker from "../extraction/Chunker.ts"
 import type * as Document from "../extraction/Document.ts"
 import * as Extraction from "../extraction/Extraction.ts"
@@ -263,8 +263,24 @@ export const engineLayer = (options: EngineOptions = {}) =>
 export const execute = (runId: string) =>
   Effect.map(ExtractRunWorkflow.execute({ runId }), (result) => result.exitCode)
 
-/** Whether a run was ever started in the engine (its workflow has a reply or is pending). */
-export const isKnown = (runId: string) => Effect.map(RunStore.findRun(runId), Option.fromNullishOr)
+/**
+ * Remove finished runs that ended before `before` (epoch ms): their rows in the run state and
+ * their workflow's messages and replies in the engine's tables (the engine keeps those of
+ * finished workflows forever). Returns the ids removed.
+ */
+export const removeFinishedBefore = (before: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const removed = yield* RunStore.removeFinishedBefore(before)
+    for (const runId of removed) {
+      const executionId = yield* ExtractRunWorkflow.executionId({ runId })
+      yield* sql.withTransaction(Effect.andThen(
+        sql`DELETE FROM cluster_replies WHERE request_id IN (SELECT id FROM cluster_messages WHERE entity_id = ${executionId})`,
+        sql`DELETE FROM cluster_messages WHERE entity_id = ${executionId}`
+      )).pipe(Effect.mapError((cause) => new StateError({ message: `could not remove run ${runId}`, cause })))
+    }
+    return removed
+  })
 
 /** Services a run's body uses. */
 export type Services = BatchRunner.Services

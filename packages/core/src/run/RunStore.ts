@@ -154,11 +154,13 @@ const tables = [
 
 /**
  * Check the database is ours (or empty) and create the tables when missing. Safe to run by
- * several processes at once (every statement is idempotent).
+ * several processes at once (one transaction; on PostgreSQL under an advisory lock, as
+ * concurrent `CREATE TABLE IF NOT EXISTS` of one table fail there).
  */
 export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
+    // PROBE-DISABLED-LOCK
     const existing = yield* listTables
     const hasMeta = existing.includes("be_meta")
     const ours = (name: string) => name.startsWith("be_") || name.startsWith("cluster_")
@@ -195,6 +197,9 @@ export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, Sq
       yield* sql.unsafe(statement).pipe(Effect.mapError(fail("could not create the run state's tables")))
     }
   }
+).pipe(
+  (migration) => withSql((_sql) => migration), // PROBE-DISABLED-TX
+  Effect.catchTag("SqlError", (error) => Effect.fail(fail("could not create the run state's tables")(error)))
 )
 
 /** Check, without writing, that the database holds a run state of this schema version. */

@@ -17,11 +17,13 @@ import {
   Extraction,
   ExtractionSummary,
   JobSlots,
-  RunLedger,
+  type RunState,
+  RunStore,
   Sink
 } from "@batch-extract/core"
+import { EmbeddedState } from "@batch-extract/store"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Config, Effect, type FileSystem, Layer, Path, Stream } from "effect"
+import { Config, Effect, type FileSystem, Layer, type Path, Stream } from "effect"
 import { fileURLToPath } from "node:url"
 
 /** Extract every document under `directory` into `out` (reference layout); returns the run's summary. */
@@ -50,10 +52,26 @@ export const extractDirectory: (options: {
   return summary
 })
 
-/** The whole program: settings from the environment, the live AWS Layers, a resumable ledger. */
+/**
+ * The run state: the embedded store under the output directory (SQLite; PostgreSQL with
+ * `Postgres.layer(url)` instead), checked and migrated, as the engine's `RunState`. A run that
+ * crashed resumes when started again with the same run id: its jobs are re-attached, its
+ * answered records are not sent again. (`ExtractRun` makes the whole run a durable workflow.)
+ */
+export const runState = (
+  out: string
+): Layer.Layer<
+  never,
+  RunStore.ForeignStore | RunState.StateError | EmbeddedState.StoreLocked | EmbeddedState.StoreUnavailable
+> =>
+  RunStore.layerState.pipe(
+    Layer.provideMerge(Layer.effectDiscard(RunStore.migrate)),
+    Layer.provide(EmbeddedState.layer(EmbeddedState.directoryOf(out)))
+  )
+
+/** The whole program: settings from the environment, the live AWS Layers, a resumable run state. */
 export const program = (directory: string, out: string) =>
   Effect.gen(function*() {
-    const path = yield* Path.Path
     // Every batch setting from the environment, under the names the library declares
     // (BATCH_EXTRACT_BUCKET_NAME, AWS_REGION, BATCH_EXTRACT_MAX_BATCH_SIZE…); this example's
     // own key prefix and model win. All problems are reported at once, each at its variable.
@@ -65,7 +83,7 @@ export const program = (directory: string, out: string) =>
     )
     const summary = yield* extractDirectory({ directory, out, runId: "example", batch }).pipe(
       Effect.provide(Layer.mergeAll(AwsBackend.layer(batch), JobSlots.layerFromConfig(batch))),
-      Effect.provide(RunLedger.layerFileSystem(path.join(out, ".batch-extract", "runs")))
+      Effect.provide(runState(out))
     )
     yield* Effect.log(
       `${summary.extraction.extractedChunks} chunks extracted; ${summary.records.batch} records at batch price, ` +

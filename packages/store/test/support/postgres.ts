@@ -1,8 +1,9 @@
 /**
  * A throwaway PostgreSQL cluster for tests: `initdb` in a temporary directory, a server on
  * 127.0.0.1 and a free port only (its Unix socket in that directory, no other socket), trust
- * authentication, one database per `createDatabase`. The cluster is stopped (`pg_ctl stop -m
- * immediate`) and its directory removed when the scope closes, and on process exit.
+ * authentication, one database (more with `createDatabase`, fresh schemas with `createSchema`).
+ * The cluster is stopped (`pg_ctl stop -m immediate`) and its directory removed when the scope
+ * closes, and on process exit (or SIGINT, SIGTERM, SIGHUP).
  *
  * PostgreSQL's binaries are looked up in `/usr/lib/postgresql/<version>/bin` (Debian), then
  * `/usr/local/bin`, then `PATH`. PostgreSQL refuses to run as root: as root, `initdb` and
@@ -17,8 +18,8 @@
 import { PgClient } from "@effect/sql-pg"
 import { Data, Effect, Redacted, type Scope } from "effect"
 import { Reactivity } from "effect/reactivity"
-import { execFileSync, spawnSync } from "node:child_process"
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { spawnSync } from "node:child_process"
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
@@ -46,13 +47,18 @@ export interface PostgresCluster {
   readonly urlOf: (database: string) => string
   /** Create a fresh database and return its URL. */
   readonly createDatabase: (name: string) => Effect.Effect<string, PostgresHarnessError>
+  /**
+   * Create a fresh schema in the database of `url` and return a URL whose connections use it
+   * (`search_path`): an empty namespace in milliseconds, where a database takes a few hundred.
+   */
+  readonly createSchema: (name: string) => Effect.Effect<string, PostgresHarnessError>
   /** Milliseconds taken by `initdb`, starting the server and creating the first database. */
   readonly startMillis: number
 }
 
 const executable = (file: string) => {
   try {
-    execFileSync("test", ["-x", file])
+    accessSync(file, constants.X_OK)
     return true
   } catch {
     return false
@@ -62,7 +68,7 @@ const executable = (file: string) => {
 const withBoth = (dir: string): PostgresBinaries | undefined => {
   const initdb = join(dir, "initdb")
   const pgCtl = join(dir, "pg_ctl")
-  return existsSync(initdb) && existsSync(pgCtl) && executable(initdb) && executable(pgCtl)
+  return executable(initdb) && executable(pgCtl)
     ? { initdb, pgCtl }
     : undefined
 }
@@ -162,93 +168,133 @@ export const startPostgres = (
   Effect.gen(function*() {
     const started = Date.now()
     const database = options.database ?? "be_test"
-    const port = yield* freePort
-    const cluster = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => {
-          const directory = mkdtempSync(join(tmpdir(), "batch-extract-pg-"))
-          const data = join(directory, "data")
-          let running = false
-          const stop = () => {
-            if (running) {
-              running = false
-              try {
-                run(binaries.pgCtl, ["stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], 40_000)
-              } catch {
-                // Removing the directory below still stops a server that lost its data directory.
+    const { cluster, port } = yield* Effect.flatMap(freePort, (port) =>
+      Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            const directory = mkdtempSync(join(tmpdir(), "batch-extract-pg-"))
+            const data = join(directory, "data")
+            let running = false
+            const stop = () => {
+              if (running) {
+                running = false
+                try {
+                  run(binaries.pgCtl, ["stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], 40_000)
+                } catch {
+                  // The server shuts itself down (within a minute) once its data directory is removed.
+                }
+              }
+              rmSync(directory, { recursive: true, force: true })
+            }
+            // Also stopped when the process exits, or is ended by a signal (then re-raised).
+            const onExit = () => stop()
+            const onSignal = (signal: NodeJS.Signals) => {
+              unhook()
+              stop()
+              process.kill(process.pid, signal)
+            }
+            const signals: ReadonlyArray<NodeJS.Signals> = ["SIGINT", "SIGTERM", "SIGHUP"]
+            const unhook = () => {
+              process.removeListener("exit", onExit)
+              for (const signal of signals) process.removeListener(signal, onSignal)
+            }
+            process.once("exit", onExit)
+            for (const signal of signals) process.once(signal, onSignal)
+            const release = () => {
+              unhook()
+              const stopping = Date.now()
+              stop()
+              if (process.env.BE_PG_TIMINGS !== undefined) {
+                console.error(`throwaway PostgreSQL stopped and removed in ${Date.now() - stopping} ms`)
               }
             }
-            rmSync(directory, { recursive: true, force: true })
-          }
-          const onExit = () => stop()
-          process.once("exit", onExit)
-          const release = () => {
-            process.removeListener("exit", onExit)
-            const stopping = Date.now()
-            stop()
-            if (process.env.BE_PG_TIMINGS !== undefined) {
-              console.error(`throwaway PostgreSQL stopped and removed in ${Date.now() - stopping} ms`)
-            }
-          }
-          try {
-            if (isRoot()) {
-              const { gid, uid } = postgresIds()
-              chownSync(directory, uid, gid)
-            }
-            run(binaries.initdb, [
-              "-D",
-              data,
-              "-U",
-              "postgres",
-              "-A",
-              "trust",
-              "-E",
-              "UTF8",
-              "--locale=C",
-              "--no-sync"
-            ])
-            const serverOptions = [
-              "-c listen_addresses=127.0.0.1",
-              `-p ${port}`,
-              `-c unix_socket_directories=${quote(directory)}`,
-              "-c fsync=off",
-              "-c synchronous_commit=off",
-              "-c full_page_writes=off",
-              "-c max_connections=50"
-            ].join(" ")
-            running = true
-            run(binaries.pgCtl, ["start", "-D", data, "-l", join(directory, "server.log"), "-w", "-t", "30", "-o", serverOptions])
-          } catch (error) {
-            let log = ""
             try {
-              log = readFileSync(join(directory, "server.log"), "utf8").slice(-2000)
-            } catch {
-              // no log yet
+              if (isRoot()) {
+                const { gid, uid } = postgresIds()
+                chownSync(directory, uid, gid)
+              }
+              run(binaries.initdb, [
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync"
+              ])
+              const serverOptions = [
+                "-c listen_addresses=127.0.0.1",
+                `-p ${port}`,
+                `-c unix_socket_directories=${quote(directory)}`,
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=50"
+              ].join(" ")
+              running = true
+              run(binaries.pgCtl, [
+                "start",
+                "-D",
+                data,
+                "-l",
+                join(directory, "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                serverOptions
+              ])
+            } catch (error) {
+              let log = ""
+              try {
+                log = readFileSync(join(directory, "server.log"), "utf8").slice(-2000)
+              } catch {
+                // no log yet
+              }
+              release()
+              throw new Error(
+                `${error instanceof Error ? error.message : String(error)}${log === "" ? "" : `\n${log}`}`
+              )
             }
-            release()
-            throw new Error(`${error instanceof Error ? error.message : String(error)}${log === "" ? "" : `\n${log}`}`)
-          }
-          return { directory, release }
-        },
-        catch: harnessError("could not start a throwaway PostgreSQL cluster")
-      }),
-      ({ release }) => Effect.sync(release)
-    )
+            return { directory, release }
+          },
+          catch: harnessError("could not start a throwaway PostgreSQL cluster")
+        }),
+        ({ release }) => Effect.sync(release)
+      ).pipe(Effect.map((cluster) => ({ cluster, port })))).pipe(
+        // The port was free when chosen; another process may take it before the server starts.
+        Effect.retry({ times: 2 })
+      )
     const urlOf = (name: string) => `postgres://postgres@127.0.0.1:${port}/${name}`
-    const createDatabase = (name: string) =>
+    // Clients kept for the cluster's lifetime (closed before it stops): one on the maintenance
+    // database to create databases, one on the test database to create schemas.
+    const client = (name: string) =>
+      PgClient.make({ url: Redacted.make(urlOf(name)), maxConnections: 1 }).pipe(
+        Effect.provide(Reactivity.layer),
+        Effect.mapError(harnessError(`could not connect to the throwaway cluster's database ${name}`))
+      )
+    const admin = yield* client("postgres")
+    const plain = (what: string, name: string) =>
       validName(name)
-        ? Effect.scoped(
-          Effect.gen(function*() {
-            const admin = yield* PgClient.make({ url: Redacted.make(urlOf("postgres")), maxConnections: 1 })
-            yield* admin.unsafe(`CREATE DATABASE ${name}`)
-          })
-        ).pipe(
-          Effect.provide(Reactivity.layer),
-          Effect.mapError(harnessError(`could not create database ${name}`)),
-          Effect.as(urlOf(name))
-        )
-        : Effect.fail(new PostgresHarnessError({ message: `not a plain database name: ${name}` }))
+        ? Effect.void
+        : Effect.fail(new PostgresHarnessError({ message: `not a plain ${what} name: ${name}` }))
+    const createDatabase = (name: string) =>
+      plain("database", name).pipe(
+        Effect.andThen(admin.unsafe(`CREATE DATABASE ${name}`)),
+        Effect.mapError(harnessError(`could not create database ${name}`)),
+        Effect.as(urlOf(name))
+      )
     const url = yield* createDatabase(database)
+    const main = yield* client(database)
+    const createSchema = (name: string) =>
+      plain("schema", name).pipe(
+        Effect.andThen(main.unsafe(`CREATE SCHEMA ${name}`)),
+        Effect.mapError(harnessError(`could not create schema ${name}`)),
+        Effect.as(`${url}?options=${encodeURIComponent(`-c search_path=${name}`)}`)
+      )
     if (process.env.BE_PG_TIMINGS !== undefined) {
       console.error(`throwaway PostgreSQL on port ${port} started in ${Date.now() - started} ms`)
     }
@@ -258,6 +304,7 @@ export const startPostgres = (
       directory: cluster.directory,
       urlOf,
       createDatabase,
+      createSchema,
       startMillis: Date.now() - started
     }
   })

@@ -9,7 +9,7 @@
  *   soon after it should end rather than up to a whole interval later.
  * - A run waits for one job until a deadline derived from the job timeout; past it the job is
  *   stopped and what it produced is kept.
- * - Every status change is written to the ledger and published (`JobStatusChanged`), every
+ * - Every status change is recorded in the run state and published (`JobStatusChanged`), every
  *   progress report is published (`JobProgress`, with the estimated time left).
  *
  * @since 0.1.0
