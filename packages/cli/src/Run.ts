@@ -23,8 +23,8 @@ import {
   Sink
 } from "@batch-extract/core"
 import { EmbeddedState, Postgres } from "@batch-extract/store"
-import type { SqlClient } from "effect/sql"
 import {
+  Cause,
   Clock,
   type Config,
   Console,
@@ -38,6 +38,7 @@ import {
   type PlatformError,
   Stream
 } from "effect"
+import type { SqlClient } from "effect/sql"
 import * as Faults from "./Faults.ts"
 import * as Progress from "./Progress.ts"
 import * as Settings from "./Settings.ts"
@@ -418,7 +419,19 @@ export const runExtraction = (options: {
       Layer.provide(services)
     )
     const drawing = yield* Effect.forkChild(progress.run)
-    const code = yield* ExtractRun.execute(runId).pipe(Effect.provide(workflow))
+    const code = yield* ExtractRun.execute(runId).pipe(
+      Effect.provide(workflow),
+      // A run that ended in an error stays resumable: say so (interrupts exit 130 as they are).
+      Effect.catchCause((cause) =>
+        Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.as(
+          Console.error(
+            `\nrun ${runId} stopped: ${Cause.pretty(cause)}\n` +
+              `its state is kept: \`batch-extract resume ${runId}\` continues it`
+          ),
+          1
+        )
+      )
+    )
     yield* Fiber.interrupt(drawing)
     yield* progress.final
     return code

@@ -20,7 +20,7 @@
  */
 import { PgClient } from "@effect/sql-pg"
 import { Config, Data, Duration, Effect, Layer, Redacted } from "effect"
-import type { SqlClient } from "effect/sql"
+import type { SqlClient, SqlError } from "effect/sql"
 
 /**
  * The PostgreSQL database could not be used: the URL is invalid, or connecting (or
@@ -65,6 +65,15 @@ export const displayUrl = (url: string): string => {
   }
 }
 
+/** A SQL error's message with its underlying cause's (e.g. `ECONNREFUSED`, `database "x" does not exist`). */
+const describe = (error: SqlError.SqlError): string => {
+  const cause = error.reason.cause
+  const detail = cause instanceof Error
+    ? cause.message || (cause as NodeJS.ErrnoException).code || ""
+    : ""
+  return detail === "" || error.message.includes(detail) ? error.message : `${error.message} (${detail})`
+}
+
 /**
  * Connects to the database at `url` and checks it answers; the pool is closed when the scope
  * closes.
@@ -95,7 +104,7 @@ export const make = (
       connectTimeout: timeout,
       applicationName: options.applicationName ?? "batch-extract",
       ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
-    }).pipe(Effect.mapError((error) => unreachable(`cannot use PostgreSQL at ${shown}: ${error.message}`)(error)))
+    }).pipe(Effect.mapError((error) => unreachable(`cannot use PostgreSQL at ${shown}: ${describe(error)}`)(error)))
     // The pool connects lazily: connect now, so a bad URL fails here and not at the first statement.
     yield* client`SELECT 1`.pipe(
       Effect.timeoutOrElse({
@@ -106,7 +115,7 @@ export const make = (
       Effect.mapError((error) =>
         error instanceof PostgresUnreachable
           ? error
-          : unreachable(`cannot connect to PostgreSQL at ${shown}: ${error.message}`)(error)
+          : unreachable(`cannot connect to PostgreSQL at ${shown}: ${describe(error)}`)(error)
       )
     )
     return client

@@ -10,6 +10,7 @@ import { assert, describe, it, layer, type Vitest } from "@effect/vitest"
 import { Context, Effect, Layer, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { mkdtempSync, rmSync } from "node:fs"
+import { createServer, type Server } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Postgres from "../src/Postgres.ts"
@@ -581,7 +582,7 @@ describe.skipIf(binaries === undefined)("RunStore on PostgreSQL", () => {
 })
 
 describe("Postgres.layer", () => {
-  it.live("fails with PostgresUnreachable when nothing listens, within the timeout, without the password", () =>
+  it.live("fails with PostgresUnreachable when nothing listens or nothing answers, without the password", () =>
     Effect.gen(function*() {
       const started = Date.now()
       const error = yield* Effect.flip(
@@ -594,6 +595,25 @@ describe("Postgres.layer", () => {
       assert.notInclude(error.message, "secret")
       assert.notInclude(error.url, "secret")
       assert.isBelow(Date.now() - started, 4000)
+      // A server that accepts connections and never answers: the timeout ends the wait.
+      const silent = yield* Effect.acquireRelease(
+        Effect.callback<Server>((resume) => {
+          const server = createServer(() => {})
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.sync(() => server.close())
+      )
+      const address = silent.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      const waited = Date.now()
+      const timedOut = yield* Effect.flip(
+        Effect.scoped(
+          Layer.build(Postgres.layer(`postgres://postgres@127.0.0.1:${port}/x`, { connectTimeout: "1 second" }))
+        )
+      )
+      assert.strictEqual(timedOut._tag, "PostgresUnreachable")
+      assert.isBelow(Date.now() - waited, 3000)
+
       const invalid = yield* Effect.flip(Effect.scoped(Layer.build(Postgres.layer("mysql://x@y/z"))))
       assert.strictEqual(invalid._tag, "PostgresUnreachable")
       assert.include(invalid.message, "not a PostgreSQL URL")

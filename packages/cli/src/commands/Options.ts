@@ -3,9 +3,9 @@
  * process.
  */
 import { ExtractRun, type RunState } from "@batch-extract/core"
-import type { SqlClient } from "effect/sql"
 import { Clock, Console, Effect, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
+import type { SqlClient } from "effect/sql"
 
 /** `--out DIR`: where chunks, `summary.json` and the embedded run state live. */
 export const out = Flag.String("out").pipe(

@@ -24,7 +24,7 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Layer, Schema, type Scope, Stream } from "effect"
+import { Context, Effect, Exit, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import { Digest } from "effect/crypto"
 import { SqlClient } from "effect/sql"
@@ -137,7 +137,8 @@ const durableSteps = Effect.gen(function*() {
       name,
       success,
       // Results are plain data: absent fields are left out, as the stored JSON has them.
-      execute: Effect.map(Effect.orDie(effect), (value) => value === undefined ? value : JSON.parse(JSON.stringify(value)))
+      execute: Effect.map(Effect.orDie(effect), (value) =>
+        value === undefined ? value : JSON.parse(JSON.stringify(value)))
     }).pipe(
       Effect.provideService(WorkflowEngine.WorkflowEngine, engine),
       Effect.provideService(WorkflowEngine.WorkflowInstance, instance)
@@ -259,9 +260,33 @@ export const engineLayer = (options: EngineOptions = {}) =>
 /**
  * Execute a run (or resume it: a finished run gives its recorded exit code; an unfinished one
  * continues where it stopped) and return its exit code.
+ *
+ * An earlier attempt that ended in an error (e.g. the output's disk was full) left its result
+ * in the engine: that execution is cleared and the run starts again. Nothing is lost or paid
+ * twice: its jobs, outcomes and written chunks are in the run state's tables, and the run
+ * re-attaches to and skips them as after a crash.
  */
 export const execute = (runId: string) =>
-  Effect.map(ExtractRunWorkflow.execute({ runId }), (result) => result.exitCode)
+  Effect.gen(function*() {
+    const executionId = yield* ExtractRunWorkflow.executionId({ runId })
+    const previous = yield* ExtractRunWorkflow.poll(executionId)
+    if (Option.isSome(previous) && previous.value._tag === "Complete" && Exit.isFailure(previous.value.exit)) {
+      yield* clearExecution(runId, executionId)
+    }
+    return (yield* ExtractRunWorkflow.execute({ runId })).exitCode
+  })
+
+/** Delete an execution's messages and replies from the engine's tables. */
+const clearExecution = (runId: string, executionId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.withTransaction(Effect.andThen(
+      sql`DELETE FROM cluster_replies WHERE request_id IN (SELECT id FROM cluster_messages WHERE entity_id = ${executionId})`,
+      sql`DELETE FROM cluster_messages WHERE entity_id = ${executionId}`
+    )).pipe(
+      Effect.mapError((cause) => new StateError({ message: `could not clear the workflow of run ${runId}`, cause }))
+    )
+  })
 
 /**
  * Remove finished runs that ended before `before` (epoch ms): their rows in the run state and
@@ -270,14 +295,9 @@ export const execute = (runId: string) =>
  */
 export const removeFinishedBefore = (before: number) =>
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
     const removed = yield* RunStore.removeFinishedBefore(before)
     for (const runId of removed) {
-      const executionId = yield* ExtractRunWorkflow.executionId({ runId })
-      yield* sql.withTransaction(Effect.andThen(
-        sql`DELETE FROM cluster_replies WHERE request_id IN (SELECT id FROM cluster_messages WHERE entity_id = ${executionId})`,
-        sql`DELETE FROM cluster_messages WHERE entity_id = ${executionId}`
-      )).pipe(Effect.mapError((cause) => new StateError({ message: `could not remove run ${runId}`, cause })))
+      yield* clearExecution(runId, yield* ExtractRunWorkflow.executionId({ runId }))
     }
     return removed
   })

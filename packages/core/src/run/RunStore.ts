@@ -152,15 +152,15 @@ const tables = [
   )`
 ]
 
-/**
- * Check the database is ours (or empty) and create the tables when missing. Safe to run by
- * several processes at once (one transaction; on PostgreSQL under an advisory lock, as
- * concurrent `CREATE TABLE IF NOT EXISTS` of one table fail there).
- */
-export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = Effect.gen(
+/** The migration's body (see {@link migrate}). */
+const migration = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
-    // PROBE-DISABLED-LOCK
+    if (sql.onDialectOrElse({ pg: () => true, orElse: () => false })) {
+      yield* sql`SELECT pg_advisory_xact_lock(hashtext(${schemaName}))`.pipe(
+        Effect.mapError(fail("could not lock the run state to create its tables"))
+      )
+    }
     const existing = yield* listTables
     const hasMeta = existing.includes("be_meta")
     const ours = (name: string) => name.startsWith("be_") || name.startsWith("cluster_")
@@ -197,8 +197,16 @@ export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, Sq
       yield* sql.unsafe(statement).pipe(Effect.mapError(fail("could not create the run state's tables")))
     }
   }
+)
+
+/**
+ * Check the database is ours (or empty) and create the tables when missing. Safe to run by
+ * several processes at once (one transaction; on PostgreSQL under an advisory lock, as
+ * concurrent `CREATE TABLE IF NOT EXISTS` of one table fail there).
+ */
+export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = withSql((sql) =>
+  sql.withTransaction(migration)
 ).pipe(
-  (migration) => withSql((_sql) => migration), // PROBE-DISABLED-TX
   Effect.catchTag("SqlError", (error) => Effect.fail(fail("could not create the run state's tables")(error)))
 )
 
