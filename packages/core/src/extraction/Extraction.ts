@@ -161,7 +161,12 @@ export const extract = <E, R>(
     const parameters = BatchConfig.inferenceParameters(batch)
     const chunking = chunkingOf(extraction)
     const inFlight = new Map<string, InFlight>()
-    const seen = new Set<string>()
+    // Duplicates, in memory that grows with documents, not chunks: a chunk's id is its source's
+    // id and a digest of its text and metadata, and a source id derived from the text repeats
+    // only for the same text and metadata, so a repeated derived source brings only duplicates.
+    // Sources with their own (`aws:`) ids keep their chunk ids, as two of them may differ.
+    const seenSources = new Set<string>()
+    const seenChunks = new Set<string>()
     const topicsOptions: Prompts.TopicsOptions = {
       template: extraction.topicsPrompt,
       preferredEntityClassifications: extraction.preferredEntityClassifications,
@@ -186,11 +191,18 @@ export const extract = <E, R>(
           }
           const unique: Array<Chunker.Chunk> = []
           let duplicates = 0
+          const source = result.success[0]?.source.id
+          const ownId = document.id !== undefined && document.id.startsWith("aws:")
+          const repeated = source !== undefined && !ownId && seenSources.has(source)
+          const inDocument = new Set<string>()
           for (const chunk of result.success) {
-            if (seen.has(chunk.id)) duplicates++
+            const seen = repeated || inDocument.has(chunk.id) || (ownId && seenChunks.has(chunk.id))
+            if (seen) duplicates++
             else if (options.skipChunk?.(chunk.id) !== true) unique.push(chunk)
-            seen.add(chunk.id)
+            inDocument.add(chunk.id)
+            if (ownId) seenChunks.add(chunk.id)
           }
+          if (source !== undefined && !ownId) seenSources.add(source)
           const fresh = options.admitChunks === undefined || unique.length === 0
             ? unique
             : yield* options.admitChunks(unique)

@@ -1,4 +1,4 @@
-import { Document, Extraction, ExtractionSummary, type ModelFamily } from "@batch-extract/core"
+import { Chunker, Document, Extraction, ExtractionSummary, type ModelFamily } from "@batch-extract/core"
 import { OfflineModel } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
@@ -89,6 +89,39 @@ describe("Extraction", () => {
       assert.strictEqual(yield* env.runtime.calls, chunks.length * 2)
       assert.strictEqual(summary.records.onDemand, chunks.length * 2)
       assert.isTrue(chunks.every((c) => c.failures.length === 0 && c.topics.topics.length > 0))
+    }))
+
+  it.effect("extracts a repeated chunk once: a repeated document, a repeated passage, not two own-id sources", () =>
+    Effect.gen(function*() {
+      const batch = yield* config({ maxBatchSize: 500 })
+      const extraction = yield* Extraction.decodeConfig({ chunkSize: 48, chunkOverlap: 0 })
+      const env = yield* makeEnv()
+      const passage = syntheticDocument(1).text
+      const documents = [
+        syntheticDocument(1),
+        syntheticDocument(1), // the same text and metadata: every chunk a duplicate
+        Document.make(`${passage}\n\n${passage}`, { metadata: { title: "twice" } }), // the passage twice
+        Document.make(syntheticDocument(2).text, { id: "aws::own:0001", metadata: {} }),
+        Document.make(syntheticDocument(3).text, { id: "aws::own:0001", metadata: {} }) // same id, other text
+      ]
+      const [chunks, summary] = yield* runOnTestClock(
+        ExtractionSummary.collect(
+          Stream.runCollect(Extraction.extract(Stream.fromIterable(documents), { batch, extraction, runId: "dup" }))
+        ).pipe(Effect.provide(env.layer))
+      )
+      const ids = chunks.map((c) => c.chunk.id)
+      assert.strictEqual(new Set(ids).size, ids.length, "every chunk extracted once")
+      const per = yield* Effect.forEach(
+        documents,
+        (document) =>
+          Effect.map(Chunker.chunk(document, Extraction.chunkingOf(extraction)), (cs) => cs.map((c) => c.id))
+      )
+      const expected = new Set(per.flat())
+      assert.strictEqual(chunks.length, expected.size)
+      assert.strictEqual(summary.extraction.duplicateChunks, per.flat().length - expected.size)
+      // The own-id sources share their id but not their chunks: both are extracted whole.
+      for (const id of [...per[3]!, ...per[4]!]) assert.include(ids, id)
+      assert.isAbove(per[0]!.length, 0)
     }))
 
   it.effect("runs stage 2 on the chunk text when propositions are disabled", () =>
