@@ -1,8 +1,8 @@
 /**
  * The layout's rules, checked on the sources: the engine imports nothing from the extraction;
  * core never imports the AWS SDK; production code never imports the test kit, except the
- * local emulation (it answers with the offline model); the live AWS entry point never
- * reaches the emulation.
+ * local emulation (it answers with the offline model); durable execution and SQL only in
+ * `run/`; the live AWS entry point never reaches the emulation.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { readdirSync, readFileSync } from "node:fs"
@@ -85,5 +85,16 @@ describe("layout", () => {
         assert.notStrictEqual(target, "@batch-extract/core/testing", shown(file))
       }
     }
+  })
+
+  it("durable execution and SQL live in core's run/ folder only: the engine and the extraction reach the run state through the RunState port", () => {
+    const durable = /^effect\/(workflow|cluster|sql)(\/|$)/
+    const elsewhere = [...sources(core("engine")), ...sources(core("extraction"))]
+    for (const file of elsewhere) {
+      for (const target of importsOf(file)) assert.notMatch(target, durable, shown(file))
+    }
+    const run = sources(core("run"))
+    assert.isTrue(run.some((file) => importsOf(file).some((target) => /^effect\/workflow$/.test(target))))
+    assert.isTrue(run.some((file) => importsOf(file).some((target) => /^effect\/sql$/.test(target))))
   })
 })
