@@ -90,6 +90,13 @@ export const count = (counts: Counts, event: ExtractionEvents.Event): void => {
     case "RecordsRetried":
       stageOf(counts, event.stage).retried += event.count
       break
+    case "RecordsRecovered": {
+      // Settled by an earlier attempt at the run: done, as far as this view goes.
+      const stage = stageOf(counts, event.stage)
+      stage.succeeded += event.succeeded
+      stage.failed += event.failed
+      break
+    }
     case "JobPlanned":
       stageOf(counts, event.stage)
       counts.jobStatus.set(event.jobName, "Planned")

@@ -5,16 +5,16 @@
  * skips what is done — and a database that cannot be reached is refused before anything is
  * sent or written.
  */
+import { PostgresCluster } from "@batch-extract/store/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { requirePostgres, startPostgres } from "../../store/test/support/postgres.ts"
 import * as Cli from "./support/cli.ts"
 import * as World from "./support/world.ts"
 
-const binaries = requirePostgres()
+const binaries = PostgresCluster.requirePostgres()
 
 const tempDir = (name: string) =>
   Effect.acquireRelease(
@@ -38,7 +38,7 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
     "extract, status, resume and a second extract work on PostgreSQL; nothing is kept under --out",
     () =>
       Effect.gen(function*() {
-        const cluster = yield* startPostgres(binaries!)
+        const cluster = yield* PostgresCluster.startPostgres(binaries!)
         const dir = yield* tempDir("pg")
         const input = World.writeCorpus(join(dir, "in"), 12)
         const out = join(dir, "out")

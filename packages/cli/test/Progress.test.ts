@@ -59,6 +59,14 @@ describe("Progress", () => {
     assert.strictEqual(Progress.bar(0.5, 4), "[##--]")
   })
 
+  it("counts the records an earlier attempt settled as done (a resumed run)", () => {
+    const counts = folded()
+    Progress.count(counts, { _tag: "RecordsRecovered", stage: "propositions", succeeded: 50, failed: 2 })
+    assert.strictEqual(Progress.fractionDone(counts, "propositions"), 0.88)
+    const stage = Progress.render(counts, 40_000, 40_000).find((line) => line.includes("propositions"))!
+    assert.include(stage, "85 ok (5 on demand), 3 failed")
+  })
+
   it("drops a job's estimate when it ends, and says done at 100%", () => {
     const counts = folded()
     Progress.count(counts, {

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Postgres from "../src/Postgres.ts"
 import * as SqliteClient from "../src/SqliteClient.ts"
-import { requirePostgres, startPostgres } from "./support/postgres.ts"
+import { requirePostgres, startPostgres } from "../src/testing/PostgresCluster.ts"
 
 type Db = Layer.Layer<SqlClient.SqlClient, unknown>
 

@@ -5,7 +5,8 @@
  * chunks already written are left out. A run already finished prints its result.
  */
 import { BatchConfig, ExtractRun, RunStore } from "@batch-extract/core"
-import { Effect, type FileSystem, type Path } from "effect"
+import { EmbeddedState } from "@batch-extract/store"
+import { Effect, FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
@@ -32,10 +33,21 @@ export const run = (
     return yield* Run.runExtraction({ runId: options.runId, recorded, batch, json: options.json })
   }).pipe(
     Effect.provide(Run.storeLayer(options.location, "work")),
+    (resume) => Effect.andThen(storeExists(options.location, options.runId), resume),
     Run.storeIssues,
     Run.withLogging,
     Run.reportInvalidInput
   )
+
+/** An output without an embedded store holds no run: refused without creating one there. */
+const storeExists = (location: Run.StoreLocation, runId: string) =>
+  Effect.gen(function*() {
+    if (location.database !== undefined) return
+    const fs = yield* FileSystem.FileSystem
+    const file = EmbeddedState.databaseFile(EmbeddedState.directoryOf(location.out))
+    if (yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))) return
+    return yield* new RunStore.UnknownRun({ runId, message: `no run ${runId} in ${describe(location)} (it has none)` })
+  })
 
 /** Where a store is, for messages. */
 export const describe = (location: Run.StoreLocation) =>

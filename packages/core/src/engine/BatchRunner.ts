@@ -161,24 +161,35 @@ export const run = <E, R>(
     const seenOpen = new Set<string>()
     const pendingOpen = new Map<string, BatchRecord.RecordOutcome>()
 
+    /** Say how many outcomes an earlier attempt recorded came in (for a resumed run's progress). */
+    const publishRecovered = (done: ReadonlyMap<string, RunState.StoredOutcome>) => {
+      if (done.size === 0) return Effect.void
+      let failed = 0
+      for (const outcome of done.values()) if (outcome._tag === "Failed") failed++
+      return RunEvents.publish({ _tag: "RecordsRecovered", stage, succeeded: done.size - failed, failed })
+    }
+
     const items = records.pipe(
       Stream.mapArrayEffect((batch) =>
-        Effect.map(previousOutcomes(batch), (done) =>
-          Arr.map(batch, (record): Item | undefined => {
-            if (inOpenJob.has(record.recordId)) {
-              seenOpen.add(record.recordId)
-              const outcome = pendingOpen.get(record.recordId)
-              if (outcome === undefined) return undefined
-              pendingOpen.delete(record.recordId)
+        Effect.flatMap(previousOutcomes(batch), (done) =>
+          Effect.as(
+            publishRecovered(done),
+            Arr.map(batch, (record): Item | undefined => {
+              if (inOpenJob.has(record.recordId)) {
+                seenOpen.add(record.recordId)
+                const outcome = pendingOpen.get(record.recordId)
+                if (outcome === undefined) return undefined
+                pendingOpen.delete(record.recordId)
+                const packed = BatchRecord.pack(record)
+                return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
+              }
               const packed = BatchRecord.pack(record)
-              return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
-            }
-            const packed = BatchRecord.pack(record)
-            const previous = done.get(record.recordId)
-            return previous !== undefined
-              ? { record: packed, bytes: packed.bytes, passthrough: true, previous: RunState.fromStored(previous) }
-              : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
-          }))
+              const previous = done.get(record.recordId)
+              return previous !== undefined
+                ? { record: packed, bytes: packed.bytes, passthrough: true, previous: RunState.fromStored(previous) }
+                : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+            })
+          ))
       ),
       Stream.filter((item): item is Item => item !== undefined)
     )

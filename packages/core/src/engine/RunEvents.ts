@@ -114,6 +114,17 @@ export interface RecordsRetried {
   readonly attempt: number
 }
 
+/**
+ * Records an earlier attempt at the run already settled (a resumed run): their recorded
+ * outcomes are passed on, nothing is sent. Not counted again in a summary.
+ */
+export interface RecordsRecovered {
+  readonly _tag: "RecordsRecovered"
+  readonly stage: string
+  readonly succeeded: number
+  readonly failed: number
+}
+
 /** One on-demand model call ended. */
 export interface OnDemandCall {
   readonly _tag: "OnDemandCall"
@@ -133,6 +144,7 @@ export type RunEvent =
   | RecordsSucceeded
   | RecordsFailed
   | RecordsRetried
+  | RecordsRecovered
   | OnDemandCall
 
 /** The receiver of run events. Must not fail; keep it quick (it runs inline). */

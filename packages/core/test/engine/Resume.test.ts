@@ -1,4 +1,4 @@
-import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunState } from "@batch-extract/core"
+import { BatchConfig, BatchInference, BatchRecord, BatchRunner, RunEvents, RunState } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -46,6 +46,24 @@ describe("resume", () => {
       const counters = yield* env.sim.counters
       assert.strictEqual(counters.jobsCreated, (yield* clean.sim.counters).jobsCreated)
       assert.strictEqual(storedOutcomes(yield* state.contents, "resumable", "propositions").size, 1_050)
+
+      // Once more, all settled: every record is recovered from the state (and said so), none sent.
+      const recovered = { succeeded: 0, failed: 0 }
+      const again = yield* runOnTestClock(
+        RunEvents.tapped(
+          withState(BatchRunner.runCollect(Stream.fromIterable(input), options(cfg))),
+          (event) =>
+            Effect.sync(() => {
+              if (event._tag !== "RecordsRecovered") return
+              recovered.succeeded += event.succeeded
+              recovered.failed += event.failed
+            })
+        )
+      )
+      assert.deepStrictEqual(texts(again.outcomes), texts(expected.outcomes))
+      const failed = expected.outcomes.filter((o) => o._tag === "Failed").length
+      assert.deepStrictEqual(recovered, { succeeded: 1_050 - failed, failed })
+      assert.strictEqual((yield* env.sim.counters).jobsCreated, (yield* clean.sim.counters).jobsCreated)
     }))
 
   it.effect("finds a job by name when the crash came between its create and recording its ARN", () =>

@@ -13,7 +13,11 @@
  * When PostgreSQL is missing, {@link requirePostgres} fails loudly when `CI=true` and otherwise
  * lets the tests skip with a message.
  *
- * Importable by other packages' tests by relative path (`../../store/test/support/postgres.ts`).
+ * When to use: tests of your own workers or pipelines against a real PostgreSQL
+ * (`@batch-extract/store/testing`), on a machine with Debian's `postgresql` package. Never
+ * loaded by the library itself.
+ *
+ * @since 0.2.0
  */
 import { PgClient } from "@effect/sql-pg"
 import { Data, Effect, Redacted, type Scope } from "effect"
