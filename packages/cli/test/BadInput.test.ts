@@ -1,14 +1,16 @@
 /**
  * Bad input to `batch-extract extract` (a child process, `--backend aws`, against the local
  * emulation): every invalid setting is reported at once, with exit 2, and nothing is sent or
- * written; unreadable, empty, binary, non-UTF-8 and otherwise unusable files are skipped with
- * their reason while the rest is extracted; one huge document is extracted whole; duplicate
- * documents are extracted once; a record over the size limit is reported failed with its
- * reason. No file is ever half-written.
+ * written; so is a run state that cannot be used (an unknown run, a store another live process
+ * works on, a database that is not a run state or of another schema version); unreadable,
+ * empty, binary, non-UTF-8 and otherwise unusable files are skipped with their reason while
+ * the rest is extracted; one huge document is extracted whole; duplicate documents are
+ * extracted once; a record over the size limit is reported failed with its reason. No file is
+ * ever half-written.
  */
-import { RunLedger } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
+import { spawnSync } from "node:child_process"
 import {
   chmodSync,
   existsSync,
@@ -19,9 +21,11 @@ import {
   symlinkSync,
   writeFileSync
 } from "node:fs"
-import { tmpdir } from "node:os"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as Cli from "./support/cli.ts"
+import { statusOf } from "./support/status.ts"
 import * as World from "./support/world.ts"
 
 const tempDir = (name: string) =>
@@ -247,6 +251,198 @@ describe("durable runs: bad input", () => {
   )
 
   it.live(
+    "a run state that cannot be used is refused (exit 2): an unknown run, a store in use, a foreign database, another schema version",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("state")
+        const world = yield* World.make({ emulator: { timings: {} } })
+        const corpus = World.writeCorpus(join(dir, "corpus"), 4)
+        const out = join(dir, "out")
+        const done = yield* Cli.run(
+          ["extract", corpus, "--out", out, "--run-id", "done", "--backend", "aws", ...World.flags()],
+          { env: world.env() }
+        )
+        assert.strictEqual(done.code, 0, Cli.describe(done))
+        const written = World.readChunks(out)
+        const summary = readFileSync(join(out, "summary.json"), "utf8")
+        const sent = { s3: world.s3.seen().length, bedrock: world.bedrock.seen().length }
+        const calls = (yield* world.local.bedrock.counters).callsByOperation
+
+        /** Refused with exit 2: the state's problem, naming `expected`. */
+        const refused = (args: ReadonlyArray<string>, expected: RegExp) =>
+          Effect.gen(function*() {
+            const exit = yield* Cli.run(args, { env: world.env() })
+            assert.strictEqual(exit.code, 2, Cli.describe(exit))
+            assert.include(exit.stderr, "nothing was sent or written", Cli.describe(exit))
+            const problem = problemsOf(exit).find((line) => line.startsWith("state: "))
+            assert.isDefined(problem, Cli.describe(exit))
+            assert.match(problem!, expected)
+            tried++
+          })
+        let tried = 0
+        const extract = (target: string, runId: string) => [
+          "extract",
+          corpus,
+          "--out",
+          target,
+          "--run-id",
+          runId,
+          "--backend",
+          "aws",
+          ...World.flags()
+        ]
+
+        // An unknown run, in a store and where there is none (nothing is created there).
+        for (const command of ["resume", "status", "stop"]) yield* refused([command, "nope", "--out", out], /\bnope\b/)
+        const nowhere = join(dir, "nowhere")
+        yield* refused(["resume", "nope", "--out", nowhere], /\bnope\b/)
+        yield* refused(["status", "--out", nowhere], /no run state/)
+        assert.isFalse(existsSync(nowhere), "no run state is created by a refused resume")
+
+        // A store another live process works on (here: this test process holds its lock).
+        writeFileSync(World.lockFile(out), JSON.stringify({ pid: process.pid, host: hostname() }))
+        const inUse = new RegExp(`in use by process ${process.pid}\\b`)
+        yield* refused(extract(out, "second"), inUse)
+        yield* refused(["resume", "done", "--out", out], inUse)
+        assert.deepStrictEqual(JSON.parse(readFileSync(World.lockFile(out), "utf8")).pid, process.pid)
+        // Reading works meanwhile: status is one JSON object whose counts add up.
+        const status = statusOf(yield* Cli.run(["status", "done", "--out", out, "--json"], { env: world.env() }))
+        assert.strictEqual(status.phase, "finished")
+        assert.strictEqual(status.exitCode, 0)
+        assert.strictEqual(status.chunks.extracted, written.size)
+        assert.strictEqual(status.records.succeeded, 2 * written.size)
+        // A lock left by a process that is gone is taken over (and released).
+        const gone = spawnSync(process.execPath, ["-e", ""]).pid
+        writeFileSync(World.lockFile(out), JSON.stringify({ pid: gone, host: hostname() }))
+        const resumed = yield* Cli.run(["resume", "done", "--out", out, "--json"], { env: world.env() })
+        assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
+        assert.isFalse(existsSync(World.lockFile(out)), "the lock is released")
+        assert.deepStrictEqual(World.runIds(out), ["done"], "no other run")
+        assert.deepStrictEqual(World.readChunks(out), written)
+        assert.strictEqual(readFileSync(join(out, "summary.json"), "utf8"), summary)
+
+        // A database that is not a run state, and a run state of another schema version: left as they are.
+        const foreignOut = join(dir, "foreign")
+        const versionOut = join(dir, "version")
+        for (
+          const [target, setup] of [
+            [foreignOut, "CREATE TABLE foo (bar TEXT); INSERT INTO foo VALUES ('mine')"],
+            [
+              versionOut,
+              "CREATE TABLE be_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); " +
+              "INSERT INTO be_meta VALUES ('schema', 'batch-extract-run-state'), ('version', '999')"
+            ]
+          ] as const
+        ) {
+          mkdirSync(World.stateDirectory(target), { recursive: true })
+          const db = new DatabaseSync(World.stateFile(target))
+          db.exec(setup)
+          db.close()
+        }
+        for (
+          const [target, expected, tables] of [
+            [foreignOut, /not a batch-extract run state/, ["foo"]],
+            [versionOut, /version 999/, ["be_meta"]]
+          ] as const
+        ) {
+          yield* refused(extract(target, "x"), expected)
+          yield* refused(["resume", "x", "--out", target], expected)
+          yield* refused(["status", "--out", target], expected)
+          yield* refused(["status", "x", "--out", target, "--json"], expected)
+          assert.deepStrictEqual(World.tables(target), [...tables], "the database is left as it was")
+          assert.deepStrictEqual(World.chunkFiles(target), [])
+          assert.isFalse(existsSync(join(target, "summary.json")))
+        }
+
+        // Nothing reached S3 or Bedrock after the first run (the resume of a finished run sends nothing).
+        assert.strictEqual(world.s3.seen().length, sent.s3)
+        assert.strictEqual(world.bedrock.seen().length, sent.bedrock)
+        assert.deepStrictEqual((yield* world.local.bedrock.counters).callsByOperation, calls)
+        console.log(JSON.stringify({ stateProblemsTried: tried }))
+      }).pipe(Effect.scoped),
+    180_000
+  )
+
+  it.live(
+    "while a run is live, a second extract or resume on its store is refused (exit 2), status reads it; a killed run's lock is taken over",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir("live")
+        const world = yield* World.make({ emulator: { timings: { ...World.slowTimings, inProgressMs: 15_000 } } })
+        const corpus = World.writeCorpus(join(dir, "corpus"), 40)
+        const out = join(dir, "out")
+        const args = (
+          runId: string
+        ) => [
+          "extract",
+          corpus,
+          "--out",
+          out,
+          "--run-id",
+          runId,
+          "--backend",
+          "aws",
+          "--no-propositions",
+          ...World.flags()
+        ]
+        let stop = false
+        const live = yield* Effect.forkChild(Cli.run(args("live"), { env: world.env(), killWhen: () => stop }))
+        // Wait (bounded) until its jobs run.
+        for (let waited = 0; !World.jobs(out, "live").some((job) => job.status === "InProgress"); waited += 100) {
+          assert.isBelow(waited, 60_000, "the live run's jobs are seen in progress")
+          yield* Effect.sleep("100 millis")
+        }
+        const holder = JSON.parse(readFileSync(World.lockFile(out), "utf8")) as { pid: number }
+        assert.notStrictEqual(holder.pid, process.pid)
+        const jobsCreated = (yield* world.local.bedrock.counters).jobsCreated
+
+        for (const command of [args("second"), ["resume", "live", "--out", out]]) {
+          const exit = yield* Cli.run(command, { env: world.env() })
+          assert.strictEqual(exit.code, 2, Cli.describe(exit))
+          assert.include(exit.stderr, "nothing was sent or written")
+          assert.match(exit.stderr, new RegExp(`state: .*in use by process ${holder.pid}\\b`))
+        }
+        assert.deepStrictEqual(World.runIds(out), ["live"], "no second run")
+        assert.strictEqual((yield* world.local.bedrock.counters).jobsCreated, jobsCreated)
+        assert.isFalse(world.s3.seen().some((r) => r.url.includes("/batch-extract/second/")))
+
+        // status reads the live run: one JSON object whose counts add up.
+        const status = statusOf(yield* Cli.run(["status", "live", "--out", out, "--json"], { env: world.env() }))
+        assert.strictEqual(status.phase, "running")
+        assert.isNull(status.exitCode)
+        assert.strictEqual(status.chunks.total, 200)
+        assert.isAbove(status.chunks.in_job, 0)
+        assert.isAbove(status.jobs.open, 0)
+        assert.isTrue(status.jobs.live.some((job) => job.status === "InProgress"), JSON.stringify(status.jobs))
+        const list = yield* Cli.run(["status", "--out", out, "--json"], { env: world.env() })
+        assert.strictEqual(list.code, 0, Cli.describe(list))
+        assert.deepStrictEqual(
+          (JSON.parse(list.stdout) as { runs: ReadonlyArray<{ runId: string; phase: string }> }).runs.map((r) => [
+            r.runId,
+            r.phase
+          ]),
+          [["live", "running"]]
+        )
+
+        // Killed, its lock stays behind; a resume takes it over and finishes the run.
+        stop = true
+        const killed = yield* Fiber.join(live)
+        assert.strictEqual(killed.signal, "SIGKILL", Cli.describe(killed))
+        assert.isTrue(existsSync(World.lockFile(out)))
+        const resumed = yield* Cli.run(["resume", "live", "--out", out], { env: world.env() })
+        assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
+        assert.isFalse(existsSync(World.lockFile(out)))
+        assert.strictEqual(World.runRow(out, "live")?.phase, "finished")
+        assert.strictEqual(World.readChunks(out).size, 200)
+        const finished = statusOf(yield* Cli.run(["status", "live", "--out", out, "--json"], { env: world.env() }))
+        assert.strictEqual(finished.phase, "finished")
+        assert.strictEqual(finished.chunks.extracted, 200)
+        assert.strictEqual(finished.jobs.open, 0)
+      }).pipe(Effect.scoped),
+    180_000
+  )
+
+  it.live(
     "unusable files are skipped with their reason, duplicates extracted once, the rest extracted",
     () =>
       Effect.gen(function*() {
@@ -315,12 +511,19 @@ describe("durable runs: bad input", () => {
         const chunks = World.readChunks(out)
         assert.strictEqual(chunks.size, summary.chunks - summary.extraction.duplicateChunks)
         assert.isAbove(summary.extraction.duplicateChunks, 0)
-        const state = RunLedger.fold(World.ledgerEntries(out, "files"))
+        const outcomes = World.outcomes(out, "files")
+        const jobs = World.jobs(out, "files")
         for (const stage of ["propositions", "topics"]) {
-          assert.strictEqual(state.outcomes.get(stage)?.size, chunks.size, `${stage}: one outcome per unique chunk`)
+          const records = [...outcomes.get(stage)?.values() ?? []]
+          assert.strictEqual(records.length, chunks.size, `${stage}: one outcome per unique chunk`)
+          // No record sent twice: each asked once, in a job or on demand.
+          assert.isTrue(records.every((o) => o.tag === "Succeeded" && o.attempts === 1), `${stage}: one attempt each`)
+          const inJobs = jobs.filter((job) => job.stage === stage).reduce((n, job) => n + job.records, 0)
+          assert.strictEqual(inJobs + records.filter((o) => o.via === "onDemand").length, chunks.size, stage)
         }
-        const sent = [...state.jobs.values()].flatMap((job) => job.recordIds)
-        assert.strictEqual(new Set(sent).size, sent.length, "no record sent twice")
+        // The manifest: the documents read and skipped, each unique chunk extracted.
+        const states = World.countBy(World.chunkStates(out, "files").values(), (chunk) => chunk.state)
+        assert.deepStrictEqual(states, { extracted: chunks.size })
         if (unreadable) chmodSync(join(corpus, "locked.txt"), 0o600)
         console.log(JSON.stringify({ badFilesTried: Object.keys(bad).length + 2 }))
       }).pipe(Effect.scoped),

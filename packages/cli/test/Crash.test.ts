@@ -1,18 +1,22 @@
 /**
- * Crash proof: `batch-extract extract` is killed with SIGKILL at many points (staging, between
- * the create intent and the ARN, while polling, while reading outputs, right after outcomes
- * are recorded, while writing the sink, and after random delays), and resumed each time. The
- * local S3 and the Bedrock emulator live in this test process, so they outlive every kill;
- * the child reaches them with `--backend aws` and the standard SDK environment.
+ * Crash proof: `batch-extract extract` is killed with SIGKILL at many points (right after the
+ * run is recorded, staging, between the create intent and the ARN, while polling, while
+ * reading outputs, right after outcomes are recorded, while writing the sink, and after
+ * random delays), and resumed each time. The local S3 and the Bedrock emulator live in this
+ * test process, so they outlive every kill; the child reaches them with `--backend aws` and
+ * the standard SDK environment. Progress is read from the run state (the SQLite store under
+ * the output, read-only).
  *
- * In the end: the chunk files equal those of an uninterrupted run, no input ever had two
- * jobs, no record was in two jobs, every record has a recorded outcome, and no file was
- * ever half-written.
+ * In the end: the chunk files equal those of an uninterrupted run; the run state passes
+ * SQLite's integrity check after every kill; no input ever had two jobs and every job created
+ * has its intent in the run state; no record was in two first-attempt jobs, nor sent again
+ * after a job answered it (what each job was given and answered is read from the S3 traffic);
+ * every record has a recorded outcome; and no file was ever half-written.
  */
-import { RunLedger } from "@batch-extract/core"
+import { BatchInference } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
@@ -25,9 +29,10 @@ interface Observation {
   readonly out: string
   readonly runId: string
   readonly startedAt: number
-  /** Ledger tag counts when the child started. */
-  readonly baseline: Record<string, number>
-  readonly baselineInProgress: number
+  /** The run state at the child's start: the run was recorded, the jobs seen in progress, the outcomes. */
+  readonly hadRun: boolean
+  readonly baselineInProgress: ReadonlySet<string>
+  readonly baselineOutcomes: number
   readonly baselineChunkFiles: number
 }
 
@@ -43,10 +48,14 @@ const isCreate = (r: Proxy.Seen) => r.method === "POST" && r.url.split("?")[0] =
 const isStaging = (r: Proxy.Seen) => r.method === "PUT" && r.url.includes("/input/")
 const isOutputRead = (r: Proxy.Seen) => r.method === "GET" && r.url.split("?")[0]!.endsWith(".jsonl.out")
 
-const inProgressCount = (entries: ReadonlyArray<RunLedger.Entry>) =>
-  entries.filter((e) => e._tag === "JobStatus" && e.status === "InProgress").length
+const inProgress = (out: string, runId: string) =>
+  new Set(World.jobs(out, runId).filter((job) => job.status === "InProgress").map((job) => job.jobName))
 
 const points = {
+  runRecorded: {
+    name: "run recorded, nothing staged yet",
+    reached: (o) => !o.hadRun && World.runRow(o.out, o.runId) !== undefined
+  },
   staging: { name: "staging an input", reached: (o) => inFlight(o.world.s3, "held-request", isStaging) },
   intentBeforeCreate: {
     name: "create intent recorded, create not yet at the service",
@@ -58,7 +67,7 @@ const points = {
   },
   polling: {
     name: "polling an in-progress job",
-    reached: (o) => inProgressCount(World.ledgerEntries(o.out, o.runId)) > o.baselineInProgress
+    reached: (o) => [...inProgress(o.out, o.runId)].some((name) => !o.baselineInProgress.has(name))
   },
   readingOutputs: {
     name: "reading a job's output",
@@ -66,7 +75,7 @@ const points = {
   },
   outcomesRecorded: {
     name: "outcomes just recorded",
-    reached: (o) => (World.countTags(World.ledgerEntries(o.out, o.runId)).Outcomes ?? 0) > (o.baseline.Outcomes ?? 0)
+    reached: (o) => World.outcomeCount(o.out, o.runId) > o.baselineOutcomes
   },
   writingSink: {
     name: "writing the sink",
@@ -79,9 +88,18 @@ const after = (ms: number): KillPoint => ({
   reached: (o) => performance.now() - o.startedAt > ms
 })
 
-/** The windows the proxies hold open, so each kill point is hit reliably. */
+/**
+ * The windows the proxies hold open, so each kill point is hit reliably; the staged inputs and
+ * the outputs read are kept, to see what each job was given and what it answered.
+ */
 const holdWindows = (world: World.World) => {
-  world.s3.setPlan((r) => isStaging(r) ? { holdRequestMs: 150 } : isOutputRead(r) ? { holdResponseMs: 150 } : {})
+  world.s3.setPlan((r) =>
+    isStaging(r)
+      ? { holdRequestMs: 150, keepBodies: true }
+      : isOutputRead(r)
+      ? { holdResponseMs: 150, keepBodies: true }
+      : {}
+  )
   world.bedrock.setPlan((r) => (isCreate(r) ? { holdRequestMs: 100, holdResponseMs: 150 } : {}))
 }
 
@@ -89,7 +107,18 @@ interface Tally {
   kills: Array<string>
   missed: Array<string>
   processes: number
-  tornLedgerLines: number
+  /** Integrity checks of the run state after a kill, and those that were not "ok". */
+  integrityChecks: number
+  unsound: Array<string>
+}
+
+/** The run state passes SQLite's integrity check (when there is one: a kill may come before it). */
+const checkIntegrity = (out: string, tally: Tally, when: string) => {
+  if (!existsSync(World.stateFile(out))) return
+  const result = World.integrity(out)
+  tally.integrityChecks++
+  if (result !== "ok") tally.unsound.push(`${when}: ${result}`)
+  assert.strictEqual(result, "ok", `the run state after ${when}`)
 }
 
 /** Run a run to its end, killing it at each point in turn (a point not reached lets it run on). */
@@ -114,25 +143,24 @@ const crashAndResume = (
       "aws",
       ...World.flags(settings)
     ]
-    const nextArgs = () =>
-      World.ledgerEntries(out, runId).some((e) => e._tag === "RunStarted")
-        ? ["resume", runId, "--out", out]
-        : extractArgs
+    // Once the run is recorded it is resumed; before, extracted again (nothing of it is kept).
+    const nextArgs = () => World.runRow(out, runId) !== undefined ? ["resume", runId, "--out", out] : extractArgs
     for (const point of sequence) {
-      const entries = World.ledgerEntries(out, runId)
       const observation: Observation = {
         world,
         out,
         runId,
         startedAt: performance.now(),
-        baseline: World.countTags(entries),
-        baselineInProgress: inProgressCount(entries),
+        hadRun: World.runRow(out, runId) !== undefined,
+        baselineInProgress: inProgress(out, runId),
+        baselineOutcomes: World.outcomeCount(out, runId),
         baselineChunkFiles: World.chunkFiles(out).length
       }
       const exit = yield* Cli.run(nextArgs(), { env: world.env(), killWhen: () => point.reached(observation) })
       tally.processes++
-      // Whatever the instant of the kill: no chunk file is ever half-written.
+      // Whatever the instant of the kill: no chunk file is ever half-written, the run state is sound.
       World.readChunks(out)
+      checkIntegrity(out, tally, `${runId}: ${point.name}`)
       if (exit.killed) {
         assert.strictEqual(exit.signal, "SIGKILL", Cli.describe(exit))
         tally.kills.push(point.name)
@@ -144,15 +172,19 @@ const crashAndResume = (
     }
     // Resume until done (a resume always finishes: nothing kills it).
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (World.ledgerEntries(out, runId).some((e) => e._tag === "RunFinished")) break
+      if (World.finished(out, runId)) break
       const exit = yield* Cli.run(nextArgs(), { env: world.env() })
       tally.processes++
       assert.strictEqual(exit.code, 0, Cli.describe(exit))
     }
-    tally.tornLedgerLines += World.tornLedgerLines(out, runId)
+    assert.isTrue(World.finished(out, runId), `${runId} finished`)
+    checkIntegrity(out, tally, `${runId}: the end`)
   })
 
-/** Check a crashed run against the reference: same chunks, no duplicate job, every outcome. */
+/**
+ * Check a crashed run against the reference: same chunks, no job twice, every job's intent
+ * recorded, no record sent twice, every outcome.
+ */
 const verify = (
   world: World.World,
   out: string,
@@ -166,59 +198,88 @@ const verify = (
     assert.deepStrictEqual(lost, [], `${runId}: chunks lost`)
     assert.strictEqual(chunks.size, reference.size)
     for (const [id, chunk] of reference) assert.deepStrictEqual(chunks.get(id), chunk, `${runId}: chunk ${id}`)
+    const run = World.runRow(out, runId)
+    assert.strictEqual(run?.phase, "finished")
+    assert.strictEqual(run?.exitCode, 0)
+    const states = World.countBy(World.chunkStates(out, runId).values(), (chunk) => chunk.state)
+    assert.deepStrictEqual(states, { extracted: reference.size }, `${runId}: every chunk extracted`)
 
-    // The emulator's view: one job per input, each record in one first-attempt job only.
-    const entries = World.ledgerEntries(out, runId)
-    const state = RunLedger.fold(entries)
+    // The jobs: every job name once in the run state; on the emulator, one job per input and
+    // per name, each with its intent (the same input) in the run state.
+    const rows = World.jobs(out, runId)
+    const intents = new Map(rows.map((row) => [row.jobName, row]))
+    assert.strictEqual(intents.size, rows.length, `${runId}: job names are unique in the run state`)
     const jobs = (yield* world.local.bedrock.jobs).filter((job) =>
       (job.inputS3Uri ?? "").includes(`/batch-extract/${runId}/`)
     )
-    const byInput = new Map<string, number>()
-    for (const job of jobs) byInput.set(job.inputS3Uri ?? "", (byInput.get(job.inputS3Uri ?? "") ?? 0) + 1)
-    const duplicatedInputs = [...byInput].filter(([, n]) => n > 1)
-    const jobsOfRecord = new Map<string, Array<string>>()
-    for (const job of jobs) {
-      const intent = state.jobs.get(job.jobName)
-      assert.isDefined(intent, `${runId}: the ledger has the intent of every job it created (${job.jobName})`)
-      if (intent!.attempt > 1) continue
-      for (const recordId of intent!.recordIds) {
-        const key = `${intent!.stage}/${recordId}`
-        jobsOfRecord.set(key, [...(jobsOfRecord.get(key) ?? []), job.jobName])
-      }
-    }
-    const duplicatedRecords = [...jobsOfRecord].filter(([, names]) => names.length > 1)
+    const twice = (keys: ReadonlyArray<string>) => keys.filter((key, i) => keys.indexOf(key) !== i)
+    const duplicatedInputs = twice(jobs.map((job) => job.inputS3Uri ?? ""))
+    const duplicatedNames = twice(jobs.map((job) => job.jobName))
     assert.deepStrictEqual(duplicatedInputs, [], `${runId}: inputs with two jobs`)
-    // (Under faults a record a failed job did not answer may go again in a fresh job after a kill.)
-    if (!faulty) assert.deepStrictEqual(duplicatedRecords.slice(0, 5), [], `${runId}: records sent in two jobs`)
-    if (!faulty) assert.isTrue(jobs.every((job) => job.status === "Completed"), `${runId}: every job completed`)
+    assert.deepStrictEqual(duplicatedNames, [], `${runId}: job names created twice`)
+    for (const job of jobs) {
+      const intent = intents.get(job.jobName)
+      assert.isDefined(intent, `${runId}: the run state has the intent of every job created (${job.jobName})`)
+      assert.strictEqual(job.inputS3Uri, `s3://${intent!.bucket}/${intent!.inputKey}`, job.jobName)
+      assert.strictEqual(intent!.jobArn, job.jobArn, `${runId}: the ARN of ${job.jobName} is recorded`)
+      assert.isTrue(intent!.finished, `${runId}: ${job.jobName} is settled`)
+    }
+    if (!faulty) {
+      // Every intent was created: no job was left behind, none made twice.
+      assert.deepStrictEqual(rows.map((row) => row.jobName).sort(), jobs.map((job) => job.jobName).sort())
+      assert.isTrue(jobs.every((job) => job.status === "Completed"), `${runId}: every job completed`)
+    }
 
-    // No job ever carried a record that had already succeeded (retry jobs included).
-    const succeeded = new Set<string>()
-    const resent: Array<string> = []
-    for (const entry of entries) {
-      if (entry._tag === "Outcomes") {
-        for (const outcome of entry.outcomes) {
-          if (outcome._tag === "Succeeded") succeeded.add(`${entry.stage}/${outcome.recordId}`)
-        }
-      } else if (entry._tag === "JobIntent") {
-        for (const id of entry.recordIds) {
-          if (succeeded.has(`${entry.stage}/${id}`)) resent.push(`${entry.jobName} ${id}`)
-        }
+    // The records: what each job was given (its staged input, by content hash) and answered
+    // (its output file), as seen on S3.
+    const inputs = World.stagedInputs(world.s3)
+    const outputs = World.jobOutputs(world.s3)
+    const carried = new Map<string, Array<{ job: BatchInference.JobDescription; attempt: number }>>()
+    for (const job of jobs) {
+      const intent = intents.get(job.jobName)!
+      const records = inputs.get(intent.contentHash)
+      assert.isDefined(records, `${runId}: the staged input of ${job.jobName} was seen`)
+      assert.strictEqual(records!.length, intent.records, `${runId}: ${job.jobName} has the records of its intent`)
+      for (const recordId of records!) {
+        const key = `${intent.stage}/${recordId}`
+        carried.set(key, [...(carried.get(key) ?? []), { job, attempt: intent.attempt }])
+      }
+      if (!faulty) {
+        const output = outputs.get(BatchInference.jobIdFromArn(job.jobArn))
+        assert.isDefined(output, `${runId}: the output of ${job.jobName} was read`)
+        assert.strictEqual(output!.answered.size, records!.length, `${runId}: ${job.jobName} answered every record`)
       }
     }
-    assert.deepStrictEqual(resent.slice(0, 5), [], `${runId}: records sent again after they succeeded`)
+    const inTwoFirstJobs = [...carried].filter(([, list]) => list.filter((c) => c.attempt === 1).length > 1)
+    // (Under faults a record a failed job did not answer may go again in a fresh job after a kill.)
+    if (!faulty) assert.deepStrictEqual(inTwoFirstJobs.slice(0, 5).map(([key]) => key), [], `${runId}: in two jobs`)
+    // No job ever carried a record that an earlier job had answered (retry jobs included).
+    const resent: Array<string> = []
+    for (const [key, list] of carried) {
+      const recordId = key.slice(key.indexOf("/") + 1)
+      const inOrder = [...list].sort((a, b) => (a.job.submitTime?.getTime() ?? 0) - (b.job.submitTime?.getTime() ?? 0))
+      inOrder.forEach(({ job }, i) => {
+        const answeredBefore = inOrder.slice(0, i).find(({ job: earlier }) =>
+          outputs.get(BatchInference.jobIdFromArn(earlier.jobArn))?.answered.has(recordId)
+        )
+        if (answeredBefore !== undefined) resent.push(`${key} in ${job.jobName} after ${answeredBefore.job.jobName}`)
+      })
+    }
+    assert.deepStrictEqual(resent.slice(0, 5), [], `${runId}: records sent again after a job answered them`)
 
-    // Every record of both stages has its outcome in the ledger, and succeeded.
+    // Every record of both stages has its outcome in the run state, and succeeded.
+    const outcomes = World.outcomes(out, runId)
     for (const stage of ["propositions", "topics"]) {
-      const outcomes = state.outcomes.get(stage)
-      const missing = [...reference.keys()].filter((id) => outcomes?.get(id)?._tag !== "Succeeded")
+      const missing = [...reference.keys()].filter((id) => outcomes.get(stage)?.get(id)?.tag !== "Succeeded")
       assert.deepStrictEqual(missing, [], `${runId}: ${stage} records without a successful outcome`)
     }
     return {
       lost: lost.length,
-      duplicatedJobs: duplicatedInputs.length,
-      recordsInTwoJobs: (faulty ? 0 : duplicatedRecords.length) + resent.length,
-      jobs: jobs.length
+      duplicatedJobs: duplicatedInputs.length + duplicatedNames.length,
+      recordsInTwoJobs: (faulty ? 0 : inTwoFirstJobs.length) + resent.length,
+      jobs: jobs.length,
+      recordsTracked: carried.size,
+      recordsInRetryJobs: [...carried.values()].filter((list) => list.length > 1).length
     }
   })
 
@@ -249,9 +310,10 @@ describe("durable runs: crash and resume", () => {
         const referenceJobs = (yield* world.local.bedrock.jobs).length
         assert.isAtLeast(referenceJobs, 5, "several jobs per stage")
 
-        const tally: Tally = { kills: [], missed: [], processes: 0, tornLedgerLines: 0 }
+        const tally: Tally = { kills: [], missed: [], processes: 0, integrityChecks: 0, unsound: [] }
         const sequences: Record<string, ReadonlyArray<KillPoint>> = {
           "by-phase": [
+            points.runRecorded,
             points.staging,
             points.intentBeforeCreate,
             points.createdBeforeArn,
@@ -279,9 +341,19 @@ describe("durable runs: crash and resume", () => {
             points.writingSink,
             points.writingSink
           ],
-          "random": [900, 1400, 1800, 2200].map(after)
+          // At fractions of an uninterrupted run's time (a run now spends its first seconds starting).
+          "random": [0.3, 0.45, 0.6, 0.75].map((share) => after(Math.round(share * clean.elapsedMs)))
         }
-        const results: Array<{ runId: string; lost: number; duplicatedJobs: number; recordsInTwoJobs: number }> = []
+        const results: Array<
+          {
+            runId: string
+            lost: number
+            duplicatedJobs: number
+            recordsInTwoJobs: number
+            recordsTracked: number
+            recordsInRetryJobs: number
+          }
+        > = []
         for (const [runId, sequence] of Object.entries(sequences)) {
           const out = join(dir, runId)
           yield* crashAndResume(world, corpus, out, runId, sequence, tally)
@@ -323,16 +395,20 @@ describe("durable runs: crash and resume", () => {
             byKind,
             notReached: tally.missed,
             processes: tally.processes,
-            tornLedgerLines: tally.tornLedgerLines,
+            integrityChecks: tally.integrityChecks,
+            unsoundRunStates: tally.unsound.length,
             recordsLost: results.reduce((n, r) => n + r.lost, 0),
             jobsDuplicated: results.reduce((n, r) => n + r.duplicatedJobs, 0),
             recordsInTwoJobs: results.reduce((n, r) => n + r.recordsInTwoJobs, 0),
+            recordsTrackedThroughJobs: results.reduce((n, r) => n + r.recordsTracked, 0),
+            recordsSentAgainAfterAFailedJob: results.reduce((n, r) => n + r.recordsInRetryJobs, 0),
             emulator: { jobsCreated: counters.jobsCreated, repeatedTokens: counters.repeatedTokens }
           },
           null,
           2
         ))
         assert.isAtLeast(tally.kills.length, 18)
+        assert.deepStrictEqual(tally.unsound, [])
         for (const point of Object.values(points)) {
           assert.include(tally.kills, point.name, `the kill point "${point.name}" was tried`)
         }
@@ -362,13 +438,22 @@ describe("durable runs: crash during on-demand calls", () => {
           { env: world.env(), killWhen: () => invocations() >= 50 }
         )
         assert.isTrue(killed.killed, Cli.describe(killed))
+        assert.strictEqual(World.integrity(out), "ok")
         const before = invocations()
         const resumed = yield* Cli.run(["resume", "on-demand", "--out", out], { env: world.env() })
         assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
         const chunks = World.readChunks(out)
         assert.strictEqual(chunks.size, 90)
-        const state = RunLedger.fold(World.ledgerEntries(out, "on-demand"))
-        for (const stage of ["propositions", "topics"]) assert.strictEqual(state.outcomes.get(stage)?.size, 90)
+        const outcomes = World.outcomes(out, "on-demand")
+        for (const stage of ["propositions", "topics"]) {
+          const records = [...outcomes.get(stage)?.values() ?? []]
+          assert.strictEqual(records.length, 90)
+          assert.isTrue(records.every((o) => o.tag === "Succeeded" && o.via === "onDemand"), stage)
+        }
+        // Each on-demand call is an activity of the run: one per record (none left unfinished).
+        const calls = World.activities(out).filter((a) => a.name.startsWith("ondemand/"))
+        assert.strictEqual(new Set(calls.map((a) => a.name)).size, 180)
+        assert.isTrue(calls.every((a) => a.completed))
         // Each record asked once, but for the few in flight when the process died (at most the
         // on-demand concurrency, 4 by default).
         const asked = invocations()

@@ -5,7 +5,6 @@
  * missing / malformed / truncated records, and credentials that expire and are refreshed
  * mid-run. Every record ends succeeded, or reported failed with its reason.
  */
-import { RunLedger } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -31,26 +30,51 @@ interface Summary {
 const summaryOf = (out: string) => JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Summary
 
 /**
- * Every record of both stages has exactly one final outcome in the ledger: succeeded, or
- * failed with a reason that the summary lists too. Returns the failures.
+ * Every record of both stages has exactly one final outcome in the run state: succeeded, or
+ * failed with a reason that the summary lists too; every chunk is written and its row says
+ * extracted, or failed with the reasons. With a `reference` (the chunks of a run without
+ * faults), every extracted chunk equals its reference: each answer is the whole one (a cut-off
+ * answer was asked again and the whole answer replaced it). Returns the failures.
  */
-const everyRecordAccountedFor = (out: string, runId: string, exit: Cli.Exit) => {
+const everyRecordAccountedFor = (
+  out: string,
+  runId: string,
+  exit: Cli.Exit,
+  reference?: ReadonlyMap<string, unknown> | undefined
+) => {
   const chunks = World.readChunks(out)
   const summary = summaryOf(out)
-  const state = RunLedger.fold(World.ledgerEntries(out, runId))
+  const outcomes = World.outcomes(out, runId)
+  const rows = World.chunkStates(out, runId)
   assert.strictEqual(chunks.size, summary.chunks, "every chunk is written, failed or not")
+  assert.strictEqual(rows.size, chunks.size, "every chunk is in the run's manifest")
+  assert.strictEqual(World.runRow(out, runId)?.phase, "finished")
+  assert.strictEqual(World.runRow(out, runId)?.exitCode, exit.code)
   const failed: Array<{ stage: string; recordId: string; reason: string }> = []
-  for (const stage of ["propositions", "topics"]) {
-    const outcomes = state.outcomes.get(stage)
-    for (const id of chunks.keys()) {
-      const outcome = outcomes?.get(id)
+  for (const id of chunks.keys()) {
+    const row = rows.get(id)
+    assert.isDefined(row, `${id} is in the manifest`)
+    const reasons: Array<string> = []
+    for (const stage of ["propositions", "topics"]) {
+      const outcome = outcomes.get(stage)?.get(id)
       assert.isDefined(outcome, `${stage} ${id} has an outcome`)
-      // A cut-off answer was asked again; the whole answer replaced it in the ledger.
-      if (outcome!._tag === "Succeeded") assert.isFalse(outcome!.output.truncated, `${stage} ${id} is whole`)
-      if (outcome!._tag === "Failed") {
-        assert.isAbove(outcome!.reason.length, 0)
-        failed.push({ stage, recordId: id, reason: outcome!.reason })
+      // The chunk is written: its answer is no longer kept, only its figures.
+      assert.isUndefined(outcome!.output, `${stage} ${id}: the answer of a written chunk is not kept`)
+      if (outcome!.tag === "Failed") {
+        assert.isAbove(outcome!.reason?.length ?? 0, 0)
+        failed.push({ stage, recordId: id, reason: outcome!.reason! })
+        reasons.push(`${stage}: ${outcome!.reason}`)
       }
+    }
+    if (reasons.length > 0) {
+      assert.strictEqual(row!.state, "failed", `${id} failed`)
+      for (const reason of reasons) assert.include(row!.reason, reason)
+    } else if (row!.state === "failed") {
+      // Succeeded records whose chunk failed: an answer cut off twice (kept, with its reason).
+      assert.match(row!.reason ?? "", /cut off/, `${id}: ${row!.reason}`)
+    } else {
+      assert.strictEqual(row!.state, "extracted", id)
+      if (reference !== undefined) assert.deepStrictEqual(chunks.get(id), reference.get(id), `${id}: the whole answers`)
     }
   }
   const listed = new Set(summary.failures.map((f) => `${f.stage} ${f.recordId}`))
@@ -129,11 +153,21 @@ describe("durable runs: faults", () => {
           ],
           { env: world.env() }
         )
-        const failed = everyRecordAccountedFor(out, "storm", exit)
+        // The reference: the same corpus extracted without faults.
+        const clean = yield* World.make({ emulator: { timings: {} } })
+        const referenceOut = join(dir, "reference")
+        const cleanExit = yield* Cli.run(
+          ["extract", corpus, "--out", referenceOut, "--run-id", "calm", "--backend", "aws", ...World.flags()],
+          { env: clean.env() }
+        )
+        assert.strictEqual(cleanExit.code, 0, Cli.describe(cleanExit))
+        const failed = everyRecordAccountedFor(out, "storm", exit, World.readChunks(referenceOut))
 
         const counters = yield* world.local.bedrock.counters
         const statuses = new Set((yield* world.local.bedrock.jobs).map((job) => job.status))
         const summary = summaryOf(out)
+        // Cut-off answers were asked again (each a `reask/<stage>/<record>` activity of the run).
+        const reasked = World.activities(out).filter((activity) => activity.name.startsWith("reask/"))
         const figures = {
           throttled: counters.throttled,
           createsRefused: counters.createsRefused + 3,
@@ -141,6 +175,7 @@ describe("durable runs: faults", () => {
           s3Errors: world.s3.refused(),
           jobStatuses: [...statuses].sort(),
           recordsRetried: summary.records.retried,
+          cutOffAnswersAskedAgain: reasked.length,
           recordsFailed: failed.length,
           reasons: [...new Set(failed.map((f) => f.reason))]
         }
@@ -152,6 +187,8 @@ describe("durable runs: faults", () => {
           assert.isTrue(statuses.has(status as never), `a job ended ${status}`)
         }
         assert.isAbove(summary.records.retried, 0)
+        assert.isAbove(reasked.length, 0, "cut-off answers were asked again")
+        assert.isTrue(reasked.every((activity) => activity.completed))
         // What still fails had a fault on each of its attempts (`maxRecordAttempts`, 3 by default).
         assert.isBelow(failed.length, summary.chunks * 2 * 0.2, "retries and the on-demand path answer most records")
       }).pipe(Effect.scoped),
@@ -236,13 +273,14 @@ describe("durable runs: faults", () => {
         // Several keys were used in turn (each client refreshes its own), none after it expired.
         assert.isAtLeast(credentials.keysUsed().size, 5)
         assert.strictEqual(world.s3.refused() + world.bedrock.refused(), 0)
-        // No issued secret shows in the logs, the ledger or the summary.
+        // No issued secret shows in the logs, the run state or the summary.
         const written = [
           exit.stdout,
           exit.stderr,
-          readFileSync(World.ledgerFile(out, "rotating"), "utf8"),
+          World.stateText(out),
           readFileSync(join(out, "summary.json"), "utf8")
         ].join("\n")
+        assert.include(World.stateText(out), "rotating", "the run state is searched")
         for (const secret of credentials.secrets()) assert.notInclude(written, secret)
       }).pipe(Effect.scoped),
     120_000

@@ -2,8 +2,8 @@
  * batch-extract as its users get it: every publishable package is built and packed, the
  * tarballs are installed with npm into a fresh project outside the workspace, and that
  * project (a) runs an ESM program that imports `@batch-extract/core` and the local emulation
- * and extracts a few documents, (b) runs `npx batch-extract --help`, `--version` and an
- * `extract`, (c) type-checks a consumer file against the shipped declarations with
+ * and extracts a few documents, (b) runs `npx batch-extract --help`, `--version`, an
+ * `extract` and a `status` of its run (from the embedded run state), (c) type-checks a consumer file against the shipped declarations with
  * `skipLibCheck` off, and (d) imports `@batch-extract/aws` with fauxqs removed, loading
  * neither the emulation nor the test kit.
  *
@@ -217,6 +217,19 @@ describe("installed from the packed tarballs", () => {
           assert.strictEqual(summary.documents, 4)
           assert.strictEqual(summary.records.failed, 0)
           assert.strictEqual(summary.records.succeeded, summary.chunks * 2)
+          // The run is recorded in the embedded run state under --out; status reads it.
+          assert.strictEqual(summary.exitCode, 0)
+          assert.isTrue(existsSync(join(project, "cli-out", ".batch-extract", "state", "state.db")))
+          const status = JSON.parse(
+            run("npx", ["batch-extract", "status", summary.runId, "--out", join(project, "cli-out"), "--json"], {
+              cwd: project,
+              env
+            })
+          ) as { runId: string; phase: string; exitCode: number; chunks: { extracted: number; total: number } }
+          assert.deepStrictEqual(
+            [status.runId, status.phase, status.exitCode, status.chunks.extracted],
+            [summary.runId, "finished", 0, summary.chunks]
+          )
 
           // (c) The shipped declarations type-check in a consumer project, skipLibCheck off.
           writeFileSync(join(project, "consumer.ts"), consumerTypes)

@@ -50,7 +50,7 @@ const summaryOf = (out: string) =>
     readonly records: { readonly succeeded: number; readonly failed: number }
   }
 
-describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
+describe("durable runs: interrupt, status, stop, resume, extract again", () => {
   it.live(
     "Ctrl-C exits 130 and leaves the run resumable with its jobs running; status and stop work on it",
     () =>
@@ -228,7 +228,7 @@ describe("durable runs: interrupt, status, stop, resume, checkpoint", () => {
   )
 
   it.live(
-    "re-running extract on the same inputs and output skips what is written; --force extracts again",
+    "a second extract (a new run) into the same output skips the chunks extracted there; --force extracts again",
     () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "batch-extract-checkpoint-"))

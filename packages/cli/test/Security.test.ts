@@ -1,7 +1,7 @@
 /**
  * Security proof, on `batch-extract` (a child process, `--backend aws`) against the local
- * emulation: no secret, credential or presigned URL in the logs, the ledger, the checkpoint
- * or the summary, even when calls fail; S3 keys only under the validated prefix; the KMS key
+ * emulation: no secret, credential or presigned URL in the logs, the run state (the SQLite
+ * files under the output) or the summary, even when calls fail; S3 keys only under the validated prefix; the KMS key
  * on the staged input and on the job output; a bucket owner, when set, sent on every S3
  * request and enforced.
  */
@@ -25,11 +25,11 @@ const kmsKey = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1
 const owner = "111122223333"
 const sessionToken = "IQoJb3JpZ2luX2VjEDurableRunsSessionTokenNotForLogs0123456789"
 
-/** Everything a run left on disk and printed, as one text. */
+/** Everything a run left on disk (byte for byte: the run state's database too) and printed, as one text. */
 const everythingWritten = (out: string, exits: ReadonlyArray<Cli.Exit>) =>
   [
     ...exits.flatMap((exit) => [exit.stdout, exit.stderr]),
-    ...World.filesUnder(out).map((file) => readFileSync(join(out, file), "utf8"))
+    ...World.filesUnder(out).map((file) => readFileSync(join(out, file), "latin1"))
   ].join("\n")
 
 const forbidden = [
@@ -59,7 +59,7 @@ describe("durable runs: security", () => {
   })
 
   it.live(
-    "no secret in logs, ledger or summary; keys only under the prefix; KMS on input and output; bucket owner sent",
+    "no secret in logs, run state or summary; keys only under the prefix; KMS on input and output; bucket owner sent",
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir("security")
@@ -98,10 +98,18 @@ describe("durable runs: security", () => {
         const status = yield* Cli.run(["status", "secure", "--out", out, "--json"], { env })
         assert.strictEqual(status.code, 0, Cli.describe(status))
 
-        // 1. Nothing secret anywhere the run wrote or printed.
+        // 1. Nothing secret anywhere the run wrote or printed: its logs, its run state (the
+        //    database with the run's settings, jobs and outcomes), its summary.
+        const files = World.filesUnder(out)
+        assert.include(files, join(".batch-extract", "state", "state.db"))
+        assert.include(files, "summary.json")
         const written = everythingWritten(out, [exit, status])
         for (const secret of forbidden) assert.notInclude(written, secret)
-        assert.include(written, "secure", "the texts searched are the run's")
+        const state = World.stateText(out)
+        for (const secret of forbidden) assert.notInclude(state, secret, "the run state's files")
+        assert.include(state, "secure", "the run state searched is the run's")
+        assert.include(state, kmsKey, "the run's settings are in the run state searched")
+        assert.isAbove(World.outcomeCount(out, "secure"), 0, "its outcomes too")
         assert.include(written, "(injected)", "error paths were logged too")
 
         // 2. Every key the command touched is under the prefix and the run.

@@ -3,19 +3,19 @@
  * the AWS SDK's default credential chain reads through `AWS_CONTAINER_CREDENTIALS_FULL_URI`
  * (loopback addresses are allowed), answering temporary keys with an `Expiration`.
  *
- * Each answer is a fresh key whose real lifetime is `lifetimeMs`. The `Expiration` it
- * announces is that lifetime plus the SDK's five-minute refresh window, so a client that
- * refreshes as the SDK is meant to (five minutes before the announced expiry) never signs
- * with an expired key, and one that does not refresh is caught by {@link Credentials.check}.
+ * Each answer is a fresh key whose lifetime is `lifetimeMs`, and the `Expiration` it announces
+ * is the end of that lifetime. The SDK's credential chain refreshes in the background within
+ * five minutes of the announced expiry (it keeps signing with the current key meanwhile) and
+ * at once when the key has expired: a client that refreshes as the SDK does never signs with
+ * an expired key, and one that does not refresh is caught by {@link Credentials.check}.
+ * (Announcing the lifetime plus the five-minute window instead lets the SDK sign, after a
+ * pause, with a key past its real lifetime: the refresh it starts then comes too late.)
  */
 import { Effect, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import type * as Proxy from "./proxy.ts"
-
-/** The SDK refreshes credentials this long before their announced expiry. */
-const sdkRefreshWindowMs = 300_000
 
 /** A running credentials endpoint. */
 export interface Credentials {
@@ -74,7 +74,7 @@ export const make = (lifetimeMs: number): Effect.Effect<Credentials, never, Scop
           AccessKeyId: accessKeyId,
           SecretAccessKey: secret,
           Token: `sessionToken${n}x${randomBytes(12).toString("hex")}`,
-          Expiration: new Date(now + lifetimeMs + sdkRefreshWindowMs).toISOString()
+          Expiration: new Date(now + lifetimeMs).toISOString()
         }))
       })
       server.listen(0, "127.0.0.1", () => {

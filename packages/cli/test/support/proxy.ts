@@ -8,7 +8,9 @@
  * - it shows which requests are in flight, and in which of those two phases;
  * - it can refuse requests (e.g. signed with expired credentials) the way AWS does;
  * - it keeps every request line and `Authorization` header it saw, so a test can check
- *   which credentials were used.
+ *   which credentials were used;
+ * - it can keep the bodies of requests the service answered and of its answers, so a test can
+ *   see what a job was given and what it wrote.
  *
  * A held request whose client dies is never forwarded; a held answer whose client dies is
  * dropped (the service has already acted, as it would on AWS).
@@ -45,6 +47,15 @@ export interface Plan {
   readonly holdResponseMs?: number | undefined
   /** Answer with this instead of forwarding. */
   readonly refuse?: Refusal | undefined
+  /** Keep the request's body and the service's answer (see {@link Proxy.kept}). */
+  readonly keepBodies?: boolean | undefined
+}
+
+/** A request the service answered, with its body and the answer's (see {@link Plan.keepBodies}). */
+export interface Kept extends Seen {
+  readonly status: number
+  readonly requestBody: Buffer
+  readonly responseBody: Buffer
 }
 
 /** A running proxy. */
@@ -58,6 +69,8 @@ export interface Proxy {
   readonly refused: () => number
   /** The services' answers so far, by HTTP status. */
   readonly answers: () => Readonly<Record<number, number>>
+  /** Requests the service answered whose plan kept their bodies, in the order answered. */
+  readonly kept: () => ReadonlyArray<Kept>
   /** Replace how requests are treated. */
   readonly setPlan: (plan: (request: Seen) => Plan) => void
 }
@@ -72,6 +85,7 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
       const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
       const inFlight = new Set<{ -readonly [K in keyof InFlight]: InFlight[K] }>()
       const seen: Array<Seen> = []
+      const kept: Array<Kept> = []
       let refused = 0
       const answers: Record<number, number> = {}
       let plan: (request: Seen) => Plan = noPlan
@@ -124,6 +138,16 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
               answer.on("error", () => res.destroy())
               answer.on("end", () => {
                 answers[answer.statusCode ?? 0] = (answers[answer.statusCode ?? 0] ?? 0) + 1
+                if (treatment.keepBodies === true) {
+                  kept.push({
+                    method: entry.method,
+                    url: entry.url,
+                    headers: entry.headers,
+                    status: answer.statusCode ?? 0,
+                    requestBody: body,
+                    responseBody: Buffer.concat(answerChunks)
+                  })
+                }
                 const pass = () => {
                   if (clientGone) return
                   const answerBody = Buffer.concat(answerChunks)
@@ -157,6 +181,7 @@ export const make = (target: string): Effect.Effect<Proxy, never, Scope.Scope> =
             seen: () => [...seen],
             refused: () => refused,
             answers: () => ({ ...answers }),
+            kept: () => [...kept],
             setPlan: (next) => {
               plan = next
             }

@@ -7,6 +7,7 @@
 import * as Aws from "@batch-extract/aws/local"
 import { ObjectStore } from "@batch-extract/core"
 import { Context, Effect, Layer, type Scope } from "effect"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -130,10 +131,17 @@ export const lockFile = (out: string) => join(stateDirectory(out), "lock")
 
 const pause = new Int32Array(new SharedArrayBuffer(4))
 
-const sqliteCode = (error: unknown): string =>
-  `${(error as { errcode?: number })?.errcode ?? ""} ${(error as { errstr?: string })?.errstr ?? ""} ${
-    error instanceof Error ? error.message : String(error)
-  }`
+/** SQLite's result code of an error of `node:sqlite` (its primary code), and its message. */
+const sqliteError = (error: unknown): { readonly code: number | undefined; readonly message: string } => {
+  const code = (error as { errcode?: unknown } | undefined)?.errcode
+  return {
+    code: typeof code === "number" ? code & 0xff : undefined,
+    message: error instanceof Error ? error.message : String(error)
+  }
+}
+
+/** SQLITE_BUSY, SQLITE_LOCKED. */
+const busyCodes = new Set([5, 6])
 
 /**
  * Read the run state of an output: opens it read-only, reads, closes. `empty` when the file
@@ -148,9 +156,9 @@ export const readState = <A>(out: string, empty: A, read: (db: DatabaseSync) => 
       db = new DatabaseSync(file, { readOnly: true })
       return read(db)
     } catch (error) {
-      const code = sqliteCode(error)
-      if (/no such table/.test(code)) return empty
-      if (/busy|locked|SQLITE_BUSY|SQLITE_LOCKED/i.test(code) && attempt < 100) {
+      const { code, message } = sqliteError(error)
+      if (/no such table/.test(message)) return empty
+      if ((busyCodes.has(code ?? 0) || /database (table )?is locked/.test(message)) && attempt < 100) {
         Atomics.wait(pause, 0, 0, 5)
         continue
       }
@@ -223,24 +231,28 @@ export interface JobRow {
 
 /** The jobs of a run, in intent order within each stage. */
 export const jobs = (out: string, runId: string): Array<JobRow> =>
-  readState(out, [], (db) =>
-    (db.prepare("SELECT * FROM be_jobs WHERE run_id = ? ORDER BY stage, seq, label").all(runId) as Array<
-      Record<string, string | number | null>
-    >).map((row): JobRow => ({
-      jobName: String(row.job_name),
-      stage: String(row.stage),
-      label: String(row.label),
-      seq: Number(row.seq),
-      attempt: Number(row.attempt),
-      token: String(row.token),
-      bucket: String(row.bucket),
-      inputKey: String(row.input_key),
-      contentHash: String(row.content_hash),
-      records: Number(row.records),
-      jobArn: row.job_arn === null ? undefined : String(row.job_arn),
-      status: row.status === null ? undefined : String(row.status),
-      finished: Number(row.finished) === 1
-    })))
+  readState(
+    out,
+    [],
+    (db) =>
+      (db.prepare("SELECT * FROM be_jobs WHERE run_id = ? ORDER BY stage, seq, label").all(runId) as Array<
+        Record<string, string | number | null>
+      >).map((row): JobRow => ({
+        jobName: String(row.job_name),
+        stage: String(row.stage),
+        label: String(row.label),
+        seq: Number(row.seq),
+        attempt: Number(row.attempt),
+        token: String(row.token),
+        bucket: String(row.bucket),
+        inputKey: String(row.input_key),
+        contentHash: String(row.content_hash),
+        records: Number(row.records),
+        jobArn: row.job_arn === null ? undefined : String(row.job_arn),
+        status: row.status === null ? undefined : String(row.status),
+        finished: Number(row.finished) === 1
+      }))
+  )
 
 /** A record's outcome as stored (`be_outcomes`). */
 export interface OutcomeRow {
@@ -343,6 +355,26 @@ export const extractedChunks = (out: string): Map<string, Set<string>> =>
     return byKey
   })
 
+/** An activity of a run's workflow (a step with effects outside), as the workflow engine keeps it. */
+export interface Activity {
+  /** `stage/<job>`, `create/<job>`, `await/<job>`, `output/<job>`, `ondemand/…`, `reask/<stage>/<record>`. */
+  readonly name: string
+  readonly attempt: number
+  /** Its result is kept (a replay returns it). */
+  readonly completed: boolean
+}
+
+/** The activities in the workflow engine's tables (of every run in the store). */
+export const activities = (out: string): Array<Activity> =>
+  readState(out, [], (db) =>
+    (db.prepare(
+      `SELECT m.payload AS payload, EXISTS (SELECT 1 FROM cluster_replies r WHERE r.request_id = m.id) AS completed
+        FROM cluster_messages m WHERE m.tag = 'activity'`
+    ).all() as Array<{ payload: string; completed: number }>).map((row) => {
+      const payload = JSON.parse(row.payload) as { name: string; attempt: number }
+      return { name: payload.name, attempt: payload.attempt, completed: Number(row.completed) === 1 }
+    }))
+
 /** The tables of the run state. */
 export const tables = (out: string): Array<string> =>
   readState(
@@ -352,6 +384,10 @@ export const tables = (out: string): Array<string> =>
       (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>)
         .map((row) => row.name)
   )
+
+/** Every byte of the run state's files (database, WAL, lock…) as text, for searching. */
+export const stateText = (out: string): string =>
+  filesUnder(stateDirectory(out)).map((file) => readFileSync(join(stateDirectory(out), file), "latin1")).join("\n")
 
 /** `PRAGMA integrity_check` of the run state: `"ok"` when sound (`undefined` when there is none). */
 export const integrity = (out: string): string | undefined =>
@@ -363,6 +399,76 @@ export const integrity = (out: string): string | undefined =>
         row.integrity_check
       ).join("\n")
   )
+
+// -----------------------------------------------------------------------------
+// What the jobs were given and what they wrote, as the S3 proxy saw it
+// -----------------------------------------------------------------------------
+
+/** A request body as the service got it: without the `aws-chunked` framing of a streamed upload. */
+export const payloadOf = (kept: Proxy.Kept): Buffer => {
+  const encoding = String(kept.headers["content-encoding"] ?? "")
+  const sha = String(kept.headers["x-amz-content-sha256"] ?? "")
+  if (!encoding.includes("aws-chunked") && !sha.startsWith("STREAMING-")) return kept.requestBody
+  const body = kept.requestBody
+  const parts: Array<Buffer> = []
+  for (let at = 0; at < body.length;) {
+    const lineEnd = body.indexOf("\r\n", at)
+    if (lineEnd < 0) break
+    const size = Number.parseInt(body.subarray(at, lineEnd).toString("latin1").split(";")[0]!, 16)
+    if (!(size > 0)) break
+    parts.push(body.subarray(lineEnd + 2, lineEnd + 2 + size))
+    at = lineEnd + 2 + size + 2
+  }
+  return Buffer.concat(parts)
+}
+
+const recordIdOf = (line: string): string | undefined => /^\{"recordId":"([^"]+)"/.exec(line)?.[1]
+
+/**
+ * The staged job inputs the S3 proxy saw stored (PUTs of `…/input/…jsonl` it kept), by the
+ * SHA-256 of their content (a job's `content_hash`): the record id of each line.
+ */
+export const stagedInputs = (proxy: Proxy.Proxy): Map<string, Array<string>> => {
+  const inputs = new Map<string, Array<string>>()
+  for (const kept of proxy.kept()) {
+    if (kept.method !== "PUT" || !kept.url.includes("/input/") || kept.status >= 300) continue
+    const body = payloadOf(kept)
+    const ids = body.toString("utf8").split("\n").filter((line) => line !== "").map((line) => recordIdOf(line) ?? "?")
+    inputs.set(createHash("sha256").update(body).digest("hex"), ids)
+  }
+  return inputs
+}
+
+/** What a job's output file holds: the records it answered (a whole line with an answer) and all it names. */
+export interface JobOutput {
+  readonly answered: ReadonlySet<string>
+  readonly named: ReadonlySet<string>
+}
+
+/** The job output files the S3 proxy saw read (GETs of `…/output/<job id>/….jsonl.out` it kept), by job id. */
+export const jobOutputs = (proxy: Proxy.Proxy): Map<string, JobOutput> => {
+  const outputs = new Map<string, JobOutput>()
+  for (const kept of proxy.kept()) {
+    const path = kept.url.split("?")[0]!
+    const jobId = /\/output\/([^/]+)\/[^/]+\.jsonl\.out$/.exec(path)?.[1]
+    if (kept.method !== "GET" || jobId === undefined || kept.status !== 200) continue
+    const answered = new Set<string>()
+    const named = new Set<string>()
+    for (const line of kept.responseBody.toString("utf8").split("\n")) {
+      const id = recordIdOf(line)
+      if (id === undefined) continue
+      named.add(id)
+      try {
+        const parsed = JSON.parse(line) as { modelOutput?: Record<string, unknown>; error?: unknown }
+        if (parsed.error === undefined && Object.keys(parsed.modelOutput ?? {}).length > 0) answered.add(id)
+      } catch {
+        // A malformed line answers nothing.
+      }
+    }
+    outputs.set(jobId, { answered, named })
+  }
+  return outputs
+}
 
 /** The chunk files under `<out>/<collection>` (paths), without reading them. */
 export const chunkFiles = (out: string, collection = "default"): Array<string> => {
