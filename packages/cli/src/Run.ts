@@ -39,6 +39,7 @@ import {
   Stream
 } from "effect"
 import type { SqlClient } from "effect/sql"
+import { existsSync } from "node:fs"
 import * as Faults from "./Faults.ts"
 import * as Progress from "./Progress.ts"
 import * as Settings from "./Settings.ts"
@@ -287,8 +288,19 @@ export const storeLayer = (
     : mode === "work"
     ? EmbeddedState.layer(EmbeddedState.directoryOf(location.out))
     : EmbeddedState.layerReadonly(EmbeddedState.directoryOf(location.out))
+  // An existing embedded file is checked read-only first: a foreign file is refused untouched.
+  const file = EmbeddedState.databaseFile(EmbeddedState.directoryOf(location.out))
+  const precheck = location.database === undefined && mode === "work" && existsSync(file)
+    ? Layer.effectDiscard(
+      RunStore.checkNotForeign.pipe(
+        Effect.provide(EmbeddedState.layerReadonly(EmbeddedState.directoryOf(location.out))),
+        Effect.scoped
+      )
+    )
+    : Layer.empty
   return Layer.effectDiscard(mode === "work" ? RunStore.migrate : RunStore.checkSchema).pipe(
-    Layer.provideMerge(client)
+    Layer.provideMerge(client),
+    Layer.provide(precheck)
   )
 }
 

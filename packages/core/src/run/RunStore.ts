@@ -97,6 +97,8 @@ const tables = [
     reason TEXT,
     PRIMARY KEY (run_id, path)
   )`,
+  // Failed chunks are listed with their document's path, found by source id (`failedChunksByDocument`).
+  `CREATE INDEX IF NOT EXISTS be_documents_source ON be_documents (run_id, source_id)`,
   `CREATE TABLE IF NOT EXISTS be_chunks (
     run_id TEXT NOT NULL,
     chunk_id TEXT NOT NULL,
@@ -144,6 +146,8 @@ const tables = [
     output TEXT,
     PRIMARY KEY (run_id, stage, record_id)
   )`,
+  // Written chunks clear their answers by record id, whatever the stage (`recordWritten`).
+  `CREATE INDEX IF NOT EXISTS be_outcomes_record ON be_outcomes (run_id, record_id)`,
   `CREATE TABLE IF NOT EXISTS be_extracted (
     out_key TEXT NOT NULL,
     chunk_id TEXT NOT NULL,
@@ -211,15 +215,28 @@ export const migrate: Effect.Effect<void, ForeignStore | RunState.StateError, Sq
 )
 
 /** Check, without writing, that the database holds a run state of this schema version. */
-export const checkSchema: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = Effect.gen(
-  function*() {
+export const checkSchema: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = Effect
+  .suspend(() => verify(false))
+
+/**
+ * Check, without writing, that the database is not someone else's: empty, or a run state of
+ * this schema version (before a process opens it for work, so a foreign file is left as it is).
+ */
+export const checkNotForeign: Effect.Effect<void, ForeignStore | RunState.StateError, SqlClient.SqlClient> = Effect
+  .suspend(() => verify(true))
+
+const verify = (allowEmpty: boolean) =>
+  Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const existing = yield* listTables
+    if (existing.length === 0 && allowEmpty) return
     if (!existing.includes("be_meta")) {
       return yield* new ForeignStore({
         message: existing.length === 0
           ? "the database holds no run state yet"
-          : "the database is not a batch-extract run state (it has no be_meta)"
+          : `the database is not a batch-extract run state (it has tables ${existing.slice(0, 5).join(", ")}${
+            existing.length > 5 ? ", …" : ""
+          } and no be_meta)`
       })
     }
     const meta = yield* sql<{ key: string; value: string }>`SELECT key, value FROM be_meta`.pipe(
@@ -233,8 +250,7 @@ export const checkSchema: Effect.Effect<void, ForeignStore | RunState.StateError
           `version ${schemaVersion}`
       })
     }
-  }
-)
+  })
 
 /** The tables of the database (SQLite or PostgreSQL). */
 const listTables = Effect.gen(function*() {
