@@ -9,13 +9,14 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import { parseArgs } from "node:util"
 import * as BatchShare from "./batchShare.ts"
 import * as Chunking from "./chunking.ts"
 import * as Makespan from "./makespan.ts"
+import { scratch } from "./measure.ts"
 import * as Memory from "./memory.ts"
 import * as Polling from "./polling.ts"
+import * as State from "./state.ts"
 import * as Table from "./table.ts"
 import * as Throughput from "./throughput.ts"
 
@@ -30,25 +31,14 @@ export const sizes = {
   memoryMaxBatchSize: 500,
   makespanChunks: 500_000,
   pollingJobSeconds: [600, 3_600, 21_600],
-  batchShareChunks: [50, 150, 1_000, 100_000]
+  batchShareChunks: [50, 150, 1_000, 100_000],
+  stateRecords: 1_000_000,
+  stateSmallRecords: 100_000
 } as const
 
 const started = performance.now()
 const progress = (message: string) =>
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`)
-
-/** A scratch directory in memory when the machine has one (so disk write-back does not add noise). */
-const scratch = (): string => {
-  const shm = "/dev/shm"
-  try {
-    if (fs.statfsSync(shm).bavail * fs.statfsSync(shm).bsize > 4 * 1024 ** 3) {
-      return fs.mkdtempSync(path.join(shm, "batch-extract-bench-"))
-    }
-  } catch {
-    // No /dev/shm: use the temporary directory.
-  }
-  return fs.mkdtempSync(path.join(os.tmpdir(), "batch-extract-bench-"))
-}
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? "unknown",
@@ -95,6 +85,12 @@ const polling = await Polling.run(sizes.pollingJobSeconds)
 progress("6. batch share (50, 150, 1,000 and 100,000 chunks)")
 const batchShare = await BatchShare.run(sizes.batchShareChunks, chunking.chunksPerDocument)
 
+progress(
+  `8. run state (${sizes.stateRecords.toLocaleString("en-US")} records in SQLite: build, resume, written, status; ` +
+    `a process each)`
+)
+const state = State.run({ records: sizes.stateRecords, smallRecords: sizes.stateSmallRecords }, progress)
+
 const { pool: _pool, chunksPerDocument: _sizes, ...chunkingFigures } = chunking
 const figures = {
   machine,
@@ -105,7 +101,8 @@ const figures = {
   makespan,
   polling,
   batchShare,
-  chunking: chunkingFigures
+  chunking: chunkingFigures,
+  state
 }
 progress(`done in ${figures.wallSeconds.toFixed(0)} s`)
 

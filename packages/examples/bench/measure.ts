@@ -3,6 +3,8 @@
  * fine here), a forced garbage collection between measurements, and peak memory.
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 
@@ -38,4 +40,20 @@ export const peakRssMiB = (): number => {
     // Not Linux: fall back to the portable figure.
   }
   return process.resourceUsage().maxRSS / 1024
+}
+
+/**
+ * A scratch directory in memory when the machine has one with room (so disk write-back and
+ * `fsync` do not add noise), else in the temporary directory.
+ */
+export const scratch = (prefix = "batch-extract-bench-"): string => {
+  const shm = "/dev/shm"
+  try {
+    if (fs.statfsSync(shm).bavail * fs.statfsSync(shm).bsize > 4 * 1024 ** 3) {
+      return fs.mkdtempSync(path.join(shm, prefix))
+    }
+  } catch {
+    // No /dev/shm: use the temporary directory.
+  }
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 }

@@ -7,8 +7,9 @@
  *   `BatchRunner.run` over synthetic records (small bodies, answers of about 200 characters)
  *   on the simulated batch service in real time, with `RunState` = `RunStore.makeState` over
  *   the embedded SQLite store of `--out` (after `RunStore.migrate` and `RunStore.createRun`).
- *   Each record is also a chunk of the run's manifest (`RunStore.recordChunks`, as a run
- *   admits its chunks), one document per 100 chunks.
+ *   Each record is also a chunk of the run's manifest, admitted as a run admits them
+ *   (`RunStore.recordDocument` for each document of 50 chunks, `RunStore.recordChunks`), and
+ *   1% of the records fail (the service answers them with an error; no retry).
  * - `resume`: `BatchRunner.run` again over the same records, with the same run id and store:
  *   every record has an outcome, so each is looked up and passed through. Fails unless the
  *   simulated service saw no create and every record came out.
@@ -16,12 +17,18 @@
  *   computes (`RunStore.getRun`, `stageTotals`, `manifestCounts`, `jobsOf`,
  *   `failedChunksByDocument`, `skippedDocuments`).
  * - `written`: record every chunk written (`RunStore.recordWritten`, as the run does once a
- *   chunk is in the output: its answers are no longer kept), then `VACUUM`.
- * - `cli`: run the CLI (`packages/cli/src/bin.ts`) in this process with the arguments after
- *   `--`, and report its wall time, exit code and peak RSS.
+ *   chunk is in the output: its answers are no longer kept; chunks whose record failed are
+ *   recorded failed), then `VACUUM`.
+ * - `cli`: run the command (`packages/cli/src/bin.ts`) in this process with the arguments
+ *   after `--` (its output goes to stdout), and write its exit code and peak RSS to
+ *   `--figures <file>`.
  *
  * Usage: node state-child.ts --mode build|resume|status|written --out <dir> --records N
- *        node state-child.ts --mode cli -- status <run> --out <dir> --json
+ *        node state-child.ts --mode cli --figures <file> -- status <run> --out <dir> --json
+ *
+ * Diagnostics (stderr): `BENCH_TRACE=1` prints the engine's job events as they happen and the
+ * time spent in each method of the run state; `BENCH_HEAP=1` prints RSS and the live heap
+ * (after a full collection) every 100,000 outcomes.
  */
 import {
   BatchConfig,
@@ -38,29 +45,35 @@ import {
 } from "@batch-extract/core"
 import { DeterministicModelRuntime, InMemoryObjectStore, SimulatedBatchInference } from "@batch-extract/core/testing"
 import { EmbeddedState } from "@batch-extract/store"
-import { Effect, Layer, Result, Stream } from "effect"
+import { Array as Arr, Effect, Layer, Result, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { chunkRecordId, indexOfRecordId, parameters } from "./corpus.ts"
-import { peakRssMiB } from "./measure.ts"
+import { parameters } from "./corpus.ts"
+import { gc, peakRssMiB } from "./measure.ts"
+import { chunksPerDocument, failureRate, runId, stage } from "./state.ts"
 
-/** The run id and stage of the benchmark's run. */
-export const runId = "state-bench"
-export const stage = "propositions"
+const hex = (n: number, width: number) => (n >>> 0).toString(16).padStart(width, "0").slice(-width)
 
-/** Chunks per document of the manifest. */
-export const chunksPerDocument = 100
+/** The source id of the d-th document. */
+const sourceId = (d: number) => `aws::${hex(Math.imul(d, 2654435761), 8)}:${hex(Math.imul(d, 40503), 4)}`
 
-/** The i-th record: a small body (about 150 bytes). */
+const sourceIdLength = sourceId(0).length
+
+/**
+ * The id of the i-th chunk, shaped as the library makes them (`aws::<8 hex of the document>:<4
+ * hex of its metadata>:<8 hex of the chunk>`), so the chunks of a document are neighbours in the
+ * store's indexes, as in a real run. Unique: the last part is a bijection of i.
+ */
+const chunkId = (i: number) =>
+  `${sourceId(Math.floor(i / chunksPerDocument))}:${hex(Math.imul(i ^ 0x5bd1e995, 2246822519), 8)}`
+
+/** The i-th record: a small body (about 180 bytes). */
 const record = (i: number): BatchRecord.BatchRecord => ({
-  recordId: chunkRecordId(i),
+  recordId: chunkId(i),
   modelInput: ModelFamily.anthropic.buildRequest({ user: `Extract the propositions of chunk ${i}.` }, parameters)
 })
-
-/** The document of the i-th chunk. */
-const sourceOf = (i: number) => `doc-${String(Math.floor(i / chunksPerDocument)).padStart(6, "0")}`
 
 /** An answer of about 200 characters (Anthropic shape). */
 const answerText = "Propositions\n" +
@@ -82,6 +95,8 @@ const configOf = BatchConfig.decode({
   model: { modelId: "us.anthropic.claude-3-5-haiku-20241022-v1:0", maxTokens: 4096, temperature: 0 },
   maxBatchSize: 50_000,
   minRecordsPerJob: 1,
+  // A failed record fails at once (no retry job): the state holds some failures, as a real one does.
+  maxRecordAttempts: 1,
   maxNumConcurrentBatches: 2,
   extractionNumWorkers: 2,
   maxConcurrentJobs: 4,
@@ -103,6 +118,7 @@ const simulatedEnv = Effect.gen(function*() {
     },
     maxConcurrentJobs: 4,
     minRecordsPerJob: 1,
+    recordErrorRate: failureRate,
     respond
   }).pipe(Effect.provideService(ObjectStore.ObjectStore, store.unfaulted))
   const runtime = yield* DeterministicModelRuntime.make({ respond })
@@ -116,8 +132,8 @@ const simulatedEnv = Effect.gen(function*() {
   return { sim, runtime, layer }
 })
 
-// Diagnostics (stderr, `BENCH_TRACE=1`): the engine's job events as they happen, and the time
-// spent in each method of the run state.
+// `BENCH_TRACE=1`: the engine's job events as they happen, and the time spent in each method of
+// the run state (waits for the connection included).
 const trace = process.env.BENCH_TRACE !== undefined
 const traceStart = performance.now()
 const traceEvent = (event: RunEvents.RunEvent) =>
@@ -158,8 +174,21 @@ const reportTimes = () => {
   }
 }
 
+// `BENCH_HEAP=1`: RSS and the live heap (after a full collection) every 100,000 outcomes.
+const heapTrace = process.env.BENCH_HEAP !== undefined
+const traceHeap = (outcomes: number) => {
+  gc()
+  const usage = process.memoryUsage()
+  const mib = (bytes: number) => (bytes / 1_048_576).toFixed(0)
+  process.stderr.write(
+    `${outcomes} outcomes: rss ${mib(usage.rss)} MiB, peak ${peakRssMiB().toFixed(0)} MiB, live heap ${
+      mib(usage.heapUsed)
+    } MiB, external ${mib(usage.external)} MiB\n`
+  )
+}
+
 /** Files of the store and their sizes (the database, its WAL). */
-export const storeBytes = (out: string) => {
+const storeBytes = (out: string) => {
   const db = EmbeddedState.databaseFile(EmbeddedState.directoryOf(out))
   const size = (file: string) => (fs.existsSync(file) ? fs.statSync(file).size : 0)
   return { dbBytes: size(db), walBytes: size(`${db}-wal`) }
@@ -176,23 +205,22 @@ const engineRun = (records: number, admit: boolean) =>
     const env = yield* simulatedEnv
     const state = trace ? timed(yield* RunStore.makeState) : yield* RunStore.makeState
     const input = Stream.range(0, records - 1).pipe(
-      Stream.map(record),
-      admit
-        ? Stream.mapArrayEffect((batch) =>
-          RunStore.recordChunks(
-            runId,
-            batch.map((r) => ({ chunkId: r.recordId, sourceId: sourceOf(indexOfRecordId(r.recordId)) }))
-          ).pipe(Effect.provideService(SqlClient.SqlClient, sql), Effect.as(batch))
-        )
-        : (stream) => stream
+      Stream.mapArrayEffect((indices) => {
+        const batch = Arr.map(indices, record)
+        return admit
+          ? Effect.as(admitChunks(records, indices, batch).pipe(Effect.provideService(SqlClient.SqlClient, sql)), batch)
+          : Effect.succeed(batch)
+      })
     )
     let outcomes = 0
     let succeeded = 0
     yield* BatchRunner.run(input, { config, runId, stage }).pipe(
       Stream.runForEachArray((batch) =>
         Effect.sync(() => {
+          const before = outcomes
           outcomes += batch.length
           for (const outcome of batch) if (outcome._tag === "Succeeded") succeeded++
+          if (heapTrace && Math.floor(outcomes / 100_000) > Math.floor(before / 100_000)) traceHeap(outcomes)
         })
       ),
       Effect.provide(env.layer),
@@ -204,19 +232,36 @@ const engineRun = (records: number, admit: boolean) =>
     return { outcomes, succeeded, jobsCreated: counters.jobsCreated }
   })
 
+/**
+ * What a run records as chunks come in, before they reach the engine: each document read (once,
+ * with its chunk count), then its chunks, pending (`ExtractRun`'s `admitChunks`).
+ */
+const admitChunks = (
+  records: number,
+  indices: ReadonlyArray<number>,
+  batch: ReadonlyArray<BatchRecord.BatchRecord>
+) =>
+  Effect.gen(function*() {
+    for (const i of indices) {
+      if (i % chunksPerDocument !== 0) continue
+      const source = sourceId(i / chunksPerDocument)
+      yield* RunStore.recordDocument(runId, {
+        path: `documents/${source.slice(5)}.txt`,
+        sourceId: source,
+        state: "read",
+        chunks: Math.min(chunksPerDocument, records - i)
+      })
+    }
+    yield* RunStore.recordChunks(
+      runId,
+      batch.map((r) => ({ chunkId: r.recordId, sourceId: r.recordId.slice(0, sourceIdLength) }))
+    )
+  })
+
 const build = (records: number, out: string) =>
   Effect.gen(function*() {
     yield* RunStore.migrate
     yield* RunStore.createRun(runId, { backend: "simulated", out }, Date.now())
-    const documents = Math.ceil(records / chunksPerDocument)
-    for (let d = 0; d < documents; d++) {
-      yield* RunStore.recordDocument(runId, {
-        path: `documents/${sourceOf(d * chunksPerDocument)}.txt`,
-        sourceId: sourceOf(d * chunksPerDocument),
-        state: "read",
-        chunks: Math.min(chunksPerDocument, records - d * chunksPerDocument)
-      })
-    }
     return yield* engineRun(records, true)
   })
 
@@ -240,22 +285,47 @@ const status = Effect.gen(function*() {
     jobs: { total: jobs.length, open: jobs.filter((job) => !job.finished).length },
     failures: { documents: failedDocuments, skippedDocuments }
   })
-  return { chunks: manifest.chunks.total, records: total.records.succeeded + total.records.failed, json }
+  return {
+    chunks: manifest.chunks.total,
+    outcomes: total.records.succeeded + total.records.failed,
+    failedChunks: manifest.chunks.failed,
+    json
+  }
 })
 
-/** Every chunk written: its answers are no longer kept (as the run records them, 200 at a time). */
+/**
+ * Every chunk written, as the run records them (`RunStore.recordWritten`, 200 at a time): its
+ * answers are no longer kept; a chunk whose record failed is recorded failed with the reason.
+ * Then `VACUUM`, so the file shrinks to what is left.
+ */
 const written = (records: number, out: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // The failed records, in one query (`RunStore.failures` pages through them, scanning every
+    // outcome of the run for each page of 1,000).
+    const failed = new Map<string, string>()
+    const rows = yield* sql<{ record_id: string; reason: string | null }>`SELECT record_id, reason FROM be_outcomes
+      WHERE run_id = ${runId} AND tag = 'Failed'`
+    for (const row of rows) failed.set(row.record_id, row.reason ?? "")
     const counts = { propositions: 3, topics: 1, entities: 4, statements: 3, facts: 3, diagnostics: 0 }
+    const none = { propositions: 0, topics: 0, entities: 0, statements: 0, facts: 0, diagnostics: 0 }
     const start = performance.now()
     yield* Stream.range(0, records - 1).pipe(
-      Stream.rechunk(1000),
+      Stream.rechunk(200),
       Stream.runForEachArray((batch) =>
         RunStore.recordWritten(
           runId,
-          `file://${out}`,
-          batch.map((i) => ({ chunkId: chunkRecordId(i), sourceId: sourceOf(i), failures: [], counts }))
+          `${out}#${runId}`,
+          batch.map((i) => {
+            const id = chunkId(i)
+            const reason = failed.get(id)
+            return {
+              chunkId: id,
+              sourceId: sourceId(Math.floor(i / chunksPerDocument)),
+              failures: reason === undefined ? [] : [{ stage, reason }],
+              counts: reason === undefined ? counts : none
+            }
+          })
         )
       )
     )
@@ -264,7 +334,12 @@ const written = (records: number, out: string) =>
     const vacuumStart = performance.now()
     yield* sql.unsafe("VACUUM")
     yield* sql.unsafe("PRAGMA wal_checkpoint(TRUNCATE)")
-    return { recordSeconds, vacuumSeconds: (performance.now() - vacuumStart) / 1000, beforeVacuum }
+    return {
+      failedRecords: failed.size,
+      recordSeconds,
+      vacuumSeconds: (performance.now() - vacuumStart) / 1000,
+      beforeVacuum
+    }
   })
 
 const main = async () => {
@@ -273,18 +348,17 @@ const main = async () => {
     options: {
       mode: { type: "string" },
       out: { type: "string" },
-      records: { type: "string", default: "0" }
+      records: { type: "string", default: "0" },
+      figures: { type: "string" }
     }
   })
   const mode = values.mode
   if (mode === "cli") {
+    // The command's own output goes to stdout: this process's figures go to a file.
     const bin = fileURLToPath(new URL("../../cli/src/bin.ts", import.meta.url))
-    const start = performance.now()
     process.argv = [process.argv[0]!, bin, ...positionals]
     process.on("exit", (code) => {
-      process.stderr.write(
-        `${JSON.stringify({ exitCode: code, seconds: (performance.now() - start) / 1000, peakRssMiB: peakRssMiB() })}\n`
-      )
+      fs.writeFileSync(values.figures!, JSON.stringify({ exitCode: code, peakRssMiB: peakRssMiB() }))
     })
     await import(bin)
     return
@@ -296,8 +370,13 @@ const main = async () => {
   const start = performance.now()
   const program = Effect.gen(function*() {
     switch (mode) {
-      case "build":
-        return yield* build(records, out).pipe(Effect.provide(EmbeddedState.layer(directory)))
+      case "build": {
+        const result = yield* build(records, out).pipe(Effect.provide(EmbeddedState.layer(directory)))
+        if (result.outcomes !== records) {
+          return yield* Effect.die(new Error(`the build gave ${result.outcomes} outcomes for ${records} records`))
+        }
+        return result
+      }
       case "resume": {
         const result = yield* engineRun(records, false).pipe(Effect.provide(EmbeddedState.layer(directory)))
         if (result.jobsCreated !== 0 || result.outcomes !== records) {
@@ -324,4 +403,4 @@ const main = async () => {
   )
 }
 
-await main()
+if (import.meta.main) await main()

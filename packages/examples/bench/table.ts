@@ -7,6 +7,7 @@ import type { ChunkingFigures } from "./chunking.ts"
 import type { MakespanFigures } from "./makespan.ts"
 import type { MemoryFigures } from "./memory.ts"
 import type { PollingRow } from "./polling.ts"
+import type { StateFigures } from "./state.ts"
 import type { Throughput } from "./throughput.ts"
 
 /** Everything a run measured. */
@@ -26,6 +27,7 @@ export interface Figures {
   readonly polling: ReadonlyArray<PollingRow>
   readonly batchShare: ReadonlyArray<BatchShareRow>
   readonly chunking: Omit<ChunkingFigures, "pool" | "chunksPerDocument">
+  readonly state: StateFigures
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -132,6 +134,43 @@ export const render = (f: Figures): string => {
     } chunks in ${c.longParagraph.seconds.toFixed(2)} s`,
     "(reported)",
     "—"
+  )
+  const r = f.state
+  add(
+    "8. Run state: build and size (SQLite)",
+    [
+      `${int(r.records)} records through \`BatchRunner.run\` into the embedded store in ${
+        fixed(r.build.seconds, 1)
+      } s ` +
+      `(${int(r.build.recordsPerSecond)} records/s, ${r.build.jobs} jobs, ${int(r.build.failedRecords)} failed)`,
+      `**${int(r.bytesPerRecord)} bytes/record** with the answers kept; ${int(r.bytesPerRecordAfterWrite)} ` +
+      `once every chunk is written and the file vacuumed (${int(r.bytesPerRecordAfterWriteBeforeVacuum)} before ` +
+      `the VACUUM; recording them written took ${fixed(r.written.seconds, 1)} s)`
+    ].join("; "),
+    "(reported)",
+    "—"
+  )
+  add(
+    "8. Run state: resume (peak RSS)",
+    `${int(r.resume.records)} records looked up and passed through in ${fixed(r.resume.seconds, 1)} s (${
+      int(r.resume.recordsPerSecond)
+    } records/s), nothing sent; peak RSS ${int(r.resume100k.records)} records: ${int(r.resume100k.peakRssMiB)} MiB, ${
+      int(r.resume.records)
+    } records: ${int(r.resume.peakRssMiB)} MiB; **${fixed(r.resume.rssRatio, 2)}×** (${
+      int(r.resume.baselineRssMiB)
+    } MiB once loaded)`,
+    "≤ 1.3× for 10× the records",
+    mark(r.resume.rssRatio <= 1.3)
+  )
+  add(
+    "8. Run state: status",
+    `${r.status.via === "cli" ? "`batch-extract status --json`" : "the status queries (the command failed)"} of ${
+      int(r.records)
+    } records: **${fixed(r.status.seconds, 1)} s** spawn to exit, peak RSS ${
+      int(r.status.peakRssMiB)
+    } MiB (the queries alone: ${fixed(r.status.querySeconds, 1)} s)`,
+    "< 10 s",
+    mark(r.status.seconds < 10)
   )
 
   const header = ["benchmark", "figures", "target", "status"]

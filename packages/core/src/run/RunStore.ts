@@ -148,6 +148,8 @@ const tables = [
   )`,
   // Written chunks clear their answers by record id, whatever the stage (`recordWritten`).
   `CREATE INDEX IF NOT EXISTS be_outcomes_record ON be_outcomes (run_id, record_id)`,
+  // Failed outcomes, read in pages by the summary (few rows: costs nothing for the others).
+  `CREATE INDEX IF NOT EXISTS be_outcomes_failed ON be_outcomes (run_id, stage, record_id) WHERE tag = 'Failed'`,
   `CREATE TABLE IF NOT EXISTS be_extracted (
     out_key TEXT NOT NULL,
     chunk_id TEXT NOT NULL,
@@ -750,20 +752,25 @@ export const failures = (
   pageSize = 1000
 ): Stream.Stream<FailedRecord, RunState.StateError, SqlClient.SqlClient> =>
   Stream.paginate(
-    "" as string,
-    (after: string) =>
+    ["", ""] as readonly [string, string],
+    ([afterStage, afterRecord]) =>
       withSql((sql) =>
-        sql<{ stage: string; record_id: string; reason: string | null; k: string }>`SELECT stage, record_id, reason,
-          stage || '/' || record_id AS k FROM be_outcomes
-          WHERE run_id = ${runId} AND tag = 'Failed' AND stage || '/' || record_id > ${after}
-          ORDER BY k LIMIT ${pageSize}`
+        // Pages by (stage, record id), on the partial index of failed outcomes.
+        sql<{ stage: string; record_id: string; reason: string | null }>`SELECT stage, record_id, reason
+          FROM be_outcomes
+          WHERE run_id = ${runId} AND tag = 'Failed'
+            AND (stage > ${afterStage} OR (stage = ${afterStage} AND record_id > ${afterRecord}))
+          ORDER BY stage, record_id LIMIT ${pageSize}`
       ).pipe(
-        Effect.map((rows) =>
-          [
+        Effect.map((rows) => {
+          const last = rows[rows.length - 1]
+          return [
             rows.map((row): FailedRecord => ({ recordId: row.record_id, stage: row.stage, reason: row.reason ?? "" })),
-            rows.length < pageSize ? Option.none() : Option.some(rows[rows.length - 1]!.k)
+            rows.length < pageSize || last === undefined
+              ? Option.none()
+              : Option.some([last.stage, last.record_id] as const)
           ] as const
-        ),
+        }),
         Effect.mapError(fail(`could not read the failures of run ${runId}`))
       )
   )
