@@ -176,7 +176,7 @@ export const run = Effect.fn("BatchJob.run")(function*(
   })
 
   /** Settle a result in the `output` step; a replayed step gives back what was recorded. */
-  const settled = <E, R>(read: Effect.Effect<JobResult, E, R>) =>
+  const settled = <E, R>(read: Effect.Effect<JobResult, E, R>, jobArn?: string) =>
     Effect.gen(function*() {
       let live: JobResult | undefined
       const kept = yield* state.step(
@@ -196,11 +196,11 @@ export const run = Effect.fn("BatchJob.run")(function*(
         })
       )
       if (live !== undefined) return live
-      return yield* replayed(kept)
+      return yield* replayed(kept, jobArn)
     })
 
   /** The result of a job whose output step was already done: its outcomes from the state. */
-  const replayed = (kept: Settled) =>
+  const replayed = (kept: Settled, jobArn: string | undefined) =>
     Effect.gen(function*() {
       const reasons = new Map<string, string>()
       for (const { reason, recordIds } of kept.again) for (const id of recordIds) reasons.set(id, reason)
@@ -220,7 +220,7 @@ export const run = Effect.fn("BatchJob.run")(function*(
       }
       const result: JobResult = {
         jobName: names.jobName,
-        jobArn: resume?.jobArn,
+        jobArn,
         status: kept.status,
         message: kept.message,
         succeeded,
@@ -315,51 +315,54 @@ export const run = Effect.fn("BatchJob.run")(function*(
   const { description, jobArn } = awaited
 
   // 4. Read what the job wrote, whatever its final status.
-  return yield* settled(Effect.gen(function*() {
-    const outputRef = outputFile(location, jobArn)
-    const manifestRef = manifestFile(location, jobArn)
-    // No output file, or one that cannot be read: every record is missing.
-    const classified = yield* retryTransient(
-      classifyOutputFile(family, spec.records, outputRef).pipe(
-        Effect.catchTag("NotFound", () => Effect.succeed(classifyOutput(family, spec.records, [])))
-      )
-    ).pipe(Effect.catch((error) =>
-      Effect.as(
-        Effect.logWarning(`could not read the output of ${names.jobName}: ${ServiceError.describe(error)}`),
-        classifyOutput(family, spec.records, [])
-      )
-    ))
-    const manifest = yield* retryTransient(ObjectStore.getStringOption(manifestRef)).pipe(
-      Effect.map(Option.flatMap(readManifest)),
-      Effect.orElseSucceed(() => Option.none<{ inputTokens: number; outputTokens: number }>())
-    )
-    const usage = Option.getOrElse(manifest, () =>
-      classified.succeeded.reduce(
-        (sum, s) => ({
-          inputTokens: sum.inputTokens + s.output.usage.inputTokens,
-          outputTokens: sum.outputTokens + s.output.usage.outputTokens
-        }),
-        { inputTokens: 0, outputTokens: 0 }
+  return yield* settled(
+    Effect.gen(function*() {
+      const outputRef = outputFile(location, jobArn)
+      const manifestRef = manifestFile(location, jobArn)
+      // No output file, or one that cannot be read: every record is missing.
+      const classified = yield* retryTransient(
+        classifyOutputFile(family, spec.records, outputRef).pipe(
+          Effect.catchTag("NotFound", () => Effect.succeed(classifyOutput(family, spec.records, [])))
+        )
+      ).pipe(Effect.catch((error) =>
+        Effect.as(
+          Effect.logWarning(`could not read the output of ${names.jobName}: ${ServiceError.describe(error)}`),
+          classifyOutput(family, spec.records, [])
+        )
       ))
+      const manifest = yield* retryTransient(ObjectStore.getStringOption(manifestRef)).pipe(
+        Effect.map(Option.flatMap(readManifest)),
+        Effect.orElseSucceed(() => Option.none<{ inputTokens: number; outputTokens: number }>())
+      )
+      const usage = Option.getOrElse(manifest, () =>
+        classified.succeeded.reduce(
+          (sum, s) => ({
+            inputTokens: sum.inputTokens + s.output.usage.inputTokens,
+            outputTokens: sum.outputTokens + s.output.usage.outputTokens
+          }),
+          { inputTokens: 0, outputTokens: 0 }
+        ))
 
-    const status = description.status
-    const jobLevelReason = status === "Completed" ? undefined : describeStatus(status, description.message)
-    const failed = classified.failed.map((failure) =>
-      failure.kind === "missing" && jobLevelReason !== undefined ? { ...failure, reason: jobLevelReason } : failure
-    )
-    const result: JobResult = {
-      jobName: names.jobName,
-      jobArn,
-      status,
-      message: description.message,
-      succeeded: classified.succeeded,
-      failed,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens
-    }
-    yield* publishFinished(spec, result)
-    return result
-  }))
+      const status = description.status
+      const jobLevelReason = status === "Completed" ? undefined : describeStatus(status, description.message)
+      const failed = classified.failed.map((failure) =>
+        failure.kind === "missing" && jobLevelReason !== undefined ? { ...failure, reason: jobLevelReason } : failure
+      )
+      const result: JobResult = {
+        jobName: names.jobName,
+        jobArn,
+        status,
+        message: description.message,
+        succeeded: classified.succeeded,
+        failed,
+        inputTokens: usage.inputTokens,
+        outputTokens: usage.outputTokens
+      }
+      yield* publishFinished(spec, result)
+      return result
+    }),
+    jobArn
+  )
 })
 
 /** The job's `JobFinished` event: its status and what it answered. */
