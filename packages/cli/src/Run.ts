@@ -267,6 +267,10 @@ export interface StoreLocation {
   readonly database: string | undefined
 }
 
+/** Where a store is, for messages. */
+export const describeLocation = (location: StoreLocation) =>
+  location.database !== undefined ? "the database" : `the run state under ${location.out}`
+
 /** The store could not be used: refused before anything is sent (exit 2). */
 export type StoreError =
   | EmbeddedState.StoreLocked

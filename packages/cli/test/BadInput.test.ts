@@ -11,31 +11,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { spawnSync } from "node:child_process"
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync
-} from "node:fs"
-import { hostname, tmpdir } from "node:os"
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Cli from "./support/cli.ts"
 import { statusOf } from "./support/status.ts"
 import * as World from "./support/world.ts"
-
-const tempDir = (name: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
-    (dir) =>
-      Effect.sync(() => {
-        rmSync(dir, { recursive: true, force: true })
-      })
-  )
 
 interface Summary {
   readonly chunks: number
@@ -208,7 +190,7 @@ describe("durable runs: bad input", () => {
     "every invalid setting is reported at once (exit 2); nothing is sent, nothing is written",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("invalid")
+        const dir = yield* World.tempDir("invalid")
         const world = yield* World.make()
         const corpus = World.writeCorpus(join(dir, "corpus"), 2)
         let tried = 0
@@ -254,7 +236,7 @@ describe("durable runs: bad input", () => {
     "a run state that cannot be used is refused (exit 2): an unknown run, a store in use, a foreign database, another schema version",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("state")
+        const dir = yield* World.tempDir("state")
         const world = yield* World.make({ emulator: { timings: {} } })
         const corpus = World.writeCorpus(join(dir, "corpus"), 4)
         const out = join(dir, "out")
@@ -367,7 +349,7 @@ describe("durable runs: bad input", () => {
     "while a run is live, a second extract or resume on its store is refused (exit 2), status reads it; a killed run's lock is taken over",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("live")
+        const dir = yield* World.tempDir("live")
         const world = yield* World.make({ emulator: { timings: { ...World.slowTimings, inProgressMs: 15_000 } } })
         const corpus = World.writeCorpus(join(dir, "corpus"), 40)
         const out = join(dir, "out")
@@ -446,7 +428,7 @@ describe("durable runs: bad input", () => {
     "unusable files are skipped with their reason, duplicates extracted once, the rest extracted",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("files")
+        const dir = yield* World.tempDir("files")
         const world = yield* World.make({ emulator: { timings: {} } })
         const corpus = World.writeCorpus(join(dir, "corpus"), 20)
         const bad: Record<string, RegExp> = {
@@ -534,7 +516,7 @@ describe("durable runs: bad input", () => {
     "one huge document is extracted whole; a record over the size limit is reported failed with its reason",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("huge")
+        const dir = yield* World.tempDir("huge")
         const world = yield* World.make({ emulator: { timings: {} } })
         // About 1.5 MB of text in one file.
         const huge = join(dir, "huge")

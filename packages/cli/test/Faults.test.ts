@@ -7,8 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
 import * as Credentials from "./support/credentials.ts"
@@ -100,18 +99,12 @@ const slowDown: Proxy.Refusal = {
     `<Message>Please reduce your request rate.</Message><RequestId>INJECTED</RequestId></Error>`
 }
 
-const tempDir = (name: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
-
 describe("durable runs: faults", () => {
   it.live(
     "throttling, S3 errors, quota refusals, every terminal status and bad records: nothing unaccounted",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("faults")
+        const dir = yield* World.tempDir("faults")
         const world = yield* World.make({
           emulator: {
             timings: {},
@@ -199,7 +192,7 @@ describe("durable runs: faults", () => {
     "jobs that always fail and an on-demand path that refuses: every record is reported failed, with its reason; a re-run extracts them",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("failing")
+        const dir = yield* World.tempDir("failing")
         const world = yield* World.make({
           emulator: { timings: {}, faults: { jobStatuses: Array.from({ length: 6 }, () => "Failed" as const) } }
         })
@@ -246,7 +239,7 @@ describe("durable runs: faults", () => {
     "credentials that expire mid-run are refreshed (container credentials endpoint); nothing is refused",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("credentials")
+        const dir = yield* World.tempDir("credentials")
         const world = yield* World.make({ emulator: { timings: World.slowTimings } })
         const credentials = yield* Credentials.make(700)
         world.s3.setPlan(credentials.check("s3", 700))

@@ -8,19 +8,12 @@
 import { PostgresCluster } from "@batch-extract/store/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
 import * as World from "./support/world.ts"
 
 const binaries = PostgresCluster.requirePostgres()
-
-const tempDir = (name: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
 
 const summaryOf = (out: string) =>
   JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as {
@@ -39,7 +32,7 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
     () =>
       Effect.gen(function*() {
         const cluster = yield* PostgresCluster.startPostgres(binaries!)
-        const dir = yield* tempDir("pg")
+        const dir = yield* World.tempDir("pg")
         const input = World.writeCorpus(join(dir, "in"), 12)
         const out = join(dir, "out")
         const database = ["--database", cluster.url]
@@ -98,7 +91,7 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
 
   it.live("a database that cannot be reached: exit 2, nothing sent or written", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir("pg-down")
+      const dir = yield* World.tempDir("pg-down")
       const input = World.writeCorpus(join(dir, "in"), 2)
       const out = join(dir, "out")
       const exit = yield* Cli.run(

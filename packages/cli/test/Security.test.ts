@@ -8,18 +8,11 @@
 import { BatchConfig } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Option, Stream } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
 import type * as Proxy from "./support/proxy.ts"
 import * as World from "./support/world.ts"
-
-const tempDir = (name: string) =>
-  Effect.acquireRelease(
-    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
-    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
-  )
 
 const kmsKey = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 const owner = "111122223333"
@@ -62,7 +55,7 @@ describe("durable runs: security", () => {
     "no secret in logs, run state or summary; keys only under the prefix; KMS on input and output; bucket owner sent",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("security")
+        const dir = yield* World.tempDir("security")
         const world = yield* World.make({ emulator: { timings: {}, seed: 5 }, bucketOwner: owner })
         // Failures on the way, so error paths log too (with their SDK errors).
         yield* world.local.bedrock.failNext([
@@ -151,7 +144,7 @@ describe("durable runs: security", () => {
     "a bucket owned by another account is refused: nothing is staged, no job is created, every record says why",
     () =>
       Effect.gen(function*() {
-        const dir = yield* tempDir("owner")
+        const dir = yield* World.tempDir("owner")
         const world = yield* World.make({ emulator: { timings: {} }, bucketOwner: owner })
         const corpus = World.writeCorpus(join(dir, "corpus"), 20)
         const out = join(dir, "out")

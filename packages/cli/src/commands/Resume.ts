@@ -21,7 +21,7 @@ export const run = (
   }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    const stored = yield* RunStore.getRun(options.runId, describe(options.location))
+    const stored = yield* RunStore.getRun(options.runId, Run.describeLocation(options.location))
     const recorded = stored.settings as Run.RecordedRun
     if (options.retentionDays !== undefined) yield* Options.applyRetention(options.retentionDays)
     if (stored.phase === "finished" && stored.result !== undefined) {
@@ -46,12 +46,11 @@ const storeExists = (location: Run.StoreLocation, runId: string) =>
     const fs = yield* FileSystem.FileSystem
     const file = EmbeddedState.databaseFile(EmbeddedState.directoryOf(location.out))
     if (yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false))) return
-    return yield* new RunStore.UnknownRun({ runId, message: `no run ${runId} in ${describe(location)} (it has none)` })
+    return yield* new RunStore.UnknownRun({
+      runId,
+      message: `no run ${runId} in ${Run.describeLocation(location)} (it has none)`
+    })
   })
-
-/** Where a store is, for messages. */
-export const describe = (location: Run.StoreLocation) =>
-  location.database !== undefined ? "the database" : `the run state under ${location.out}`
 
 export const command = Command.make(
   "resume",

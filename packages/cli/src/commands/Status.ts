@@ -9,7 +9,6 @@ import { Console, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
-import { describe } from "./Resume.ts"
 
 /** Failed chunks listed by `status` (grouped by document); `--json` too. */
 const failureLimit = 1000
@@ -83,7 +82,7 @@ export const run = (
       }
       return 0
     }
-    const status = yield* statusOf(options.runId, describe(options.location))
+    const status = yield* statusOf(options.runId, Run.describeLocation(options.location))
     if (options.json) {
       yield* Console.log(JSON.stringify(status, null, 2))
       return 0

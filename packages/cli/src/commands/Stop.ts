@@ -9,14 +9,13 @@ import { Console, Effect, type FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Options from "./Options.ts"
-import { describe } from "./Resume.ts"
 
 /** `stop <run-id>`: stop the run's remote jobs that have not finished. */
 export const run = (
   options: { readonly runId: string; readonly location: Run.StoreLocation }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
-    const stored = yield* RunStore.getRun(options.runId, describe(options.location))
+    const stored = yield* RunStore.getRun(options.runId, Run.describeLocation(options.location))
     const recorded = stored.settings as Run.RecordedRun
     const batch = yield* BatchConfig.decode(recorded.batch).pipe(
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))

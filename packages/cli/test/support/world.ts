@@ -8,11 +8,19 @@ import * as Aws from "@batch-extract/aws/local"
 import { ObjectStore } from "@batch-extract/core"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Cli from "./cli.ts"
 import * as Proxy from "./proxy.ts"
+
+/** A temporary directory, removed with the scope. */
+export const tempDir = (name: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), `batch-extract-${name}-`))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
 
 export const bucket = "durable-runs"
 export const region = "us-east-1"

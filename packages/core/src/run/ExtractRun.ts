@@ -30,7 +30,6 @@ import { Digest } from "effect/crypto"
 import { SqlClient } from "effect/sql"
 import { Activity, Workflow, WorkflowEngine } from "effect/workflow"
 import type * as BatchConfig from "../engine/BatchConfig.ts"
-import type * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as RunState from "../engine/RunState.ts"
 import { RunState as RunStateService, StateError } from "../engine/RunState.ts"
 import type * as Chunker from "../extraction/Chunker.ts"
@@ -301,6 +300,3 @@ export const removeFinishedBefore = (before: number) =>
     }
     return removed
   })
-
-/** Services a run's body uses. */
-export type Services = BatchRunner.Services

@@ -23,6 +23,7 @@ import { SqlClient } from "effect/sql"
 import type { JobStatus } from "../engine/BatchInference.ts"
 import type * as BatchRecord from "../engine/BatchRecord.ts"
 import * as RunState from "../engine/RunState.ts"
+import type * as RunSummary from "../engine/RunSummary.ts"
 
 /** The schema version this code reads and writes. */
 export const schemaVersion = 1
@@ -655,17 +656,8 @@ export const forgetExtracted = (outKey: string) =>
 // Views: totals, status
 // -----------------------------------------------------------------------------
 
-/** Per stage: records by outcome, jobs by final status, tokens. */
-export interface StageTotals {
-  readonly records: {
-    readonly succeeded: number
-    readonly failed: number
-    readonly batch: number
-    readonly onDemand: number
-  }
-  readonly jobs: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
-  readonly tokens: { readonly input: number; readonly output: number }
-}
+/** Per stage: records by outcome, jobs by final status, tokens (a run's totals without its failures). */
+export type StageTotals = Omit<RunSummary.RunTotals, "failures">
 
 /** A run's totals, from its rows (aggregated in the database). */
 export const stageTotals = (runId: string) =>

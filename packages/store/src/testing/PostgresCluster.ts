@@ -20,7 +20,7 @@
  * @since 0.2.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Data, Effect, Redacted, type Scope } from "effect"
+import { Clock, Console, Data, Effect, Redacted, type Scope } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { spawnSync } from "node:child_process"
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -170,7 +170,7 @@ export const startPostgres = (
   options: { readonly database?: string } = {}
 ): Effect.Effect<PostgresCluster, PostgresHarnessError, Scope.Scope> =>
   Effect.gen(function*() {
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     const database = options.database ?? "be_test"
     const { cluster, port } = yield* Effect.flatMap(freePort, (port) =>
       Effect.acquireRelease(
@@ -206,11 +206,7 @@ export const startPostgres = (
             for (const signal of signals) process.once(signal, onSignal)
             const release = () => {
               unhook()
-              const stopping = Date.now()
               stop()
-              if (process.env.BE_PG_TIMINGS !== undefined) {
-                console.error(`throwaway PostgreSQL stopped and removed in ${Date.now() - stopping} ms`)
-              }
             }
             try {
               if (isRoot()) {
@@ -299,8 +295,9 @@ export const startPostgres = (
         Effect.mapError(harnessError(`could not create schema ${name}`)),
         Effect.as(`${url}?options=${encodeURIComponent(`-c search_path=${name}`)}`)
       )
+    const startMillis = (yield* Clock.currentTimeMillis) - started
     if (process.env.BE_PG_TIMINGS !== undefined) {
-      console.error(`throwaway PostgreSQL on port ${port} started in ${Date.now() - started} ms`)
+      yield* Console.error(`throwaway PostgreSQL on port ${port} started in ${startMillis} ms`)
     }
     return {
       url,
@@ -309,6 +306,6 @@ export const startPostgres = (
       urlOf,
       createDatabase,
       createSchema,
-      startMillis: Date.now() - started
+      startMillis
     }
   })
