@@ -15,6 +15,8 @@
  *   Bedrock does), so outputs carry the job's KMS key exactly like on AWS.
  * - {@link layerFromBatchConfig} uses a `BatchConfig`'s bucket, region, KMS key and bucket
  *   owner, and sizes the emulator's quotas from it.
+ * - {@link layerEmulation} is the two servers alone, wired the same way, for a process that
+ *   serves them to others (the `batch-extract emulator` command).
  *
  * @example
  * ```ts
@@ -101,10 +103,24 @@ export const clientSettings = (
   endpoints: { s3: s3.endpoint, bedrock: bedrock.endpoint, bedrockRuntime: bedrock.endpoint }
 })
 
-/** The local S3, the emulator and the three ports on them. */
-export const layer = (
-  options: Options = {}
-): Layer.Layer<Services, LocalS3.LocalS3Error | BedrockEmulator.EmulatorError> => {
+/** Options of {@link layerEmulation}: those of {@link layer} that shape the servers, not the ports. */
+export type EmulationOptions = Pick<Options, "buckets" | "region" | "bucketOwner" | "emulator" | "s3">
+
+/**
+ * The local S3 and the Bedrock emulator wired together as {@link layer} wires them — the
+ * emulator reads inputs and writes outputs through its own S3 client, with the service's
+ * credentials, whose requests the local S3 never faults — without the ports.
+ *
+ * When to use: a process that only serves the emulation to other processes (the
+ * `batch-extract emulator` command); they reach it with {@link clientSettings}' endpoints
+ * and credentials.
+ */
+export const layerEmulation = (
+  options: EmulationOptions = {}
+): Layer.Layer<
+  LocalS3.LocalS3 | BedrockEmulator.BedrockEmulator,
+  LocalS3.LocalS3Error | BedrockEmulator.EmulatorError
+> => {
   const region = options.region ?? "us-east-1"
   const localS3 = LocalS3.layer({
     ...options.s3,
@@ -127,6 +143,14 @@ export const layer = (
       }).pipe(Layer.provide(serviceStore))
     })
   )
+  return emulator.pipe(Layer.provideMerge(localS3))
+}
+
+/** The local S3, the emulator and the three ports on them. */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<Services, LocalS3.LocalS3Error | BedrockEmulator.EmulatorError> => {
+  const region = options.region ?? "us-east-1"
   const ports = Layer.unwrap(
     Effect.gen(function*() {
       const s3 = yield* LocalS3.LocalS3
@@ -145,7 +169,7 @@ export const layer = (
       )
     })
   )
-  return ports.pipe(Layer.provideMerge(emulator), Layer.provideMerge(localS3))
+  return ports.pipe(Layer.provideMerge(layerEmulation(options)))
 }
 
 /**

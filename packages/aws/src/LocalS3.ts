@@ -15,6 +15,9 @@
  *   with `403 AccessDenied`, as S3 does.
  * - Faults on request: `failNext` makes the next requests fail with a given S3 error code
  *   (`SlowDown` 503, `InternalError` 500, …); `errorRate` fails a seeded fraction of them.
+ * - Policies: `deniedAccess` refuses an access key id a bucket (all requests, or some HTTP
+ *   methods: read-only credentials) with `403 AccessDenied`, as an IAM policy that does not
+ *   grant it would.
  *
  * Gotchas: objects live in memory; the store is empty at every start. Encryption is recorded,
  * not applied (bytes are stored as sent).
@@ -41,6 +44,15 @@ export interface Fault {
   readonly method?: string | undefined
 }
 
+/** Requests refused with `403 AccessDenied`, as a policy that does not grant them. */
+export interface AccessDenial {
+  /** The access key id the requests are signed with. */
+  readonly accessKeyId: string
+  readonly bucket: string
+  /** Only requests with these HTTP methods (`GET` reads and lists, `PUT` writes…); default: all. */
+  readonly methods?: ReadonlyArray<string> | undefined
+}
+
 /** Options of the local S3. */
 export interface Options {
   /** Buckets created at start. */
@@ -58,6 +70,8 @@ export interface Options {
    * S3: faults simulate the caller's S3 trouble, not the service's).
    */
   readonly exemptAccessKeyIds?: ReadonlyArray<string> | undefined
+  /** Requests refused with `403 AccessDenied` (per access key id and bucket). */
+  readonly deniedAccess?: ReadonlyArray<AccessDenial> | undefined
 }
 
 /** The running local S3. */
@@ -156,6 +170,11 @@ export const make = (options: Options = {}): Effect.Effect<LocalS3Shape, LocalS3
             const owner = header(request.headers["x-amz-expected-bucket-owner"])
             if (owner !== undefined && owner !== accountId) return refuse(403, "AccessDenied")
             const { bucket, key, query } = objectOf(request.url)
+            const denied = (options.deniedAccess ?? []).some((denial) =>
+              denial.bucket === bucket && authorization.includes(`Credential=${denial.accessKeyId}/`) &&
+              (denial.methods === undefined || denial.methods.includes(request.method))
+            )
+            if (denied) return refuse(403, "AccessDenied")
             if (key === "") return
             const path = `${bucket}/${key}`
             const isPutObject = request.method === "PUT" && !query.has("partNumber") &&

@@ -7,10 +7,12 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import { CliError, Command } from "effect/cli"
 import { readFileSync } from "node:fs"
+import * as Emulator from "./commands/Emulator.ts"
 import * as Extract from "./commands/Extract.ts"
 import * as Resume from "./commands/Resume.ts"
 import * as Status from "./commands/Status.ts"
 import * as Stop from "./commands/Stop.ts"
+import * as Worker from "./commands/Worker.ts"
 
 /** The version of the installed `@batch-extract/cli` (from its package.json, one level up from `src/` and `dist/`). */
 export const version: string =
@@ -19,7 +21,14 @@ export const version: string =
 /** The `batch-extract` command and its subcommands. */
 export const command = Command.make("batch-extract").pipe(
   Command.withDescription("Lexical-graph extraction over large corpora with Amazon Bedrock batch inference"),
-  Command.withSubcommands([Extract.command, Resume.command, Status.command, Stop.command])
+  Command.withSubcommands([
+    Extract.command,
+    Resume.command,
+    Status.command,
+    Stop.command,
+    Worker.command,
+    Emulator.command
+  ])
 )
 
 /**

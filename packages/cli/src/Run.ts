@@ -13,34 +13,48 @@ import { AwsBackend } from "@batch-extract/aws"
 import type * as Local from "@batch-extract/aws/local"
 import {
   BatchConfig,
+  type BatchInference,
   Document,
   Extraction,
   ExtractionEvents,
   ExtractRun,
   JobSlots,
+  type ModelRuntime,
+  type ObjectStore,
   type RunState,
   RunStore,
-  Sink
+  SharedJobSlots,
+  type Sink
 } from "@batch-extract/core"
-import { EmbeddedState, Postgres } from "@batch-extract/store"
+import { Cluster, EmbeddedState, Postgres } from "@batch-extract/store"
 import {
   Cause,
   Clock,
   type Config,
   Console,
+  Context,
   Data,
+  Duration,
   Effect,
   Fiber,
   FileSystem,
   Layer,
   Logger,
+  Option,
   Path,
   type PlatformError,
+  RcMap,
+  type Scope,
   Stream
 } from "effect"
+import type { SocketServer } from "effect/socket"
 import type { SqlClient } from "effect/sql"
+import type { WorkflowEngine } from "effect/workflow"
 import { existsSync } from "node:fs"
+import { createServer } from "node:net"
 import * as Faults from "./Faults.ts"
+import * as Inputs from "./Inputs.ts"
+import * as Outputs from "./Outputs.ts"
 import * as Progress from "./Progress.ts"
 import * as Settings from "./Settings.ts"
 
@@ -68,6 +82,8 @@ export interface Request {
   readonly database: string | undefined
   /** Finished runs that ended more than this many days ago are removed (none when undefined). */
   readonly retentionDays?: number | undefined
+  /** `--part-mb`: megabytes of input per part of the run (workers extract parts at once). */
+  readonly partMb?: number | undefined
   readonly collectionId: string
   readonly textField: ReadonlyArray<string> | undefined
   readonly pathMetadataKey: string | undefined
@@ -86,6 +102,8 @@ export interface RecordedRun {
   readonly batch: BatchConfig.BatchConfigInput
   readonly extraction: Extraction.ExtractionConfigInput
   readonly faults: Faults.FaultsFile | undefined
+  /** Input bytes per part of the run (absent in runs recorded before parts: the default). */
+  readonly partBytes?: number | undefined
 }
 
 const runIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -167,23 +185,49 @@ export const resolve = (request: Request) =>
       })
     }
     if (request.paths.length === 0) issues.push({ path: "paths", message: "give at least one file or directory" })
+    const remote = request.paths.some(Inputs.isObjectUri) || Inputs.isObjectUri(request.out)
     for (const input of request.paths) {
+      if (Inputs.isObjectUri(input)) continue
       const exists = yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false))
       if (!exists) issues.push({ path: "paths", message: `no such file or directory: ${input}` })
+    }
+    if (remote && request.backend === "local") {
+      issues.push({
+        path: "backend",
+        message:
+          "s3:// inputs and outputs need --backend aws (the local emulation's S3 lives and dies with the process)"
+      })
+    }
+    if (Inputs.isObjectUri(request.out) && request.database === undefined) {
+      issues.push({
+        path: "out",
+        message: "an s3:// output needs --database (the run state cannot live in a bucket)"
+      })
+    }
+    if (request.database !== undefined && request.backend === "local") {
+      issues.push({
+        path: "backend",
+        message: "a run in a database is shared by every worker on it, but the local emulation lives inside one " +
+          "process: use --backend aws (to try workers without AWS, point them at `batch-extract emulator`)"
+      })
+    }
+    if (request.partMb !== undefined && !(request.partMb > 0)) {
+      issues.push({ path: "part-mb", message: `must be a number above 0, got ${request.partMb}` })
     }
     if (issues.length > 0 || batch._tag === "Failure" || extraction._tag === "Failure") {
       return yield* new InvalidInput({ issues })
     }
     const recorded: RecordedRun = {
-      paths: request.paths.map((p) => path.resolve(p)),
-      out: path.resolve(request.out),
+      paths: request.paths.map((p) => (Inputs.isObjectUri(p) ? p : path.resolve(p))),
+      out: Inputs.isObjectUri(request.out) ? request.out : path.resolve(request.out),
       backend: request.backend,
       collectionId: request.collectionId,
       textField: request.textField,
       pathMetadataKey: request.pathMetadataKey,
       batch: gathered.batch as BatchConfig.BatchConfigInput,
       extraction: gathered.extraction as Extraction.ExtractionConfigInput,
-      faults
+      faults,
+      partBytes: request.partMb === undefined ? defaultPartBytes : Math.round(request.partMb * 1_000_000)
     }
     return { batch: batch.success, extraction: extraction.success, recorded }
   })
@@ -217,6 +261,8 @@ export type RunError =
   | Sink.SinkError
   | BackendError
   | RunState.StateError
+  | RunStore.UnknownRun
+  | EngineError
 
 const localLayer = (
   Local: typeof import("@batch-extract/aws/local"),
@@ -316,7 +362,7 @@ export const storeIssues = <A, E, R>(
     const tag = (error as { _tag?: string })?._tag
     if (
       tag === "StoreLocked" || tag === "StoreUnavailable" || tag === "PostgresUnreachable" ||
-      tag === "ForeignStore" || tag === "UnknownRun"
+      tag === "ForeignStore" || tag === "UnknownRun" || tag === "SocketServerError"
     ) {
       return Effect.fail(
         new InvalidInput({ issues: [{ path: "state", message: (error as { message: string }).message }] })
@@ -360,83 +406,215 @@ export const report = (recorded: RecordedRun, result: ExtractRun.RunResult, json
   })
 
 /**
- * The command's planner: a run's plan from its recorded settings (documents from its paths,
- * the directory sink under its output); at the end it writes `summary.json` and reports.
+ * The command's planner: a run's plan from its recorded settings (its input files, local or
+ * in S3, split into parts; the directory or object-store sink under its output; its backend,
+ * shared by the run's parts in this process); at the end it writes `summary.json`.
+ *
+ * `check`: before a process works on a run, it checks that it can read the run's inputs and
+ * write its output; `onRefused` says what to do when it cannot (a worker leaves the run to
+ * the others).
  */
-const planner = (json: boolean) =>
-  Effect.map(
-    Effect.context<FileSystem.FileSystem | Path.Path>(),
-    (context) =>
-      ExtractRun.Planner.of({
-        plan: (_runId, settings) =>
-          Effect.gen(function*() {
-            const fs = yield* FileSystem.FileSystem
-            const path = yield* Path.Path
-            const recorded = settings as RecordedRun
-            const batch = yield* BatchConfig.decode(recorded.batch)
-            const extraction = yield* Extraction.decodeConfig(recorded.extraction)
-            const readerOptions: Document.ReaderOptions = {
-              ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
-              ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
-            }
-            const inputs = yield* Effect.forEach(recorded.paths, (input) =>
-              Effect.map(fs.stat(input), (info) =>
-                info.type === "Directory"
-                  ? Document.fromDirectory(input, readerOptions)
-                  : Document.fromFiles([input], readerOptions)))
-            const documents = Stream.fromIterable(inputs).pipe(
-              Stream.flatMap((s) => s),
-              Stream.provideContext(context)
+const planner = (options: {
+  readonly onRefused?: ((runId: string, error: InvalidInput) => Effect.Effect<never>) | undefined
+}) =>
+  Effect.gen(function*() {
+    const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
+    const settingsOf = new Map<string, { recorded: RecordedRun; batch: BatchConfig.BatchConfig }>()
+    // One backend per run in this process, shared by its parts; released a minute after its last part.
+    const backends = yield* RcMap.make({
+      lookup: (
+        runId: string
+      ): Effect.Effect<
+        Context.Context<ObjectStore.ObjectStore | BatchInference.BatchInference | ModelRuntime.ModelRuntime>,
+        BackendError | InvalidInput,
+        Scope.Scope
+      > =>
+        Effect.gen(function*() {
+          const { batch, recorded } = settingsOf.get(runId)!
+          const ports = yield* Layer.build(backendLayer(recorded, batch))
+          const issues = yield* checkAccess(recorded, batch).pipe(Effect.provideContext(ports))
+          if (issues.length > 0) return yield* new InvalidInput({ issues })
+          return ports
+        }).pipe(Effect.provideContext(context)),
+      idleTimeToLive: "1 minute"
+    })
+    return ExtractRun.Planner.of({
+      plan: (runId, settings) =>
+        Effect.gen(function*() {
+          const path = yield* Path.Path
+          const recorded = settings as RecordedRun
+          const batch = yield* BatchConfig.decode(recorded.batch)
+          const extraction = yield* Extraction.decodeConfig(recorded.extraction)
+          settingsOf.set(runId, { recorded, batch })
+          const ports = yield* RcMap.get(backends, runId).pipe(
+            Effect.catchTag(
+              "InvalidInput",
+              (error) => options.onRefused === undefined ? Effect.fail(error) : options.onRefused(runId, error)
             )
-            const sink = yield* Sink.directory({ directory: recorded.out, collectionId: recorded.collectionId })
-            const plan: ExtractRun.RunPlan = {
-              batch,
-              extraction,
-              documents,
-              sink,
-              outKey: outKeyOf(recorded),
-              finish: (result) =>
-                Effect.andThen(
-                  Sink.writeFileAtomically(
-                    path.join(recorded.out, "summary.json"),
-                    JSON.stringify(summaryJson(recorded, result), null, 2) + "\n"
-                  ),
-                  report(recorded, result, json)
-                ).pipe(Effect.provide(context))
-            }
-            return plan
-          }).pipe(Effect.provide(context))
+          )
+          const services = Context.merge(context, ports)
+          const readerOptions: Document.ReaderOptions = {
+            ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
+            ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
+          }
+          const sink = yield* Outputs.sinkOf(recorded.out, recorded.collectionId).pipe(Effect.provideContext(services))
+          const plan: ExtractRun.RunPlan = {
+            batch,
+            extraction,
+            inputs: Inputs.list(recorded.paths).pipe(Stream.provideContext(services)),
+            read: (files) => Inputs.read(files, readerOptions).pipe(Stream.provideContext(services)),
+            partBytes: recorded.partBytes ?? defaultPartBytes,
+            services: ports,
+            sink,
+            outKey: outKeyOf(recorded),
+            finish: (result) =>
+              Outputs.writeSummary(
+                recorded.out,
+                JSON.stringify(summaryJson(recorded, result), null, 2) + "\n"
+              ).pipe(Effect.provideContext(services))
+          }
+          void path
+          return plan
+        }).pipe(Effect.provideContext(context))
+    })
+  })
+
+/** Input bytes per part when a run does not say (64 MB: a small corpus is one part). */
+export const defaultPartBytes = 64_000_000
+
+/**
+ * Whether this process can read a run's inputs and write its output (objects in S3: the
+ * credentials of this process); every problem, nothing written.
+ */
+export const checkAccess = (recorded: RecordedRun, _batch: BatchConfig.BatchConfig) =>
+  Effect.gen(function*() {
+    const inputs = yield* Inputs.check(recorded.paths)
+    const output = yield* Outputs.check(recorded.out)
+    return [...inputs, ...output]
+  })
+
+/** Why a process could not join the work (its address is wrong or taken). */
+export type EngineError = Config.ConfigError | InvalidInput | SocketServer.SocketServerError
+
+/**
+ * Before a run is submitted or resumed: when it reads or writes objects in S3, check with this
+ * process's credentials that it can (every problem at once; exit 2, nothing sent or written).
+ */
+export const checkRemote = (recorded: RecordedRun, batch: BatchConfig.BatchConfig) =>
+  Effect.gen(function*() {
+    if (!recorded.paths.some(Inputs.isObjectUri) && !Inputs.isObjectUri(recorded.out)) return
+    const issues = yield* checkAccess(recorded, batch).pipe(Effect.provide(backendLayer(recorded, batch)))
+    if (issues.length > 0) return yield* new InvalidInput({ issues })
+  })
+
+/** Where a process that works on runs listens for the other processes of a cluster. */
+export interface RunnerOptions {
+  /** `host:port` the others reach this process at (default: 127.0.0.1 and a free port). */
+  readonly address?: string | undefined
+  /** `host:port` to listen on (default: the address). */
+  readonly listen?: string | undefined
+  /** Seconds before the others take over the work of a process that died (default 20). */
+  readonly takeoverSeconds?: number | undefined
+  /** Parts of runs this process extracts at once (default 4). */
+  readonly concurrentParts?: number | undefined
+}
+
+const parseAddress = (value: string, label: string) =>
+  Effect.gen(function*() {
+    const match = /^(.+):(\d{1,5})$/.exec(value)
+    if (match === null || Number(match[2]) > 65535) {
+      return yield* new InvalidInput({ issues: [{ path: label, message: `expected host:port, got "${value}"` }] })
+    }
+    return { host: match[1]!, port: Number(match[2]) }
+  })
+
+/** A free TCP port on a host (asked of the system, then released for the runner to take). */
+const freePort = (host: string) =>
+  Effect.callback<number, InvalidInput>((resume) => {
+    const server = createServer()
+    server.once("error", (error) =>
+      resume(Effect.fail(
+        new InvalidInput({ issues: [{ path: "address", message: `cannot listen on ${host}: ${error.message}` }] })
+      )))
+    server.listen(0, host, () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resume(Effect.succeed(port)))
+    })
+  })
+
+/**
+ * The workflow engine of a process: on the embedded store one process (a single runner); on a
+ * database one runner of the cluster of every process on it (socket runners).
+ */
+export const engineLayer = (
+  location: StoreLocation,
+  runner: RunnerOptions = {}
+): Layer.Layer<WorkflowEngine.WorkflowEngine, EngineError, SqlClient.SqlClient> =>
+  location.database === undefined
+    ? ExtractRun.engineLayer()
+    : Layer.unwrap(Effect.gen(function*() {
+      const listen = runner.listen === undefined ? undefined : yield* parseAddress(runner.listen, "listen")
+      const address = runner.address !== undefined
+        ? yield* parseAddress(runner.address, "address")
+        : { host: listen?.host ?? "127.0.0.1", port: listen?.port ?? (yield* freePort(listen?.host ?? "127.0.0.1")) }
+      return Cluster.layer({
+        address,
+        listen,
+        takeover: Duration.seconds(runner.takeoverSeconds ?? Duration.toSeconds(Cluster.defaultTakeover))
       })
+    }))
+
+/**
+ * The services of a process that works on runs: the run workflows, the engine, the planner,
+ * job slots (shared through the store on a database), the progress of the parts it extracts.
+ */
+export const workLayer = (options: {
+  readonly location: StoreLocation
+  readonly runner?: RunnerOptions | undefined
+  readonly selection: "all" | ReadonlySet<string>
+  readonly progress: Effect.Success<ReturnType<typeof Progress.make>>
+  readonly onRefused?: ((runId: string, error: InvalidInput) => Effect.Effect<never>) | undefined
+}) => {
+  const shared = options.location.database !== undefined
+  const services = Layer.mergeAll(
+    shared ? SharedJobSlots.layer() : JobSlots.layer(10),
+    Layer.effect(ExtractRun.Planner, planner({ onRefused: options.onRefused })),
+    Layer.succeed(ExtractionEvents.ExtractionEvents, options.progress.handler),
+    Layer.succeed(ExtractRun.RunSelection, options.selection)
   )
+  return ExtractRun.layer({ concurrentParts: options.runner?.concurrentParts }).pipe(
+    Layer.provideMerge(engineLayer(options.location, options.runner)),
+    Layer.provide(services)
+  )
+}
 
 /**
  * Work on a run until it ends (a new run, or one resumed: the workflow engine continues it
- * where it stopped) and return its exit code. The run's state is in the store in the
- * environment; the process works on this run only.
+ * where it stopped), print its result and return its exit code. The run's state is in the
+ * store in the environment. On the embedded store the process works on this run only; on a
+ * database it is a runner of the cluster, and works on any run it is given while it waits.
  */
 export const runExtraction = (options: {
   readonly runId: string
   readonly recorded: RecordedRun
-  readonly batch: BatchConfig.BatchConfig
   readonly json: boolean
-}): Effect.Effect<number, RunError, FileSystem.FileSystem | Path.Path | SqlClient.SqlClient> =>
+  readonly location: StoreLocation
+  readonly runner?: RunnerOptions | undefined
+}): Effect.Effect<number, RunError | InvalidInput, FileSystem.FileSystem | Path.Path | SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { batch, recorded, runId } = options
+    const { recorded, runId } = options
     const progress = yield* Progress.make({ tty: process.stderr.isTTY === true })
-    const services = Layer.mergeAll(
-      backendLayer(recorded, batch),
-      JobSlots.layerFromConfig(batch),
-      Layer.succeed(ExtractRun.Planner, yield* planner(options.json)),
-      Layer.succeed(ExtractionEvents.ExtractionEvents, progress.handler),
-      Layer.succeed(ExtractRun.RunSelection, new Set([runId]))
-    )
-    const workflow = ExtractRun.layer.pipe(
-      Layer.provideMerge(ExtractRun.engineLayer()),
-      Layer.provide(services)
-    )
+    const workflow = workLayer({
+      location: options.location,
+      runner: options.runner,
+      selection: options.location.database === undefined ? new Set([runId]) : "all",
+      progress
+    })
     const drawing = yield* Effect.forkChild(progress.run)
     const code = yield* ExtractRun.execute(runId).pipe(
       Effect.provide(workflow),
+      Effect.map(Option.some),
       // A run that ended in an error stays resumable: say so (interrupts exit 130 as they are).
       Effect.catchCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : Effect.as(
@@ -444,13 +622,16 @@ export const runExtraction = (options: {
             `\nrun ${runId} stopped: ${Cause.pretty(cause)}\n` +
               `its state is kept: \`batch-extract resume ${runId}\` continues it`
           ),
-          1
+          Option.none<number>()
         )
       )
     )
     yield* Fiber.interrupt(drawing)
     yield* progress.final
-    return code
+    if (Option.isNone(code)) return 1
+    const stored = yield* RunStore.getRun(runId, describeLocation(options.location))
+    if (stored.result === undefined) return code.value
+    return yield* report(recorded, stored.result as ExtractRun.RunResult, options.json)
   })
 
 /** Logs go to stderr (stdout carries `--json` output); `--log-level` sets the level. */

@@ -48,3 +48,4 @@ export * as Topics from "./extraction/Topics.ts"
 // Durable runs: the run state in SQL and the run as a workflow
 export * as ExtractRun from "./run/ExtractRun.ts"
 export * as RunStore from "./run/RunStore.ts"
+export * as SharedJobSlots from "./run/SharedJobSlots.ts"

@@ -25,3 +25,10 @@ export * as Postgres from "./Postgres.ts"
  * @since 0.2.0
  */
 export * as EmbeddedState from "./EmbeddedState.ts"
+
+/**
+ * The workflow engine of one runner of a cluster on a shared database (socket runners).
+ *
+ * @since 0.3.0
+ */
+export * as Cluster from "./Cluster.ts"

@@ -292,7 +292,7 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
       yield* RunStore.recordWritten("run-a", "out", [written("c1", "s1")])
       yield* RunStore.recordChunks("run-c", [{ chunkId: "c1", sourceId: "s1" }])
 
-      assert.deepStrictEqual(yield* RunStore.removeFinishedBefore(t0 + 200), ["run-a"])
+      assert.deepStrictEqual(yield* RunStore.removeFinishedBefore(t0 + 200), [{ runId: "run-a", parts: 0 }])
       assert.isUndefined(yield* RunStore.findRun("run-a"))
       assert.deepStrictEqual((yield* RunStore.listRuns).map((run) => run.runId), ["run-b", "run-c"])
       assert.deepStrictEqual(yield* chunkStates("run-a"), {})

@@ -5,7 +5,7 @@
  * under `--out`, or `--database`), which `resume` continues from.
  */
 import { RunStore } from "@batch-extract/core"
-import { Clock, Effect, type FileSystem, Option, type Path } from "effect"
+import { Clock, Console, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Run from "../Run.ts"
 import * as Settings from "../Settings.ts"
@@ -23,12 +23,21 @@ const settingFlags = Object.fromEntries(
   })
 ) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
 
-/** `extract`: validate, record the run in the run state, then work on it until it ends. */
+/**
+ * `extract`: validate, record the run in the run state, then work on it until it ends — or,
+ * with `--detach`, print its id and leave it to the workers on the database.
+ */
 export const run = (
-  request: Run.Request
+  request: Run.Request & { readonly detach?: boolean | undefined; readonly runner?: Run.RunnerOptions | undefined }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const resolved = yield* Run.resolve(request)
+    if (request.detach === true && request.database === undefined) {
+      return yield* new Run.InvalidInput({
+        issues: [{ path: "detach", message: "--detach needs --database (workers on the database do the work)" }]
+      })
+    }
+    yield* Run.checkRemote(resolved.recorded, resolved.batch)
     const runId = request.runId ?? (yield* Run.defaultRunId)
     return yield* Effect.gen(function*() {
       const existing = yield* RunStore.findRun(runId)
@@ -40,7 +49,18 @@ export const run = (
       if (request.retentionDays !== undefined) yield* Options.applyRetention(request.retentionDays)
       if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(resolved.recorded))
       yield* RunStore.createRun(runId, resolved.recorded, yield* Clock.currentTimeMillis)
-      return yield* Run.runExtraction({ runId, recorded: resolved.recorded, batch: resolved.batch, json: request.json })
+      if (request.detach === true) {
+        yield* Console.error(`run ${runId} submitted; the workers on the database work on it (see: status ${runId})`)
+        yield* Console.log(runId)
+        return 0
+      }
+      return yield* Run.runExtraction({
+        runId,
+        recorded: resolved.recorded,
+        json: request.json,
+        location: { out: resolved.recorded.out, database: request.database },
+        runner: request.runner
+      })
     }).pipe(Effect.provide(Run.storeLayer({ out: resolved.recorded.out, database: request.database }, "work")))
   }).pipe(Run.storeIssues, Run.withLogging, Run.reportInvalidInput)
 
@@ -66,6 +86,15 @@ export const command = Command.make("extract", {
     Flag.withDescription("JSON faults for the local backend (throttleRate, jobStatuses, recordErrorRate…)"),
     Flag.optional
   ),
+  detach: Flag.Boolean("detach").pipe(
+    Flag.withDescription("with --database: submit the run, print its id and return (workers do the work)"),
+    Flag.withDefault(false)
+  ),
+  partMb: Flag.Finite("part-mb").pipe(
+    Flag.withDescription("megabytes of input per part of the run; workers extract parts at once (default 64)"),
+    Flag.optional
+  ),
+  ...Options.runnerFlags,
   force: Flag.Boolean("force").pipe(
     Flag.withDescription("extract chunks again even if already written in --out"),
     Flag.withDefault(false)
@@ -111,6 +140,9 @@ export const command = Command.make("extract", {
       topicsPrompt: Option.getOrUndefined(input.topicsPrompt)
     },
     force: input.force,
+    detach: input.detach,
+    partMb: Option.getOrUndefined(input.partMb),
+    runner: Options.runner(input),
     database: Option.getOrUndefined(input.database),
     retentionDays: input.retentionDays,
     collectionId: input.collectionId,

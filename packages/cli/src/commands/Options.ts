@@ -49,3 +49,40 @@ export const location = (input: { readonly out: string; readonly database: Optio
 
 /** The command's exit code, set for the process to use when it ends. */
 export const exitWith = (code: number) => Effect.sync(() => void (process.exitCode = code))
+
+/** `--address host:port`: where the other processes on the database reach this one. */
+export const address = Flag.String("address").pipe(
+  Flag.withDescription("host:port the other workers reach this process at (default 127.0.0.1 and a free port)"),
+  Flag.optional
+)
+/** `--listen host:port`: where this process listens for the others (default: the address). */
+export const listen = Flag.String("listen").pipe(
+  Flag.withDescription("host:port to listen on for the other workers (default: --address)"),
+  Flag.optional
+)
+/** `--takeover-seconds N`: how long before the others take over the work of a process that died. */
+export const takeoverSeconds = Flag.Int("takeover-seconds").pipe(
+  Flag.withDescription("seconds before the other workers take over the work of one that died (default 20)"),
+  Flag.optional
+)
+/** `--concurrent-parts N`: parts of runs this process extracts at once. */
+export const concurrentParts = Flag.Int("concurrent-parts").pipe(
+  Flag.withDescription("parts of runs this process extracts at once (default 4)"),
+  Flag.optional
+)
+
+/** The runner settings of a process on a database, from its flags. */
+export const runner = (input: {
+  readonly address: Option.Option<string>
+  readonly listen: Option.Option<string>
+  readonly takeoverSeconds: Option.Option<number>
+  readonly concurrentParts: Option.Option<number>
+}) => ({
+  address: Option.getOrUndefined(input.address),
+  listen: Option.getOrUndefined(input.listen),
+  takeoverSeconds: Option.getOrUndefined(input.takeoverSeconds),
+  concurrentParts: Option.getOrUndefined(input.concurrentParts)
+})
+
+/** The runner flags, for a command's flag set. */
+export const runnerFlags = { address, listen, takeoverSeconds, concurrentParts }

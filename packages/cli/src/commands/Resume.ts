@@ -18,6 +18,7 @@ export const run = (
     readonly location: Run.StoreLocation
     readonly json: boolean
     readonly retentionDays?: number | undefined
+    readonly runner?: Run.RunnerOptions | undefined
   }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
@@ -30,7 +31,14 @@ export const run = (
     const batch = yield* BatchConfig.decode(recorded.batch).pipe(
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
-    return yield* Run.runExtraction({ runId: options.runId, recorded, batch, json: options.json })
+    yield* Run.checkRemote(recorded, batch)
+    return yield* Run.runExtraction({
+      runId: options.runId,
+      recorded,
+      json: options.json,
+      location: options.location,
+      runner: options.runner
+    })
   }).pipe(
     Effect.provide(Run.storeLayer(options.location, "work")),
     (resume) => Effect.andThen(storeExists(options.location, options.runId), resume),
@@ -59,14 +67,16 @@ export const command = Command.make(
     out: Options.out,
     database: Options.database,
     json: Options.json,
-    retentionDays: Options.retentionDays
+    retentionDays: Options.retentionDays,
+    ...Options.runnerFlags
   },
   (input) =>
     run({
       runId: input.runId,
       location: Options.location(input),
       json: input.json,
-      retentionDays: input.retentionDays
+      retentionDays: input.retentionDays,
+      runner: Options.runner(input)
     }).pipe(
       Effect.flatMap(Options.exitWith)
     )

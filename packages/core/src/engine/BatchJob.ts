@@ -268,42 +268,51 @@ export const run = Effect.fn("BatchJob.run")(function*(
 
   // 2-3. Create (or find again) and await, holding a job slot until the job is terminal.
   const request = createRequest(config, location, names)
-  const awaited = yield* slots.withSlot(Effect.gen(function*() {
-    const created = yield* state.step(
-      `create/${names.jobName}`,
-      json<Created>(),
-      create(config, spec, names.jobName, request, resume).pipe(
-        Effect.map((jobArn): Created => ({ _tag: "Created", jobArn })),
-        Effect.catch((error) =>
-          Effect.succeed<Created>({
-            _tag: "Refused",
-            reason: ServiceError.describe(error),
-            retryable: error.retryable
-          })
+  const claim = {
+    runId: spec.runId,
+    jobName: names.jobName,
+    model: config.model.modelId,
+    limit: config.maxConcurrentJobs
+  }
+  const awaited = yield* slots.withSlot(
+    claim,
+    Effect.gen(function*() {
+      const created = yield* state.step(
+        `create/${names.jobName}`,
+        json<Created>(),
+        create(config, spec, names.jobName, request, resume).pipe(
+          Effect.map((jobArn): Created => ({ _tag: "Created", jobArn })),
+          Effect.catch((error) =>
+            Effect.succeed<Created>({
+              _tag: "Refused",
+              reason: ServiceError.describe(error),
+              retryable: error.retryable
+            })
+          )
         )
       )
-    )
-    if (created._tag === "Refused") return created
-    const { jobArn } = created
-    yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName: names.jobName, jobArn })
-    const awaited = yield* state.step(
-      `await/${names.jobName}`,
-      json<Awaited>(),
-      awaitTerminal(config, spec, names.jobName, jobArn).pipe(
-        Effect.map(({ message, status }): Awaited => ({ _tag: "Ended", status, message })),
-        Effect.catch((error) =>
-          Effect.succeed<Awaited>({
-            _tag: "Refused",
-            reason: `could not follow ${jobArn}: ${ServiceError.describe(error)}`,
-            retryable: error.retryable
-          })
-        ),
-        Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopQuietly(jobArn) : Effect.void)
+      if (created._tag === "Refused") return created
+      const { jobArn } = created
+      yield* RunEvents.publish({ _tag: "JobSubmitted", stage: spec.stage, jobName: names.jobName, jobArn })
+      const awaited = yield* state.step(
+        `await/${names.jobName}`,
+        json<Awaited>(),
+        awaitTerminal(config, spec, names.jobName, jobArn).pipe(
+          Effect.map(({ message, status }): Awaited => ({ _tag: "Ended", status, message })),
+          Effect.catch((error) =>
+            Effect.succeed<Awaited>({
+              _tag: "Refused",
+              reason: `could not follow ${jobArn}: ${ServiceError.describe(error)}`,
+              retryable: error.retryable
+            })
+          ),
+          Effect.onInterrupt(() => config.stopJobsOnInterrupt ? stopQuietly(jobArn) : Effect.void)
+        )
       )
-    )
-    if (awaited._tag === "Refused") return awaited
-    return { _tag: "Ended", jobArn, description: awaited } as const
-  }))
+      if (awaited._tag === "Refused") return awaited
+      return { _tag: "Ended", jobArn, description: awaited } as const
+    })
+  )
   if (awaited._tag === "Refused") {
     const result = notCreated(
       awaited.reason.startsWith("could not follow") ? awaited.reason : `could not create the job: ${awaited.reason}`,

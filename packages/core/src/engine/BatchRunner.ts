@@ -42,6 +42,11 @@ export interface RunOptions {
   /** Names the stage in keys, job names and events (e.g. `"propositions"`). */
   readonly stage: string
   /**
+   * The part of the run these records belong to (default 0): a run split into parts runs a
+   * runner per part and stage at once, each numbering (and re-attaching) its own jobs.
+   */
+  readonly part?: number | undefined
+  /**
    * Ask again, once and on demand, a record whose answer was cut off at its token limit (the
    * model's max-tokens stop reason), with {@link cutOffTokenFactor} times the limit. Off
    * unless set.
@@ -134,9 +139,10 @@ export const run = <E, R>(
 
     // What an earlier attempt at this run already did (nothing without a run state).
     const state = yield* RunState.RunState
-    let jobCounter = yield* state.lastJobNumber(runId, stage)
+    const part = options.part ?? 0
+    let jobCounter = yield* state.lastJobNumber(runId, stage, part)
     const openJobs = yield* Effect.forEach(
-      yield* state.openJobs(runId, stage),
+      yield* state.openJobs(runId, stage, part),
       (job) => Effect.map(readStagedRecords(job), (staged) => ({ job, staged }))
     )
     const reattached = openJobs.flatMap(({ job, staged }) => (staged === undefined ? [] : [{ job, records: staged }]))
@@ -442,7 +448,7 @@ export const run = <E, R>(
           )
         case "Job": {
           jobCounter += 1
-          return batchJob(plan.items.map((item) => item.record), String(jobCounter), 1)
+          return batchJob(plan.items.map((item) => item.record), RunState.labelOf(part, jobCounter), 1)
         }
       }
     }

@@ -11,12 +11,26 @@
 import { Context, Effect, Layer, Semaphore } from "effect"
 import type { BatchConfig } from "./BatchConfig.ts"
 
+/** The job a slot is taken for: its model's quota applies, and the slot is the job's. */
+export interface SlotClaim {
+  readonly runId: string
+  readonly jobName: string
+  /** The model id the job runs (quotas are per model). */
+  readonly model: string
+  /** The model's quota of live jobs, as the run's settings give it. */
+  readonly limit: number
+}
+
 /** The job-slot service. */
 export class JobSlots extends Context.Service<JobSlots, {
-  /** Total slots. */
+  /** Total slots (of this process; a shared store's per-model limit comes with each claim). */
   readonly capacity: number
-  /** Run an effect while holding one slot (waits for a free slot first). */
-  readonly withSlot: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * Run an effect while holding the job's slot (waits for a free slot first). The slot is
+   * given back when the effect ends; a shared store keeps it when the effect is interrupted
+   * (the job still runs at Bedrock, whoever follows it next holds the same slot).
+   */
+  readonly withSlot: <A, E, R>(claim: SlotClaim, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Slots in use right now. */
   readonly inUse: Effect.Effect<number>
   /** The most slots ever in use at once (for tests and reports). */
@@ -44,7 +58,7 @@ export const make = (capacity: number): Effect.Effect<JobSlots["Service"]> =>
     )
     return JobSlots.of({
       capacity,
-      withSlot: (effect) => Effect.acquireUseRelease(acquire, () => effect, () => release),
+      withSlot: (_claim, effect) => Effect.acquireUseRelease(acquire, () => effect, () => release),
       inUse: Effect.sync(() => inUse),
       peak: Effect.sync(() => peak)
     })

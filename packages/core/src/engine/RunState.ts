@@ -86,10 +86,17 @@ export interface Store {
     stage: string,
     recordIds: ReadonlyArray<string>
   ) => Effect.Effect<ReadonlyMap<string, StoredOutcome>, StateError>
-  /** The jobs of a stage whose intent was recorded and that have not ended, in intent order. */
-  readonly openJobs: (runId: string, stage: string) => Effect.Effect<ReadonlyArray<JobState>, StateError>
-  /** The highest job number recorded in a stage (0 when none). */
-  readonly lastJobNumber: (runId: string, stage: string) => Effect.Effect<number, StateError>
+  /**
+   * The jobs of a stage (of one part of the run, see {@link partOfLabel}) whose intent was
+   * recorded and that have not ended, in intent order.
+   */
+  readonly openJobs: (
+    runId: string,
+    stage: string,
+    part?: number | undefined
+  ) => Effect.Effect<ReadonlyArray<JobState>, StateError>
+  /** The highest job number recorded in a stage (of one part of the run; 0 when none). */
+  readonly lastJobNumber: (runId: string, stage: string, part?: number | undefined) => Effect.Effect<number, StateError>
   /**
    * Run a step with effects on the outside world. In a durable run it is an activity named
    * `name` of the run's workflow: once it completed, its result (encoded with `success`) is
@@ -128,8 +135,20 @@ export const toStored = (outcome: BatchRecord.RecordOutcome): StoredOutcome =>
 export const fromStored = (stored: StoredOutcome): BatchRecord.RecordOutcome =>
   stored._tag === "Succeeded" ? { ...stored, modelOutput: undefined } : stored
 
-/** The number a job label starts with (`"3r2"` → 3). */
-export const jobNumberOf = (label: string): number => Number.parseInt(label, 10) || 0
+/**
+ * The label of a run's `n`th job of a stage: `"n"`, or `"p<part>.n"` in parts after the first
+ * (a run split into parts extracts them at once, each numbering its own jobs).
+ */
+export const labelOf = (part: number, n: number): string => (part === 0 ? String(n) : `p${part}.${n}`)
+
+/** The part a job label belongs to (`"p3.12r2"` → 3; a label without a part: 0). */
+export const partOfLabel = (label: string): number => {
+  const match = /^p(\d+)\./.exec(label)
+  return match === null ? 0 : Number(match[1])
+}
+
+/** The number of a job label (`"3r2"` → 3, `"p2.3r2"` → 3). */
+export const jobNumberOf = (label: string): number => Number.parseInt(label.replace(/^p\d+\./, ""), 10) || 0
 
 // -----------------------------------------------------------------------------
 // In memory
@@ -204,15 +223,18 @@ export const makeMemory: Effect.Effect<Store & { readonly contents: Effect.Effec
           }
           return found
         }),
-      openJobs: (runId, stage) =>
+      openJobs: (runId, stage, part = 0) =>
         Effect.map(
           Ref.get(ref),
-          (s) => [...s.jobs.values()].filter((job) => job.runId === runId && job.stage === stage && !job.finished)
+          (s) =>
+            [...s.jobs.values()].filter((job) =>
+              job.runId === runId && job.stage === stage && !job.finished && partOfLabel(job.label) === part
+            )
         ),
-      lastJobNumber: (runId, stage) =>
+      lastJobNumber: (runId, stage, part = 0) =>
         Effect.map(Ref.get(ref), (s) =>
           [...s.jobs.values()]
-            .filter((job) => job.runId === runId && job.stage === stage)
+            .filter((job) => job.runId === runId && job.stage === stage && partOfLabel(job.label) === part)
             .reduce((max, job) => Math.max(max, jobNumberOf(job.label)), 0)),
       step: runStep,
       contents: Effect.map(Ref.get(ref), (s) => ({ jobs: [...s.jobs.values()], outcomes: new Map(s.outcomes) }))

@@ -6,10 +6,12 @@
  * objects) and `.jsonl` (one object a line, streamed). For JSON inputs the text comes from a
  * configurable field and the other fields become metadata.
  *
- * When to use: {@link fromDirectory} or {@link fromFiles} at the start of a pipeline, then
+ * When to use: {@link fromDirectory} or {@link fromFiles} at the start of a pipeline (or
+ * {@link fromObjects} for objects in the object store, e.g. under an `s3://` prefix), then
  * {@link documents} (skips logged and dropped) or {@link strict} (the first skip fails the
- * stream). The readers go through Effect's `FileSystem` and `Path` services, so the Node
- * layer is supplied at the edge (`@effect/platform-node`'s `NodeServices.layer`).
+ * stream). The file readers go through Effect's `FileSystem` and `Path` services, so the Node
+ * layer is supplied at the edge (`@effect/platform-node`'s `NodeServices.layer`); the object
+ * reader goes through the `ObjectStore` port.
  *
  * Gotchas:
  * - A file that cannot become a document (empty, binary, not UTF-8, unreadable, bad JSON,
@@ -20,10 +22,15 @@
  *   line by line, so prefer JSONL for large corpora.
  * - Metadata feeds the source and chunk ids ({@link Ids}), so adding a path key
  *   (`pathMetadataKey`) makes ids depend on where the file lies.
+ * - Files and objects share one parser: an object yields exactly the results the same bytes
+ *   would as a file, its `path` (and path metadata) being its `s3://bucket/key` URI.
  *
  * @since 0.1.0
  */
-import { Data, Effect, FileSystem, Path, Result, Stream } from "effect"
+import { Data, Effect, FileSystem, Path, Result, Schedule, Stream } from "effect"
+import * as ObjectStore from "../engine/ObjectStore.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
+import { retryTransient, transientSchedule } from "../internal/retry.ts"
 
 // -----------------------------------------------------------------------------
 // Model
@@ -138,14 +145,26 @@ export interface ReaderOptions {
   readonly metadataFields?: ReadonlyArray<string> | undefined
   /**
    * Add the file's path under this metadata key (relative to the directory for
-   * {@link fromDirectory}, as given for {@link fromFiles}). Default: none.
+   * {@link fromDirectory} and {@link fromListedFiles}, as given for {@link fromFiles}, the
+   * `s3://bucket/key` URI for {@link fromObjects}). Default: none.
    */
   readonly pathMetadataKey?: string | undefined
-  /** Extensions read by {@link fromDirectory} (lower case, with the dot). Default: all supported. */
+  /**
+   * Extensions read by {@link fromDirectory}, {@link fromListedFiles} and {@link fromObjects}
+   * (lower case, with the dot). Default: all supported.
+   */
   readonly extensions?: ReadonlyArray<string> | undefined
   /** Walk sub-directories in {@link fromDirectory}. Default `true`. */
   readonly recursive?: boolean | undefined
 }
+
+/** Options of {@link fromObjects}: the readers' options, and how many objects are fetched at once. */
+export interface ObjectReaderOptions extends ReaderOptions {
+  /** Whole objects (text, markdown, JSON) downloaded ahead, at most. Default 8. */
+  readonly concurrency?: number | undefined
+}
+
+const defaultObjectConcurrency = 8
 
 /** The text fields tried by default. */
 export const defaultTextFields: ReadonlyArray<string> = ["text", "body", "content"]
@@ -157,21 +176,24 @@ export const supportedExtensions: ReadonlyArray<string> = [".txt", ".md", ".mark
 // Decoding
 // -----------------------------------------------------------------------------
 
+/** What a reader reads: a file or an object, named so in messages. */
+type Noun = "file" | "object"
+
 type Decoded = { readonly _tag: "Text"; readonly text: string } | Skipped
 
 const hasNulByte = (bytes: Uint8Array): boolean => bytes.includes(0)
 
-/** Decode a whole file's bytes as UTF-8 text, or say why it cannot be. */
-const decodeFile = (path: string, bytes: Uint8Array): Decoded => {
-  if (bytes.length === 0) return skipped(path, "Empty", "the file is empty")
-  if (hasNulByte(bytes)) return skipped(path, "Binary", "the file holds NUL bytes: not a text file")
+/** Decode a whole input's bytes as UTF-8 text, or say why it cannot be. */
+const decodeWhole = (path: string, noun: Noun, bytes: Uint8Array): Decoded => {
+  if (bytes.length === 0) return skipped(path, "Empty", `the ${noun} is empty`)
+  if (hasNulByte(bytes)) return skipped(path, "Binary", `the ${noun} holds NUL bytes: not a text file`)
   try {
     // `fatal` rejects invalid sequences instead of replacing them; the BOM is dropped.
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes)
-    if (text.trim() === "") return skipped(path, "Empty", "the file holds only whitespace")
+    if (text.trim() === "") return skipped(path, "Empty", `the ${noun} holds only whitespace`)
     return { _tag: "Text", text }
   } catch {
-    return skipped(path, "NotUtf8", "the file is not valid UTF-8")
+    return skipped(path, "NotUtf8", `the ${noun} is not valid UTF-8`)
   }
 }
 
@@ -239,36 +261,40 @@ const describeError = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "string" ? error : "unknown error"
 
 // -----------------------------------------------------------------------------
-// Per-file readers
+// The parser, shared by files and objects
 // -----------------------------------------------------------------------------
 
-const readWhole = (
-  fs: FileSystem.FileSystem,
-  path: string,
-  toResults: (text: string) => ReadonlyArray<ReadResult>
-): Stream.Stream<ReadResult> =>
-  Stream.fromIterableEffect(
-    fs.readFile(path).pipe(
-      Effect.map((bytes): ReadonlyArray<ReadResult> => {
-        const decoded = decodeFile(path, bytes)
-        return decoded._tag === "Skipped" ? [decoded] : toResults(decoded.text)
-      }),
-      Effect.catch((error) =>
-        Effect.succeed([skipped(path, "Unreadable", `cannot read the file: ${describeError(error)}`)])
-      )
-    )
-  )
+/** The input could not be read; `message` says why (the cause, described). */
+class SourceFailure extends Data.TaggedError("SourceFailure")<{ readonly message: string }> {}
 
-const plainText = (path: string, displayPath: string, options: ResolvedOptions) => (text: string) => [
-  read(make(text, { metadata: withPath({}, options, displayPath) }), path)
+/**
+ * Where the parser's bytes come from: a file or an object, read whole (text, markdown,
+ * JSON) or streamed (JSONL). Both are lazy: nothing is read until they run.
+ */
+interface Source {
+  /** The file path or `s3://` URI: the results' `path`. */
+  readonly path: string
+  /** What goes under `pathMetadataKey`. */
+  readonly displayPath: string
+  readonly noun: Noun
+  readonly whole: Effect.Effect<Uint8Array, SourceFailure>
+  readonly stream: Stream.Stream<Uint8Array, SourceFailure>
+}
+
+const unreadable = (source: Source, failure: SourceFailure): Skipped =>
+  skipped(source.path, "Unreadable", `cannot read the ${source.noun}: ${failure.message}`)
+
+const plainText = (source: Source, options: ResolvedOptions) => (text: string): ReadonlyArray<ReadResult> => [
+  read(make(text, { metadata: withPath({}, options, source.displayPath) }), source.path)
 ]
 
-const jsonFile = (path: string, displayPath: string, options: ResolvedOptions) => (text: string) => {
+const jsonText = (source: Source, options: ResolvedOptions) => (text: string): ReadonlyArray<ReadResult> => {
+  const { displayPath, noun, path } = source
   let value: unknown
   try {
     value = JSON.parse(text)
   } catch (error) {
-    return [skipped(path, "InvalidJson", `the file is not valid JSON: ${describeError(error)}`)]
+    return [skipped(path, "InvalidJson", `the ${noun} is not valid JSON: ${describeError(error)}`)]
   }
   if (Array.isArray(value)) {
     if (value.length === 0) return [skipped(path, "Empty", "the JSON array is empty")]
@@ -277,6 +303,19 @@ const jsonFile = (path: string, displayPath: string, options: ResolvedOptions) =
   if (isRecord(value)) return [fromJsonObject(value, path, displayPath, options, undefined)]
   return [skipped(path, "InvalidJson", "expected a JSON object or an array of objects")]
 }
+
+/** Read a whole input and parse its text; an unreadable input is a skip. */
+const readWhole = (
+  source: Source,
+  toResults: (text: string) => ReadonlyArray<ReadResult>
+): Effect.Effect<ReadonlyArray<ReadResult>> =>
+  source.whole.pipe(
+    Effect.map((bytes): ReadonlyArray<ReadResult> => {
+      const decoded = decodeWhole(source.path, source.noun, bytes)
+      return decoded._tag === "Skipped" ? [decoded] : toResults(decoded.text)
+    }),
+    Effect.catch((failure) => Effect.succeed([unreadable(source, failure)]))
+  )
 
 const concatBytes = (a: Uint8Array, b: Uint8Array): Uint8Array => {
   if (a.length === 0) return b
@@ -305,31 +344,34 @@ const byteLines = <E, R>(bytes: Stream.Stream<Uint8Array, E, R>): Stream.Stream<
     }, { onHalt: (pending) => (pending.length > 0 ? [pending] : []) })
   )
 
-class FileFailure extends Data.TaggedError("FileFailure")<{ readonly skip: Skipped }> {}
+/**
+ * How many leading bytes of a streamed input are checked for NUL bytes (the first piece of a
+ * file stream: its default chunk size), whatever the pieces an object arrives in.
+ */
+const binaryProbeBytes = 64 * 1024
 
-/** A `.jsonl` file, streamed: one result a non-blank line. */
-const jsonlFile = (
-  fs: FileSystem.FileSystem,
-  path: string,
-  displayPath: string,
-  options: ResolvedOptions
-): Stream.Stream<ReadResult> =>
+class InputFailure extends Data.TaggedError("InputFailure")<{ readonly skip: Skipped }> {}
+
+/** A `.jsonl` input, streamed: one result a non-blank line. */
+const jsonlStream = (source: Source, options: ResolvedOptions): Stream.Stream<ReadResult> =>
   Stream.suspend(() => {
+    const { displayPath, noun, path } = source
     const decoder = new TextDecoder("utf-8", { fatal: true })
-    let firstChunk = true
+    let probed = 0
     let records = 0
     let failed = false
-    const bytes = fs.stream(path).pipe(
-      Stream.mapError((error) =>
-        new FileFailure({ skip: skipped(path, "Unreadable", `cannot read the file: ${describeError(error)}`) })
-      ),
+    const bytes = source.stream.pipe(
+      Stream.mapError((failure) => new InputFailure({ skip: unreadable(source, failure) })),
       Stream.mapEffect((chunk) => {
-        if (firstChunk && hasNulByte(chunk)) {
-          return Effect.fail(
-            new FileFailure({ skip: skipped(path, "Binary", "the file holds NUL bytes: not a text file") })
-          )
+        if (probed < binaryProbeBytes) {
+          const probe = chunk.subarray(0, binaryProbeBytes - probed)
+          probed += probe.length
+          if (hasNulByte(probe)) {
+            return Effect.fail(
+              new InputFailure({ skip: skipped(path, "Binary", `the ${noun} holds NUL bytes: not a text file`) })
+            )
+          }
         }
-        firstChunk = false
         return Effect.succeed(chunk)
       })
     )
@@ -365,11 +407,56 @@ const jsonlFile = (
       results,
       Stream.suspend(() =>
         records === 0 && !failed
-          ? Stream.succeed(skipped(path, "Empty", "the file holds no records"))
+          ? Stream.succeed(skipped(path, "Empty", `the ${noun} holds no records`))
           : Stream.empty
       )
     )
   })
+
+/**
+ * The results of one input, by extension, as a stream to run later. Whole inputs are read
+ * when the returned effect runs (so several can be fetched at once); a JSONL input is read
+ * only as its stream is consumed.
+ */
+const parse = (
+  source: Source,
+  extension: string,
+  options: ResolvedOptions
+): Effect.Effect<Stream.Stream<ReadResult>> => {
+  switch (extension) {
+    case ".txt":
+    case ".md":
+    case ".markdown":
+      return Effect.map(readWhole(source, plainText(source, options)), Stream.fromIterable)
+    case ".json":
+      return Effect.map(readWhole(source, jsonText(source, options)), Stream.fromIterable)
+    case ".jsonl":
+      return Effect.succeed(jsonlStream(source, options))
+    default:
+      return Effect.succeed(Stream.succeed(
+        skipped(source.path, "Unsupported", `unsupported extension (readers handle ${supportedExtensions.join(", ")})`)
+      ))
+  }
+}
+
+/** The skip of an input whose extension is not among those read (as a directory listing reports it). */
+const notRead = (location: string, extensions: ReadonlyArray<string>): Skipped =>
+  skipped(location, "Unsupported", `extension not read (reading ${extensions.join(", ")})`)
+
+// -----------------------------------------------------------------------------
+// Files
+// -----------------------------------------------------------------------------
+
+const fileSource = (fs: FileSystem.FileSystem, file: string, displayPath: string): Source => {
+  const failure = (error: unknown) => new SourceFailure({ message: describeError(error) })
+  return {
+    path: file,
+    displayPath,
+    noun: "file",
+    whole: Effect.mapError(fs.readFile(file), failure),
+    stream: Stream.mapError(fs.stream(file), failure)
+  }
+}
 
 const extensionOf = (path: Path.Path, file: string): string => path.extname(file).toLowerCase()
 
@@ -380,21 +467,115 @@ const readOne = (
   file: string,
   displayPath: string,
   options: ResolvedOptions
-): Stream.Stream<ReadResult> => {
-  switch (extensionOf(path, file)) {
-    case ".txt":
-    case ".md":
-    case ".markdown":
-      return readWhole(fs, file, plainText(file, displayPath, options))
-    case ".json":
-      return readWhole(fs, file, jsonFile(file, displayPath, options))
-    case ".jsonl":
-      return jsonlFile(fs, file, displayPath, options)
-    default:
-      return Stream.succeed(
-        skipped(file, "Unsupported", `unsupported extension (readers handle ${supportedExtensions.join(", ")})`)
+): Stream.Stream<ReadResult> =>
+  Stream.unwrap(parse(fileSource(fs, file, displayPath), extensionOf(path, file), options))
+
+const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/**
+ * A directory's entries (relative names), sorted, sub-directories walked unless
+ * `recursive: false`; fails when the directory cannot be listed.
+ */
+const directoryEntries = (
+  fs: FileSystem.FileSystem,
+  directory: string,
+  recursive: boolean
+): Effect.Effect<Array<string>, DocumentError> =>
+  Effect.gen(function*() {
+    const info = yield* fs.stat(directory).pipe(
+      Effect.mapError((error) =>
+        new DocumentError({
+          path: directory,
+          reason: "Unreadable",
+          message: `cannot read the directory: ${error.message}`,
+          cause: error
+        })
       )
+    )
+    if (info.type !== "Directory") {
+      return yield* new DocumentError({ path: directory, reason: "NotADirectory", message: "not a directory" })
+    }
+    const names = yield* fs.readDirectory(directory, { recursive }).pipe(
+      Effect.mapError((error) =>
+        new DocumentError({
+          path: directory,
+          reason: "Unreadable",
+          message: `cannot list the directory: ${error.message}`,
+          cause: error
+        })
+      )
+    )
+    return [...names].sort(byPath)
+  })
+
+// -----------------------------------------------------------------------------
+// Objects
+// -----------------------------------------------------------------------------
+
+/**
+ * An object's bytes as a stream that survives transient failures (throttling, a dropped
+ * connection): the download starts again and the bytes already delivered are dropped.
+ */
+const resumableGet = (
+  store: ObjectStore.ObjectStore["Service"],
+  ref: ObjectStore.ObjectRef
+): Stream.Stream<Uint8Array, ServiceError.ServiceError> =>
+  Stream.suspend(() => {
+    let delivered = 0
+    const attempt = Stream.suspend(() => {
+      let toDrop = delivered
+      return store.get(ref).pipe(
+        Stream.map((chunk) => {
+          if (toDrop === 0) return chunk
+          const dropped = Math.min(toDrop, chunk.length)
+          toDrop -= dropped
+          return chunk.subarray(dropped)
+        }),
+        Stream.filter((chunk) => chunk.length > 0),
+        Stream.tap((chunk) =>
+          Effect.sync(() => {
+            delivered += chunk.length
+          })
+        )
+      )
+    })
+    return attempt.pipe(
+      Stream.retry(
+        transientSchedule().pipe(
+          Schedule.while(({ input }) => ServiceError.isServiceError(input) && ServiceError.isRetryable(input))
+        )
+      )
+    )
+  })
+
+const concatAll = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(chunks.reduce((total, chunk) => total + chunk.length, 0))
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
   }
+  return out
+}
+
+const objectSource = (store: ObjectStore.ObjectStore["Service"], ref: ObjectStore.ObjectRef): Source => {
+  const uri = ObjectStore.toUri(ref)
+  const failure = (error: ServiceError.ServiceError) => new SourceFailure({ message: ServiceError.describe(error) })
+  return {
+    path: uri,
+    displayPath: uri,
+    noun: "object",
+    whole: retryTransient(Stream.runCollect(store.get(ref))).pipe(Effect.map(concatAll), Effect.mapError(failure)),
+    stream: Stream.mapError(resumableGet(store, ref), failure)
+  }
+}
+
+/** An object key's extension (lower case, with the dot), as `path.extname` gives a file's. */
+const extensionOfKey = (key: string): string => {
+  const name = key.slice(key.lastIndexOf("/") + 1)
+  const dot = name.lastIndexOf(".")
+  return dot <= 0 ? "" : name.slice(dot).toLowerCase()
 }
 
 // -----------------------------------------------------------------------------
@@ -419,6 +600,82 @@ export const fromFiles = (
   }))
 }
 
+/** A file found under a directory: its path and its name relative to the directory. */
+export interface ListedFile {
+  /** The file's path (the directory joined with `name`). */
+  readonly path: string
+  /** Its path relative to the directory: what `pathMetadataKey` records. */
+  readonly name: string
+}
+
+/** A {@link ListedFile} with its size in bytes (0 when it could not be stat'ed). */
+export interface ListedFileInfo extends ListedFile {
+  readonly size: number
+}
+
+/**
+ * The files {@link fromDirectory} reads, in its order (sorted relative paths,
+ * sub-directories walked unless `recursive: false`), with their sizes. Every file is listed,
+ * whatever its extension: reading an unsupported one reports its skip.
+ *
+ * When to use: to plan work over a directory before reading it; read the listed files (or
+ * some of them) with {@link fromListedFiles}, which gives what {@link fromDirectory} gives
+ * for them. Fails with {@link DocumentError} only when the directory itself cannot be listed.
+ */
+export const listDirectory = (
+  directory: string,
+  options: Pick<ReaderOptions, "recursive"> = {}
+): Effect.Effect<ReadonlyArray<ListedFileInfo>, DocumentError, FileSystem.FileSystem | Path.Path> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const names = yield* directoryEntries(fs, directory, options.recursive ?? true)
+    const files = yield* Effect.forEach(names, (name) => {
+      const file = path.join(directory, name)
+      return fs.stat(file).pipe(
+        Effect.map((info): ReadonlyArray<ListedFileInfo> =>
+          info.type === "Directory" ? [] : [{ path: file, name, size: Number(info.size) }]
+        ),
+        // Reading it will report it unreadable, as {@link fromDirectory} does.
+        Effect.orElseSucceed((): ReadonlyArray<ListedFileInfo> => [{ path: file, name, size: 0 }])
+      )
+    }, { concurrency: 16 })
+    return files.flat()
+  })
+
+/**
+ * Read files found under a directory, in the given order, exactly as {@link fromDirectory}
+ * reads them: `pathMetadataKey` records their relative `name`, extensions other than
+ * `options.extensions` are `Unsupported` skips, a directory yields nothing.
+ */
+export const fromListedFiles = (
+  files: Iterable<ListedFile>,
+  options: ReaderOptions = {}
+): Stream.Stream<ReadResult, never, FileSystem.FileSystem | Path.Path> => {
+  const resolved = resolveOptions(options)
+  const extensions = options.extensions ?? supportedExtensions
+  return Stream.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    return Stream.fromIterable(files).pipe(
+      Stream.flatMap(({ name, path: file }) =>
+        Stream.unwrap(
+          fs.stat(file).pipe(
+            Effect.map((stat) => {
+              if (stat.type === "Directory") return Stream.empty
+              if (!extensions.includes(extensionOf(path, name))) return Stream.succeed(notRead(file, extensions))
+              return readOne(fs, path, file, name, resolved)
+            }),
+            Effect.catch((error) =>
+              Effect.succeed(Stream.succeed(skipped(file, "Unreadable", `cannot read the file: ${error.message}`)))
+            )
+          )
+        )
+      )
+    )
+  }))
+}
+
 /**
  * Read every file of a directory (sub-directories too unless `recursive: false`), in
  * sorted path order, so runs over the same tree read documents in the same order.
@@ -429,58 +686,48 @@ export const fromFiles = (
 export const fromDirectory = (
   directory: string,
   options: ReaderOptions = {}
-): Stream.Stream<ReadResult, DocumentError, FileSystem.FileSystem | Path.Path> => {
-  const resolved = resolveOptions(options)
-  const extensions = options.extensions ?? supportedExtensions
-  return Stream.unwrap(Effect.gen(function*() {
+): Stream.Stream<ReadResult, DocumentError, FileSystem.FileSystem | Path.Path> =>
+  Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const info = yield* fs.stat(directory).pipe(
-      Effect.mapError((error) =>
-        new DocumentError({
-          path: directory,
-          reason: "Unreadable",
-          message: `cannot read the directory: ${error.message}`,
-          cause: error
-        })
-      )
-    )
-    if (info.type !== "Directory") {
-      return yield* new DocumentError({ path: directory, reason: "NotADirectory", message: "not a directory" })
-    }
-    const names = yield* fs.readDirectory(directory, { recursive: options.recursive ?? true }).pipe(
-      Effect.mapError((error) =>
-        new DocumentError({
-          path: directory,
-          reason: "Unreadable",
-          message: `cannot list the directory: ${error.message}`,
-          cause: error
-        })
-      )
-    )
-    const sorted = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    return Stream.fromIterable(sorted).pipe(
-      Stream.flatMap((name) => {
-        const file = path.join(directory, name)
-        return Stream.unwrap(
-          fs.stat(file).pipe(
-            Effect.map((stat) => {
-              if (stat.type === "Directory") return Stream.empty
-              if (!extensions.includes(extensionOf(path, name))) {
-                return Stream.succeed(
-                  skipped(file, "Unsupported", `extension not read (reading ${extensions.join(", ")})`)
-                )
-              }
-              return readOne(fs, path, file, name, resolved)
-            }),
-            Effect.catch((error) =>
-              Effect.succeed(Stream.succeed(skipped(file, "Unreadable", `cannot read the file: ${error.message}`)))
-            )
-          )
-        )
-      })
-    )
+    const names = yield* directoryEntries(fs, directory, options.recursive ?? true)
+    return fromListedFiles(names.map((name) => ({ path: path.join(directory, name), name })), options)
   }))
+
+/**
+ * Read objects of the object store, in the given order, as {@link fromListedFiles} reads
+ * files: the same formats and parsing, the same skips (an unreadable object, a missing one,
+ * or one the credentials may not read is an `Unreadable` skip; an extension other than
+ * `options.extensions` an `Unsupported` one). A result's `path`, and the path metadata, is
+ * the object's `s3://bucket/key` URI.
+ *
+ * Details: up to `options.concurrency` whole objects (text, markdown, JSON) are downloaded
+ * ahead while earlier ones are read, results staying in order; JSONL objects are streamed.
+ * Transient failures (throttling, unavailability) are retried with backoff; a stream cut
+ * short resumes where it stopped.
+ *
+ * Gotchas: up to `concurrency` whole objects are held in memory at once (JSON must be
+ * parsed whole); prefer JSONL for large ones.
+ */
+export const fromObjects = (
+  refs: Iterable<ObjectStore.ObjectRef>,
+  options: ObjectReaderOptions = {}
+): Stream.Stream<ReadResult, never, ObjectStore.ObjectStore> => {
+  const resolved = resolveOptions(options)
+  const extensions = options.extensions ?? supportedExtensions
+  return Stream.unwrap(ObjectStore.ObjectStore.use((store) =>
+    Effect.succeed(
+      Stream.fromIterable(refs).pipe(
+        Stream.mapEffect((ref) => {
+          const extension = extensionOfKey(ref.key)
+          return extensions.includes(extension)
+            ? parse(objectSource(store, ref), extension, resolved)
+            : Effect.succeed(Stream.succeed(notRead(ObjectStore.toUri(ref), extensions)))
+        }, { concurrency: Math.max(1, options.concurrency ?? defaultObjectConcurrency) }),
+        Stream.flatten()
+      )
+    )
+  ))
 }
 
 // -----------------------------------------------------------------------------

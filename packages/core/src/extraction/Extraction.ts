@@ -115,6 +115,8 @@ export interface ExtractOptions {
   readonly extraction: ExtractionConfig
   /** Names the run in keys, job names and the run state. */
   readonly runId: string
+  /** The part of the run these documents are (see `BatchRunner.RunOptions.part`; default 0). */
+  readonly part?: number | undefined
   /** Chunk ids to leave out (already extracted and written). */
   readonly skipChunk?: ((chunkId: string) => boolean) | undefined
   /**
@@ -239,7 +241,13 @@ export const extract = <E, R>(
         ? { text: undefined, failure: outcome.reason }
         : { text: outcome.output.text, failure: outcome.partialReason }
 
-    const runOptions = (stage: Stage): BatchRunner.RunOptions => ({ config: batch, runId, stage, reaskCutOff: true })
+    const runOptions = (stage: Stage): BatchRunner.RunOptions => ({
+      config: batch,
+      runId,
+      stage,
+      part: options.part,
+      reaskCutOff: true
+    })
 
     // Stage 2 records: straight from chunks, or from stage-1 answers as they arrive.
     const topicRecords: Stream.Stream<Prompts.StageRecord, E | ExtractError, R | BatchRunner.Services> =

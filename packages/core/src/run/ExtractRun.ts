@@ -24,12 +24,15 @@
  *
  * @since 0.2.0
  */
-import { Context, Effect, Exit, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Option, Schedule, Schema, type Scope, Semaphore, Stream } from "effect"
 import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import { Digest } from "effect/crypto"
 import { SqlClient } from "effect/sql"
 import { Activity, Workflow, WorkflowEngine } from "effect/workflow"
 import type * as BatchConfig from "../engine/BatchConfig.ts"
+import type { BatchInference } from "../engine/BatchInference.ts"
+import type { ModelRuntime } from "../engine/ModelRuntime.ts"
+import type { ObjectStore } from "../engine/ObjectStore.ts"
 import type * as RunState from "../engine/RunState.ts"
 import { RunState as RunStateService, StateError } from "../engine/RunState.ts"
 import type * as Chunker from "../extraction/Chunker.ts"
@@ -48,15 +51,50 @@ export const ExtractRunWorkflow = Workflow.make("batch-extract/ExtractRun", {
   idempotencyKey: ({ runId }) => runId
 })
 
+/** What a part's extraction saw that the run state does not hold (figures of its events). */
+const PartResult = Schema.Struct({
+  retried: Schema.Number,
+  createsDeferred: Schema.Number,
+  onDemandCalls: Schema.Number,
+  incomplete: Schema.Array(Schema.Struct({
+    stage: Schema.String,
+    jobName: Schema.String,
+    status: Schema.String,
+    message: Schema.optional(Schema.String)
+  }))
+})
+type PartResult = typeof PartResult.Type
+
+/**
+ * The workflow of one part of a run (some of its input files): read, chunk and extract them
+ * and write their chunks. Parts are workflows of their own so that the processes of a cluster
+ * (workers on a shared database) extract them at once, each on the process that owns it.
+ */
+export const ExtractPartWorkflow = Workflow.make("batch-extract/ExtractPart", {
+  payload: { runId: Schema.String, part: Schema.Number },
+  success: PartResult,
+  idempotencyKey: ({ part, runId }) => `${runId}/${part}`
+})
+
 /** What a run needs, built from its recorded settings by the process that works on it. */
 export interface RunPlan {
   readonly batch: BatchConfig.BatchConfig
   readonly extraction: ExtractionConfig
-  readonly documents: Stream.Stream<Document.ReadResult, unknown>
+  /** Every input file of the run, in a fixed order, with its size (the run is split by them). */
+  readonly inputs: Stream.Stream<RunStore.Input, unknown>
+  /** The documents of some input files (one part's). */
+  readonly read: (inputs: ReadonlyArray<RunStore.Input>) => Stream.Stream<Document.ReadResult, unknown>
+  /** Input bytes per part (a part holds at least one file; a file is never split). */
+  readonly partBytes: number
+  /**
+   * The backend ports of this run (its bucket, region and model may differ from another run's
+   * in the same process), e.g. `yield* Effect.context<ObjectStore | BatchInference | ModelRuntime>()`.
+   */
+  readonly services: Context.Context<ObjectStore | BatchInference | ModelRuntime>
   readonly sink: Sink.Sink["Service"]
   /** Names the output, for chunks already extracted into it (by any run). */
   readonly outKey: string
-  /** Writes the run's summary (e.g. `summary.json`) and reports it; returns nothing. */
+  /** Writes the run's summary (e.g. `summary.json`); the process that finishes the run calls it. */
   readonly finish: (summary: RunResult) => Effect.Effect<void, unknown>
 }
 
@@ -83,8 +121,8 @@ export interface RunResult extends ExtractionSummary.Json {
 
 /**
  * The summary of a run from its state: records, jobs, tokens and failures over every process
- * that worked on it; extraction counts from its manifest; `retried` and `createsDeferred` from
- * the events `events` saw (this process's).
+ * that worked on it; extraction counts from its manifest; `retried`, `createsDeferred`,
+ * on-demand calls and incomplete jobs from the events of its parts (`events`).
  */
 export const summarize = (
   runId: string,
@@ -145,60 +183,138 @@ const durableSteps = Effect.gen(function*() {
   return step
 })
 
-/** The body of a run. */
-const body = (runId: string) =>
+/** Not this process's run: it waits (unfinished) for a process that selects it. */
+const selected = (runId: string) =>
+  Effect.flatMap(
+    Effect.service(RunSelection),
+    (selection) => selection === "all" || selection.has(runId) ? Effect.void : Effect.never
+  )
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/** How often the run looks whether its parts ended. */
+const partPollInterval = "1 second"
+
+/** The body of a run: split its inputs into parts, have them extracted, then summarise. */
+const runBody = (runId: string) =>
   Effect.gen(function*() {
-    const selection = yield* RunSelection
-    // Not this process's run: it waits (unfinished) for a process that selects it.
-    if (selection !== "all" && !selection.has(runId)) return yield* Effect.never
+    yield* selected(runId)
     const run = yield* RunStore.getRun(runId, "the run state")
     if (run.phase === "finished") return { exitCode: run.exitCode ?? 1 }
     const planner = yield* Planner
     const plan = yield* planner.plan(runId, run.settings)
+    const step = yield* durableSteps
+    const { parts } = yield* step(
+      "partition",
+      Schema.Struct({ parts: Schema.Number, files: Schema.Number, bytes: Schema.Number }),
+      RunStore.recordParts(runId, plan.inputs, plan.partBytes)
+    )
+    // Every part is dispatched (again: dispatching is idempotent), then awaited in turn.
+    yield* Effect.forEach(
+      range(parts),
+      (part) => ExtractPartWorkflow.execute({ runId, part }, { discard: true, detached: true }),
+      { concurrency: 16, discard: true }
+    )
+    const results = yield* Effect.forEach(range(parts), (part) => awaitPart(runId, part))
+    const events: ExtractionSummary.ExtractionSummary = {
+      ...ExtractionSummary.empty,
+      records: { ...ExtractionSummary.empty.records, retried: sum(results, (r) => r.retried) },
+      jobs: {
+        ...ExtractionSummary.empty.jobs,
+        createsDeferred: sum(results, (r) => r.createsDeferred),
+        incomplete: results.flatMap((r) => r.incomplete.map((job) => ({ ...job, message: job.message })))
+      },
+      onDemandCalls: sum(results, (r) => r.onDemandCalls)
+    }
+    const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    const result = yield* summarize(runId, plan.batch.model.modelId, events, run.startedAt, finishedAt)
+    yield* plan.finish(result)
+    yield* RunStore.finishRun(runId, result.exitCode, result, finishedAt)
+    yield* RunStore.releaseSlotsOf(runId)
+    return { exitCode: result.exitCode }
+  }).pipe(Effect.scoped, Effect.orDie)
+
+const sum = <A>(items: ReadonlyArray<A>, f: (a: A) => number) => items.reduce((n, a) => n + f(a), 0)
+
+/** A part's result, once its workflow ended (its failure fails the run). */
+const awaitPart = (runId: string, part: number) =>
+  Effect.gen(function*() {
+    const executionId = yield* ExtractPartWorkflow.executionId({ runId, part })
+    const ended = yield* ExtractPartWorkflow.poll(executionId).pipe(
+      Effect.repeat({
+        schedule: Schedule.spaced(partPollInterval),
+        until: (result) => Option.isSome(result) && result.value._tag === "Complete"
+      })
+    )
+    if (Option.isNone(ended) || ended.value._tag !== "Complete") return yield* Effect.die("unreachable")
+    const exit = ended.value.exit
+    if (Exit.isSuccess(exit)) return exit.value
+    return yield* new StateError({
+      message: `part ${part} of run ${runId} ended in an error: ${Cause.pretty(exit.cause)}`
+    })
+  })
+
+/** The body of a part: extract its documents into the run's sink, recording as it goes. */
+const partBody = (runId: string, part: number, permits: Semaphore.Semaphore) =>
+  Effect.gen(function*() {
+    yield* selected(runId)
+    const run = yield* RunStore.getRun(runId, "the run state")
+    const none: PartResult = { retried: 0, createsDeferred: 0, onDemandCalls: 0, incomplete: [] }
+    if (run.phase === "finished") return none
+    const planner = yield* Planner
+    const plan = yield* planner.plan(runId, run.settings)
     const state: RunState.Store = { ...yield* RunStore.makeState, step: yield* durableSteps }
     const sql = yield* Effect.context<SqlClient.SqlClient>()
+    const store = <A, E>(effect: Effect.Effect<A, E | RunState.StateError, SqlClient.SqlClient>) =>
+      RunStore.retrying(effect as Effect.Effect<A, RunState.StateError, SqlClient.SqlClient>).pipe(
+        Effect.provide(sql),
+        Effect.orDie
+      )
+    const inputs = yield* store(RunStore.inputsOf(runId, part))
 
     /** Documents and skips go to the manifest as they are read. */
     const recordDocuments = (event: ExtractionEvents.Event): Effect.Effect<void> => {
       switch (event._tag) {
         case "DocumentRead":
-          return RunStore.recordDocument(runId, {
+          return store(RunStore.recordDocument(runId, {
             path: event.path,
             sourceId: event.sourceId,
             state: "read",
             chunks: event.chunks - event.duplicateChunks - event.skippedChunks,
             duplicateChunks: event.duplicateChunks,
             doneChunks: event.skippedChunks
-          }).pipe(Effect.provide(sql), Effect.orDie)
+          }))
         case "DocumentSkipped":
-          return RunStore.recordDocument(runId, { path: event.path, state: "skipped", reason: event.reason }).pipe(
-            Effect.provide(sql),
-            Effect.orDie
-          )
+          return store(RunStore.recordDocument(runId, { path: event.path, state: "skipped", reason: event.reason }))
         default:
           return Effect.void
       }
     }
 
     const admitChunks = (chunks: ReadonlyArray<Chunker.Chunk>) =>
-      Effect.gen(function*() {
+      store(Effect.gen(function*() {
         const done = yield* RunStore.extractedAmong(plan.outKey, chunks.map((chunk) => chunk.id))
         const fresh = chunks.filter((chunk) => !done.has(chunk.id))
-        yield* RunStore.recordChunks(runId, fresh.map((chunk) => ({ chunkId: chunk.id, sourceId: chunk.source.id })))
-        return fresh
-      }).pipe(Effect.provide(sql))
+        const mine = yield* RunStore.admitChunks(
+          runId,
+          part,
+          fresh.map((chunk) => ({ chunkId: chunk.id, sourceId: chunk.source.id }))
+        )
+        return fresh.filter((chunk) => mine.has(chunk.id))
+      }))
 
-    const pipeline = Extraction.extract(plan.documents, {
+    const pipeline = Extraction.extract(plan.read(inputs), {
       batch: plan.batch,
       extraction: plan.extraction,
       runId,
+      part,
       admitChunks
     }).pipe(
       Stream.mapEffect((extracted) => Effect.as(plan.sink.write(extracted), extracted), { concurrency: 8 }),
       // Written chunks are recorded soon after: a kill leaves little that a later run extracts again.
       Stream.groupedWithin(200, "1 second"),
       Stream.runForEach((written) =>
-        RunStore.recordWritten(
+        store(RunStore.recordWritten(
           runId,
           plan.outKey,
           written.map((extracted) => {
@@ -213,25 +329,50 @@ const body = (runId: string) =>
               }
             }
           })
-        ).pipe(Effect.provide(sql))
+        ))
       )
     )
     const [, events] = yield* ExtractionSummary.collect(
       ExtractionEvents.tapped(pipeline, recordDocuments)
-    ).pipe(Effect.provideService(RunStateService, state))
-    const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const result = yield* summarize(runId, plan.batch.model.modelId, events, run.startedAt, finishedAt)
-    yield* plan.finish(result)
-    yield* RunStore.finishRun(runId, result.exitCode, result, finishedAt)
-    return { exitCode: result.exitCode }
-  }).pipe(Effect.scoped, Effect.orDie)
+    ).pipe(
+      Effect.provideService(RunStateService, state),
+      Effect.provide(plan.services)
+    )
+    const result: PartResult = {
+      retried: events.records.retried,
+      createsDeferred: events.jobs.createsDeferred,
+      onDemandCalls: events.onDemandCalls,
+      incomplete: events.jobs.incomplete.map((job) => ({
+        stage: job.stage,
+        jobName: job.jobName,
+        status: job.status,
+        ...(job.message === undefined ? {} : { message: job.message })
+      }))
+    }
+    return result
+  }).pipe(permits.withPermits(1), Effect.scoped, Effect.orDie)
+
+/** Options of the run workflows' Layer. */
+export interface LayerOptions {
+  /** Parts this process extracts at once (default 4); more wait for a turn. */
+  readonly concurrentParts?: number | undefined
+}
 
 /**
- * The run workflow's Layer: needs the workflow engine, the SQL client of the store, the
- * {@link Planner}, and the services a run uses (backend ports, job slots). Provide the
- * process's event handlers (`ExtractionEvents`, `RunEvents`) here to see the run's events.
+ * The run workflows' Layer (the run and its parts): needs the workflow engine, the SQL client
+ * of the store, the {@link Planner} (whose plans carry each run's backend ports) and the
+ * process's job slots.
+ * Provide the process's event handlers (`ExtractionEvents`, `RunEvents`) here to see the
+ * events of the parts this process extracts.
  */
-export const layer = ExtractRunWorkflow.toLayer(({ runId }) => body(runId))
+export const layer = (options: LayerOptions = {}) =>
+  Layer.unwrap(Effect.gen(function*() {
+    const permits = yield* Semaphore.make(Math.max(1, options.concurrentParts ?? 4))
+    return Layer.mergeAll(
+      ExtractRunWorkflow.toLayer(({ runId }) => runBody(runId)),
+      ExtractPartWorkflow.toLayer(({ part, runId }) => partBody(runId, part, permits))
+    )
+  }))
 
 /** Settings of the engine that runs workflows in one process on a SQL store. */
 export interface EngineOptions {
@@ -267,12 +408,38 @@ export const engineLayer = (options: EngineOptions = {}) =>
  */
 export const execute = (runId: string) =>
   Effect.gen(function*() {
+    yield* clearFailed(runId)
+    return (yield* ExtractRunWorkflow.execute({ runId })).exitCode
+  })
+
+/** Clear the executions of a run and of its parts that ended in an error (they start again). */
+const clearFailed = (runId: string) =>
+  Effect.gen(function*() {
     const executionId = yield* ExtractRunWorkflow.executionId({ runId })
     const previous = yield* ExtractRunWorkflow.poll(executionId)
-    if (Option.isSome(previous) && previous.value._tag === "Complete" && Exit.isFailure(previous.value.exit)) {
-      yield* clearExecution(runId, executionId)
+    if (Option.isNone(previous) || previous.value._tag !== "Complete" || Exit.isSuccess(previous.value.exit)) return
+    for (const part of range(yield* RunStore.partCount(runId))) {
+      const partId = yield* ExtractPartWorkflow.executionId({ runId, part })
+      const ended = yield* ExtractPartWorkflow.poll(partId)
+      if (Option.isSome(ended) && ended.value._tag === "Complete" && Exit.isFailure(ended.value.exit)) {
+        yield* clearExecution(runId, partId)
+      }
     }
-    return (yield* ExtractRunWorkflow.execute({ runId })).exitCode
+    yield* clearExecution(runId, executionId)
+  })
+
+/**
+ * Start a run's workflow without waiting for it, if it has not ended (idempotent: a run
+ * already started is left as it is; one that ended in an error waits for `execute`). The
+ * processes of the cluster that own it work on it. Returns whether the run is under way.
+ */
+export const start = (runId: string) =>
+  Effect.gen(function*() {
+    const executionId = yield* ExtractRunWorkflow.executionId({ runId })
+    const previous = yield* ExtractRunWorkflow.poll(executionId)
+    if (Option.isSome(previous) && previous.value._tag === "Complete") return false
+    yield* ExtractRunWorkflow.execute({ runId }, { discard: true })
+    return true
   })
 
 /** Delete an execution's messages and replies from the engine's tables. */
@@ -295,8 +462,11 @@ const clearExecution = (runId: string, executionId: string) =>
 export const removeFinishedBefore = (before: number) =>
   Effect.gen(function*() {
     const removed = yield* RunStore.removeFinishedBefore(before)
-    for (const runId of removed) {
+    for (const { parts, runId } of removed) {
       yield* clearExecution(runId, yield* ExtractRunWorkflow.executionId({ runId }))
+      for (const part of range(parts)) {
+        yield* clearExecution(runId, yield* ExtractPartWorkflow.executionId({ runId, part }))
+      }
     }
-    return removed
+    return removed.map(({ runId }) => runId)
   })

@@ -18,7 +18,7 @@
  *
  * @since 0.2.0
  */
-import { type Array as Arr, Data, Effect, Layer, Option, Stream } from "effect"
+import { type Array as Arr, Data, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { JobStatus } from "../engine/BatchInference.ts"
 import type * as BatchRecord from "../engine/BatchRecord.ts"
@@ -73,6 +73,21 @@ const slices = <A>(items: ReadonlyArray<A>, size = idsPerQuery): Array<ReadonlyA
   return out
 }
 
+/**
+ * Run a store operation again while it fails (the database restarting, a connection lost):
+ * backoff from 200 ms, at most 5 s apart, for up to `within` (default 5 minutes), then fail.
+ */
+export const retrying = <A, R>(
+  effect: Effect.Effect<A, RunState.StateError, R>,
+  within: Duration.Input = "5 minutes"
+): Effect.Effect<A, RunState.StateError, R> =>
+  Effect.retry(effect, {
+    schedule: Schedule.exponential("200 millis").pipe(
+      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))),
+      Schedule.upTo({ duration: within })
+    )
+  })
+
 // -----------------------------------------------------------------------------
 // Schema
 // -----------------------------------------------------------------------------
@@ -114,6 +129,7 @@ const tables = [
     statements INTEGER NOT NULL DEFAULT 0,
     facts INTEGER NOT NULL DEFAULT 0,
     diagnostics INTEGER NOT NULL DEFAULT 0,
+    part INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, chunk_id)
   )`,
   `CREATE INDEX IF NOT EXISTS be_chunks_job ON be_chunks (run_id, job_name)`,
@@ -129,6 +145,7 @@ const tables = [
     input_key TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     records INTEGER NOT NULL,
+    part INTEGER NOT NULL DEFAULT 0,
     job_arn TEXT,
     status TEXT,
     finished INTEGER NOT NULL DEFAULT 0,
@@ -151,6 +168,24 @@ const tables = [
   `CREATE INDEX IF NOT EXISTS be_outcomes_record ON be_outcomes (run_id, record_id)`,
   // Failed outcomes, read in pages by the summary (few rows: costs nothing for the others).
   `CREATE INDEX IF NOT EXISTS be_outcomes_failed ON be_outcomes (run_id, stage, record_id) WHERE tag = 'Failed'`,
+  // The run's input files, split into parts that workers extract (`ExtractRun`).
+  `CREATE TABLE IF NOT EXISTS be_inputs (
+    run_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    location TEXT NOT NULL,
+    relative_path TEXT,
+    size BIGINT NOT NULL,
+    PRIMARY KEY (run_id, part, seq)
+  )`,
+  // Job slots: a row per live job, counted per model against its quota by every process.
+  `CREATE TABLE IF NOT EXISTS be_slots (
+    job_name TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    taken_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX IF NOT EXISTS be_slots_model ON be_slots (model)`,
   `CREATE TABLE IF NOT EXISTS be_extracted (
     out_key TEXT NOT NULL,
     chunk_id TEXT NOT NULL,
@@ -315,11 +350,11 @@ export const makeState: Effect.Effect<RunState.Store, never, SqlClient.SqlClient
     jobIntent: (runId, intent) =>
       sql.withTransaction(Effect.gen(function*() {
         yield* sql`INSERT INTO be_jobs (run_id, job_name, stage, label, seq, attempt, token, bucket, input_key,
-            content_hash, records, finished)
+            content_hash, records, part, finished)
           VALUES (${runId}, ${intent.jobName}, ${intent.stage}, ${intent.label}, ${
           RunState.jobNumberOf(intent.label)
         }, ${intent.attempt}, ${intent.clientRequestToken}, ${intent.bucket}, ${intent.inputKey},
-            ${intent.contentHash}, ${intent.recordIds.length}, 0)
+            ${intent.contentHash}, ${intent.recordIds.length}, ${RunState.partOfLabel(intent.label)}, 0)
           ON CONFLICT (run_id, job_name) DO NOTHING`
         for (const ids of slices(intent.recordIds)) {
           yield* sql`UPDATE be_chunks SET state = 'staged', stage = ${intent.stage}, job_name = ${intent.jobName}
@@ -380,21 +415,33 @@ export const makeState: Effect.Effect<RunState.Store, never, SqlClient.SqlClient
         }
         return found as ReadonlyMap<string, RunState.StoredOutcome>
       }).pipe(Effect.mapError(fail(`could not read the outcomes of ${stage} records`))),
-    openJobs: (runId, stage) =>
-      sql<JobRow>`SELECT * FROM be_jobs WHERE run_id = ${runId} AND stage = ${stage} AND finished = 0
-        ORDER BY seq, label`.pipe(
+    openJobs: (runId, stage, part = 0) =>
+      sql<JobRow>`SELECT * FROM be_jobs WHERE run_id = ${runId} AND stage = ${stage} AND part = ${part}
+        AND finished = 0 ORDER BY seq, label`.pipe(
         Effect.map((rows) => rows.map(jobOf)),
         Effect.mapError(fail(`could not read the open jobs of ${stage}`))
       ),
-    lastJobNumber: (runId, stage) =>
-      sql<{ n: number | null }>`SELECT max(seq) AS n FROM be_jobs WHERE run_id = ${runId} AND stage = ${stage}`
+    lastJobNumber: (runId, stage, part = 0) =>
+      sql<{ n: number | null }>`SELECT max(seq) AS n FROM be_jobs
+        WHERE run_id = ${runId} AND stage = ${stage} AND part = ${part}`
         .pipe(
           Effect.map((rows) => num(rows[0]?.n)),
           Effect.mapError(fail(`could not read the jobs of ${stage}`))
         ),
     step: RunState.runStep
   }
-  return store
+  // A database that restarts or drops a connection is waited for, not a failed run.
+  return {
+    jobIntent: (runId, intent) => retrying(store.jobIntent(runId, intent)),
+    jobCreated: (runId, jobName, jobArn) => retrying(store.jobCreated(runId, jobName, jobArn)),
+    jobStatus: (runId, jobName, status) => retrying(store.jobStatus(runId, jobName, status)),
+    recordOutcomes: (runId, stage, outcomes, finished) =>
+      retrying(store.recordOutcomes(runId, stage, outcomes, finished)),
+    outcomes: (runId, stage, recordIds) => retrying(store.outcomes(runId, stage, recordIds)),
+    openJobs: (runId, stage, part) => retrying(store.openJobs(runId, stage, part)),
+    lastJobNumber: (runId, stage, part) => retrying(store.lastJobNumber(runId, stage, part)),
+    step: store.step
+  } satisfies RunState.Store
 })
 
 interface JobRow {
@@ -509,23 +556,27 @@ export const finishRun = (runId: string, exitCode: number, result: unknown, at: 
   )
 
 /**
- * Remove finished runs that ended before `before` (epoch ms), with their manifest, jobs and
- * outcomes (the chunks they extracted stay marked extracted in their output). Returns their ids.
+ * Remove finished runs that ended before `before` (epoch ms), with their manifest, jobs,
+ * outcomes and inputs (the chunks they extracted stay marked extracted in their output).
+ * Returns their ids and how many parts each had.
  */
 export const removeFinishedBefore = (before: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const rows = yield* sql<{ run_id: string }>`SELECT run_id FROM be_runs
-      WHERE phase = 'finished' AND finished_at < ${before}`
+    const rows = yield* sql<{ run_id: string; parts: unknown }>`SELECT run_id,
+        (SELECT max(part) + 1 FROM be_inputs WHERE be_inputs.run_id = be_runs.run_id) AS parts
+      FROM be_runs WHERE phase = 'finished' AND finished_at < ${before}`
     const ids = rows.map((row) => row.run_id)
     for (const part of slices(ids)) {
       yield* sql.withTransaction(Effect.gen(function*() {
-        for (const table of ["be_outcomes", "be_jobs", "be_chunks", "be_documents", "be_runs"]) {
+        for (
+          const table of ["be_outcomes", "be_jobs", "be_chunks", "be_documents", "be_inputs", "be_slots", "be_runs"]
+        ) {
           yield* sql`DELETE FROM ${sql(table)} WHERE run_id IN ${sql.in(part)}`
         }
       }))
     }
-    return ids
+    return rows.map((row) => ({ runId: row.run_id, parts: num(row.parts) }))
   }).pipe(Effect.mapError(fail("could not remove finished runs")))
 
 // -----------------------------------------------------------------------------
@@ -554,25 +605,174 @@ export const recordDocument = (runId: string, document: {
     Effect.mapError(fail(`could not record document ${document.path}`))
   )
 
-/** Record chunks as pending (chunks already in the manifest keep their state). */
-export const recordChunks = (
+/**
+ * Admit a part's chunks to the manifest: new ones are recorded as pending and the part's;
+ * those another part of the run recorded first (the same chunk in two documents) are left to
+ * it. Returns the ids this part extracts: its own, new or recorded by it before (a part that
+ * starts again after a crash gets its chunks back).
+ */
+export const admitChunks = (
   runId: string,
+  part: number,
   chunks: ReadonlyArray<{ readonly chunkId: string; readonly sourceId: string }>
 ) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    for (const part of slices(chunks, 200)) {
-      const rows = part.map((chunk) => ({
+    const mine = new Set<string>()
+    for (const slice of slices(chunks, 200)) {
+      const rows = slice.map((chunk) => ({
         run_id: runId,
         chunk_id: chunk.chunkId,
         source_id: chunk.sourceId,
-        state: "pending"
+        state: "pending",
+        part
       }))
       yield* sql`INSERT INTO be_chunks ${
         sql.insert(rows as unknown as Arr.NonEmptyReadonlyArray<Record<string, unknown>>)
       } ON CONFLICT (run_id, chunk_id) DO NOTHING`
+      const owned = yield* sql<{ chunk_id: string }>`SELECT chunk_id FROM be_chunks
+        WHERE run_id = ${runId} AND part = ${part} AND chunk_id IN ${sql.in(slice.map((chunk) => chunk.chunkId))}`
+      for (const row of owned) mine.add(row.chunk_id)
     }
+    return mine as ReadonlySet<string>
   }).pipe(Effect.mapError(fail("could not record chunks")))
+
+/** Record chunks as pending (chunks already in the manifest keep their state). */
+export const recordChunks = (
+  runId: string,
+  chunks: ReadonlyArray<{ readonly chunkId: string; readonly sourceId: string }>
+) => Effect.asVoid(admitChunks(runId, 0, chunks))
+
+// -----------------------------------------------------------------------------
+// Inputs and parts
+// -----------------------------------------------------------------------------
+
+/** An input file of a run: a local path or an object URI, with its size in bytes. */
+export interface Input {
+  readonly location: string
+  readonly size: number
+  /** Its path under the directory it was found in (the documents' path metadata). */
+  readonly relativePath?: string | undefined
+}
+
+/**
+ * Split a run's inputs, in their order, into parts of about `partBytes` each (a file is never
+ * split; a part holds at least one file) and record them. Recording again replaces what an
+ * interrupted attempt recorded. Returns the number of parts and the files and bytes in all.
+ */
+export const recordParts = <E, R>(runId: string, inputs: Stream.Stream<Input, E, R>, partBytes: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DELETE FROM be_inputs WHERE run_id = ${runId}`.pipe(Effect.mapError(fail("could not record the inputs")))
+    let part = 0
+    let inPart = 0
+    let seq = 0
+    let files = 0
+    let bytes = 0
+    yield* inputs.pipe(
+      Stream.map((input) => {
+        if (inPart > 0 && inPart + input.size > partBytes) {
+          part += 1
+          inPart = 0
+          seq = 0
+        }
+        inPart += input.size
+        files += 1
+        bytes += input.size
+        return {
+          run_id: runId,
+          part,
+          seq: seq++,
+          location: input.location,
+          relative_path: input.relativePath ?? null,
+          size: input.size
+        }
+      }),
+      Stream.grouped(200),
+      Stream.runForEach((rows) =>
+        sql`INSERT INTO be_inputs ${sql.insert(rows as unknown as Arr.NonEmptyReadonlyArray<Record<string, unknown>>)}`
+          .pipe(Effect.mapError(fail("could not record the inputs")))
+      )
+    )
+    return { parts: files === 0 ? 0 : part + 1, files, bytes }
+  })
+
+/** How many parts a run's inputs were split into (0 before they were). */
+export const partCount = (runId: string) =>
+  withSql((sql) => sql<{ n: unknown }>`SELECT max(part) AS n FROM be_inputs WHERE run_id = ${runId}`).pipe(
+    Effect.map((rows) => (rows[0]?.n === null || rows[0]?.n === undefined ? 0 : num(rows[0].n) + 1)),
+    Effect.mapError(fail(`could not read the parts of run ${runId}`))
+  )
+
+/** The input files of one part of a run, in order. */
+export const inputsOf = (runId: string, part: number) =>
+  withSql((sql) =>
+    sql<{ location: string; relative_path: string | null; size: unknown }>`SELECT location, relative_path, size
+      FROM be_inputs WHERE run_id = ${runId} AND part = ${part} ORDER BY seq`
+  ).pipe(
+    Effect.map((rows) =>
+      rows.map((row): Input => ({
+        location: row.location,
+        size: num(row.size),
+        ...(row.relative_path === null ? {} : { relativePath: row.relative_path })
+      }))
+    ),
+    Effect.mapError(fail(`could not read the inputs of run ${runId}`))
+  )
+
+// -----------------------------------------------------------------------------
+// Job slots shared by every process on the store
+// -----------------------------------------------------------------------------
+
+/**
+ * Take the slot of a job, if its model has fewer live jobs than `limit` (counted over every
+ * process on the store), or if the job holds it already. One transaction; on PostgreSQL the
+ * model's count is serialised by an advisory lock, so two processes never both take the last
+ * slot. Returns whether the job holds its slot.
+ */
+export const takeSlot = (claim: {
+  readonly runId: string
+  readonly jobName: string
+  readonly model: string
+  readonly limit: number
+}, at: number) =>
+  withSql((sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      yield* sql.onDialectOrElse({
+        pg: () => sql`SELECT pg_advisory_xact_lock(hashtext(${`be_slots:${claim.model}`}))`,
+        orElse: () => Effect.succeed([])
+      })
+      const held = yield* sql`SELECT 1 AS held FROM be_slots WHERE job_name = ${claim.jobName}`
+      if (held.length > 0) return true
+      const [row] = yield* sql<{ n: unknown }>`SELECT count(*) AS n FROM be_slots WHERE model = ${claim.model}`
+      if (num(row?.n) >= claim.limit) return false
+      yield* sql`INSERT INTO be_slots (job_name, model, run_id, taken_at)
+        VALUES (${claim.jobName}, ${claim.model}, ${claim.runId}, ${at})`
+      return true
+    }))
+  ).pipe(Effect.mapError(fail(`could not take a job slot for ${claim.jobName}`)))
+
+/** Give a job's slot back. */
+export const releaseSlot = (jobName: string) =>
+  withSql((sql) => sql`DELETE FROM be_slots WHERE job_name = ${jobName}`).pipe(
+    Effect.asVoid,
+    Effect.mapError(fail(`could not give back the job slot of ${jobName}`))
+  )
+
+/** Give back every slot a run holds (it finished, or its jobs were stopped). */
+export const releaseSlotsOf = (runId: string) =>
+  withSql((sql) => sql`DELETE FROM be_slots WHERE run_id = ${runId}`).pipe(
+    Effect.asVoid,
+    Effect.mapError(fail(`could not give back the job slots of run ${runId}`))
+  )
+
+/** Slots held now, per model. */
+export const slotsInUse = withSql((sql) =>
+  sql<{ model: string; n: unknown }>`SELECT model, count(*) AS n FROM be_slots GROUP BY model`
+).pipe(
+  Effect.map((rows) => new Map(rows.map((row) => [row.model, num(row.n)])) as ReadonlyMap<string, number>),
+  Effect.mapError(fail("could not read the job slots"))
+)
 
 /** What one written chunk contributed. */
 export interface WrittenChunk {
