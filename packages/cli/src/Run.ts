@@ -578,7 +578,7 @@ export const workLayer = (options: {
 }) => {
   const shared = options.location.database !== undefined
   const services = Layer.mergeAll(
-    shared ? SharedJobSlots.layer() : JobSlots.layer(10),
+    shared ? SharedJobSlots.layer() : JobSlots.layerPerModel,
     Layer.effect(ExtractRun.Planner, planner({ onRefused: options.onRefused })),
     Layer.succeed(ExtractionEvents.ExtractionEvents, options.progress.handler),
     Layer.succeed(ExtractRun.RunSelection, options.selection)

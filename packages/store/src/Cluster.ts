@@ -20,7 +20,7 @@
  * @since 0.3.0
  */
 import { NodeClusterSocket } from "@effect/platform-node"
-import { Duration, Layer } from "effect"
+import { Duration, Layer, Option } from "effect"
 import {
   ClusterWorkflowEngine,
   RunnerAddress,
@@ -75,11 +75,10 @@ export const defaultTakeover: Duration.Duration = Duration.seconds(20)
 export const shardingConfig = (options: Options): Partial<ShardingConfig.ShardingConfig["Service"]> => {
   const takeover = Duration.fromInputUnsafe(options.takeover ?? defaultTakeover)
   return {
-    runnerAddress: RunnerAddress.make(options.address.host, options.address.port) as never,
-    runnerListenAddress: RunnerAddress.make(
-      (options.listen ?? options.address).host,
-      (options.listen ?? options.address).port
-    ) as never,
+    runnerAddress: Option.some(RunnerAddress.make(options.address.host, options.address.port)),
+    runnerListenAddress: Option.some(
+      RunnerAddress.make((options.listen ?? options.address).host, (options.listen ?? options.address).port)
+    ),
     shardLockExpiration: takeover,
     shardLockRefreshInterval: Duration.divideUnsafe(takeover, 3),
     entityTerminationTimeout: options.terminationTimeout ?? "1 seconds",

@@ -2,7 +2,7 @@
  * Runs the `batch-extract` command as a child process (the real entrypoint, on the Node the
  * workspace installs), optionally killing it with SIGKILL (or SIGINT) when a condition holds.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, type Scope } from "effect"
 import { execFileSync, spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
@@ -138,3 +138,72 @@ export const jsonOf = (exit: Exit): Option.Option<unknown> => {
     return Option.none()
   }
 }
+
+/** A command running in the background (see {@link start}). */
+export interface Running {
+  readonly pid: number
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** Ends when the child ends. */
+  readonly exited: Effect.Effect<Exit>
+  /** Whether it has ended. */
+  readonly done: () => boolean
+  /** Send a signal to it and everything it started. */
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+/**
+ * Start `batch-extract <args>` in the background (its own process group); it gets SIGTERM,
+ * then SIGKILL, when the scope closes.
+ */
+export const start = (
+  args: ReadonlyArray<string>,
+  options: { readonly env: Readonly<Record<string, string>> }
+): Effect.Effect<Running, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const started = performance.now()
+      const child = spawn(nodeBinary, ["--no-warnings", `--conditions=${sourceCondition}`, bin, ...args], {
+        env: options.env,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true
+      })
+      let stdout = ""
+      let stderr = ""
+      let ended: Exit | undefined
+      const waiting: Array<(exit: Exit) => void> = []
+      child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
+      child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString("utf8")))
+      child.on("close", (code, signal) => {
+        ended = { code, signal, stdout, stderr, killed: false, elapsedMs: performance.now() - started }
+        for (const resume of waiting.splice(0)) resume(ended)
+      })
+      const kill = (signal: NodeJS.Signals) => {
+        if (ended !== undefined) return
+        try {
+          process.kill(-child.pid!, signal)
+        } catch {
+          child.kill(signal)
+        }
+      }
+      const running: Running = {
+        pid: child.pid!,
+        stdout: () => stdout,
+        stderr: () => stderr,
+        exited: Effect.callback<Exit>((resume) => {
+          if (ended !== undefined) return resume(Effect.succeed(ended))
+          waiting.push((exit) => resume(Effect.succeed(exit)))
+        }),
+        done: () => ended !== undefined,
+        kill
+      }
+      return running
+    }),
+    (running) =>
+      Effect.gen(function*() {
+        if (running.done()) return
+        running.kill("SIGTERM")
+        const stopped = yield* running.exited.pipe(Effect.timeoutOption("10 seconds"))
+        if (stopped._tag === "None") running.kill("SIGKILL")
+      })
+  )

@@ -64,6 +64,43 @@ export const make = (capacity: number): Effect.Effect<JobSlots["Service"]> =>
     })
   })
 
+/**
+ * Job slots per model, sized by each claim's limit (the quota the claiming run's settings give
+ * its model): a process that works on runs of different models or quotas.
+ */
+export const makePerModel: Effect.Effect<JobSlots["Service"]> = Effect.gen(function*() {
+  const models = new Map<string, JobSlots["Service"]>()
+  let inUse = 0
+  let peak = 0
+  const slotsOf = (model: string, limit: number) =>
+    Effect.suspend(() => {
+      const found = models.get(model)
+      if (found !== undefined) return Effect.succeed(found)
+      return Effect.tap(make(limit), (made) => Effect.sync(() => models.set(model, made)))
+    })
+  return JobSlots.of({
+    capacity: Number.POSITIVE_INFINITY,
+    withSlot: (claim, effect) =>
+      Effect.flatMap(slotsOf(claim.model, claim.limit), (slots) =>
+        slots.withSlot(
+          claim,
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              inUse += 1
+              peak = Math.max(peak, inUse)
+            }),
+            () => effect,
+            () => Effect.sync(() => void (inUse -= 1))
+          )
+        )),
+    inUse: Effect.sync(() => inUse),
+    peak: Effect.sync(() => peak)
+  })
+})
+
+/** Job slots per model, sized by each claim's limit (see {@link makePerModel}). */
+export const layerPerModel: Layer.Layer<JobSlots> = Layer.effect(JobSlots, makePerModel)
+
 /** Job slots of a fixed capacity. */
 export const layer = (capacity: number): Layer.Layer<JobSlots> => Layer.effect(JobSlots, make(capacity))
 

@@ -271,6 +271,7 @@ const partBody = (runId: string, part: number, permits: Semaphore.Semaphore) =>
         Effect.orDie
       )
     const inputs = yield* store(RunStore.inputsOf(runId, part))
+    yield* Effect.logInfo(`run ${runId}: extracting part ${part} (${inputs.length} files)`)
 
     /** Documents and skips go to the manifest as they are read. */
     const recordDocuments = (event: ExtractionEvents.Event): Effect.Effect<void> => {
@@ -338,6 +339,7 @@ const partBody = (runId: string, part: number, permits: Semaphore.Semaphore) =>
       Effect.provideService(RunStateService, state),
       Effect.provide(plan.services)
     )
+    yield* Effect.logInfo(`run ${runId}: part ${part} done`)
     const result: PartResult = {
       retried: events.records.retried,
       createsDeferred: events.jobs.createsDeferred,

@@ -20,7 +20,7 @@
  * @since 0.2.0
  */
 import { PgClient } from "@effect/sql-pg"
-import { Clock, Console, Data, Effect, Redacted, type Scope } from "effect"
+import { Clock, Console, Data, type Duration, Effect, Redacted, type Scope } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { spawnSync } from "node:child_process"
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -58,6 +58,11 @@ export interface PostgresCluster {
   readonly createSchema: (name: string) => Effect.Effect<string, PostgresHarnessError>
   /** Milliseconds taken by `initdb`, starting the server and creating the first database. */
   readonly startMillis: number
+  /**
+   * Stop the server as a crash would (`-m immediate`: every connection cut), keep it down for
+   * `downFor`, then start it again on the same port and data.
+   */
+  readonly restart: (downFor: Duration.Input) => Effect.Effect<void, PostgresHarnessError>
 }
 
 const executable = (file: string) => {
@@ -208,6 +213,15 @@ export const startPostgres = (
               unhook()
               stop()
             }
+            const serverOptions = [
+              "-c listen_addresses=127.0.0.1",
+              `-p ${port}`,
+              `-c unix_socket_directories=${quote(directory)}`,
+              "-c fsync=off",
+              "-c synchronous_commit=off",
+              "-c full_page_writes=off",
+              "-c max_connections=50"
+            ].join(" ")
             try {
               if (isRoot()) {
                 const { gid, uid } = postgresIds()
@@ -225,15 +239,6 @@ export const startPostgres = (
                 "--locale=C",
                 "--no-sync"
               ])
-              const serverOptions = [
-                "-c listen_addresses=127.0.0.1",
-                `-p ${port}`,
-                `-c unix_socket_directories=${quote(directory)}`,
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
-                "-c max_connections=50"
-              ].join(" ")
               running = true
               run(binaries.pgCtl, [
                 "start",
@@ -259,7 +264,21 @@ export const startPostgres = (
                 `${error instanceof Error ? error.message : String(error)}${log === "" ? "" : `\n${log}`}`
               )
             }
-            return { directory, release }
+            const crash = () => run(binaries.pgCtl, ["stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], 40_000)
+            const startAgain = () =>
+              run(binaries.pgCtl, [
+                "start",
+                "-D",
+                data,
+                "-l",
+                join(directory, "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                serverOptions
+              ], 40_000)
+            return { directory, release, crash, startAgain }
           },
           catch: harnessError("could not start a throwaway PostgreSQL cluster")
         }),
@@ -306,6 +325,11 @@ export const startPostgres = (
       urlOf,
       createDatabase,
       createSchema,
-      startMillis
+      startMillis,
+      restart: (downFor) =>
+        Effect.try({ try: cluster.crash, catch: harnessError("could not stop the throwaway cluster") }).pipe(
+          Effect.andThen(Effect.sleep(downFor)),
+          Effect.andThen(Effect.try({ try: cluster.startAgain, catch: harnessError("could not start it again") }))
+        )
     }
   })
