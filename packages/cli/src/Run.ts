@@ -528,6 +528,16 @@ const parseAddress = (value: string, label: string) =>
     return { host: match[1]!, port: Number(match[2]) }
   })
 
+const isLoopback = (host: string) => host === "localhost" || host.startsWith("127.") || host === "::1"
+
+const databaseHost = (url: string) => {
+  try {
+    return new URL(url).hostname || "localhost"
+  } catch {
+    return "localhost"
+  }
+}
+
 /** A free TCP port on a host (asked of the system, then released for the runner to take). */
 const freePort = (host: string) =>
   Effect.callback<number, InvalidInput>((resume) => {
@@ -558,6 +568,12 @@ export const engineLayer = (
       const address = runner.address !== undefined
         ? yield* parseAddress(runner.address, "address")
         : { host: listen?.host ?? "127.0.0.1", port: listen?.port ?? (yield* freePort(listen?.host ?? "127.0.0.1")) }
+      if (isLoopback(address.host) && !isLoopback(databaseHost(location.database!))) {
+        yield* Console.error(
+          `batch-extract: this process is reachable at ${address.host}:${address.port} only from this host; ` +
+            "workers on other hosts need --address HOST:PORT (an address they can reach)"
+        )
+      }
       return Cluster.layer({
         address,
         listen,

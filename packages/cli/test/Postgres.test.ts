@@ -11,6 +11,7 @@ import { Effect, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cli from "./support/cli.ts"
+import * as Emulator from "./support/emulator.ts"
 import * as World from "./support/world.ts"
 
 const binaries = PostgresCluster.requirePostgres()
@@ -32,13 +33,16 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
     () =>
       Effect.gen(function*() {
         const cluster = yield* PostgresCluster.startPostgres(binaries!)
+        // A run in a database is shared by workers: its backend is one every process reaches.
+        const emulator = yield* Emulator.startEmulator({ buckets: [World.bucket] })
+        const env = Cli.cleanEnv(emulator.env)
         const dir = yield* World.tempDir("pg")
         const input = World.writeCorpus(join(dir, "in"), 12)
         const out = join(dir, "out")
         const database = ["--database", cluster.url]
 
         const first = yield* Cli.run(
-          ["extract", input, "--out", out, "--run-id", "pg-1", ...database, ...World.flags()],
+          ["extract", input, "--out", out, "--run-id", "pg-1", "--backend", "aws", ...database, ...World.flags()],
           { env, timeoutMs: 120_000 }
         )
         assert.strictEqual(first.code, 0, Cli.describe(first))
@@ -73,7 +77,7 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
 
         // Another run into the same output skips every chunk already extracted.
         const second = yield* Cli.run(
-          ["extract", input, "--out", out, "--run-id", "pg-2", ...database, ...World.flags()],
+          ["extract", input, "--out", out, "--run-id", "pg-2", "--backend", "aws", ...database, ...World.flags()],
           { env, timeoutMs: 120_000 }
         )
         assert.strictEqual(second.code, 0, Cli.describe(second))
@@ -95,11 +99,40 @@ describe.skipIf(binaries === undefined)("the run state in PostgreSQL (--database
       const input = World.writeCorpus(join(dir, "in"), 2)
       const out = join(dir, "out")
       const exit = yield* Cli.run(
-        ["extract", input, "--out", out, "--database", "postgres://nobody@127.0.0.1:1/none", ...World.flags()],
+        [
+          "extract",
+          input,
+          "--out",
+          out,
+          "--backend",
+          "aws",
+          "--database",
+          "postgres://nobody@127.0.0.1:1/none",
+          ...World.flags()
+        ],
         { env, timeoutMs: 60_000 }
       )
       assert.strictEqual(exit.code, 2, Cli.describe(exit))
       assert.include(exit.stderr, "state: cannot connect to PostgreSQL at postgres://nobody@127.0.0.1:1/none")
       assert.isFalse(existsSync(out))
     }).pipe(Effect.scoped), 60_000)
+
+  it.live(
+    "the embedded local emulation with --database: refused (exit 2), it lives in one process",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* World.tempDir("pg-local")
+        const input = World.writeCorpus(join(dir, "in"), 2)
+        const out = join(dir, "out")
+        const exit = yield* Cli.run(
+          ["extract", input, "--out", out, "--database", "postgres://nobody@127.0.0.1:1/none", ...World.flags()],
+          { env, timeoutMs: 60_000 }
+        )
+        assert.strictEqual(exit.code, 2, Cli.describe(exit))
+        assert.include(exit.stderr, "backend: a run in a database is shared by every worker on it")
+        assert.include(exit.stderr, "batch-extract emulator")
+        assert.isFalse(existsSync(out))
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

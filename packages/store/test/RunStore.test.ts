@@ -95,7 +95,17 @@ const tables = Effect.gen(function*() {
   return rows.map((row) => String(row.name))
 })
 
-const ourTables = ["be_chunks", "be_documents", "be_extracted", "be_jobs", "be_meta", "be_outcomes", "be_runs"]
+const ourTables = [
+  "be_chunks",
+  "be_documents",
+  "be_extracted",
+  "be_inputs",
+  "be_jobs",
+  "be_meta",
+  "be_outcomes",
+  "be_runs",
+  "be_slots"
+]
 
 const succeeded = (recordId: string, stage: string, tokens: { input: number; output: number }, extra: {
   readonly via?: "batch" | "onDemand"
@@ -429,6 +439,82 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
         (yield* RunStore.jobsOf("r")).map((job) => `${job.stage}/${job.label}`),
         ["extract/1", "extract/2", "extract/3", "extract/3r2", "extract/10", "resolve/7"]
       )
+    })))
+
+  it.effect("job slots: never more than a model's limit, over several connections at once; a job's slot is its own", () =>
+    onFreshAt((where) =>
+      Effect.gen(function*() {
+        const backend = yield* Backend
+        yield* RunStore.migrate
+        const claim = (jobName: string, model = "m1", limit = 2) => ({ runId: "r", jobName, model, limit })
+        // Twelve jobs race for 2 slots, from as many clients as the database allows at once.
+        const clients = backend.name === "postgres" ? 6 : 1
+        const taken = yield* Effect.forEach(
+          Array.from({ length: 12 }, (_, i) => i),
+          (i) => RunStore.takeSlot(claim(`job-${i}`), i).pipe(Effect.provide(backend.connect(where))),
+          { concurrency: clients }
+        )
+        assert.strictEqual(taken.filter(Boolean).length, 2)
+        const holders = taken.flatMap((held, i) => (held ? [`job-${i}`] : []))
+        // A job that holds its slot takes it again (another process following it); others wait.
+        assert.isTrue(yield* RunStore.takeSlot(claim(holders[0]!), 99))
+        assert.isFalse(yield* RunStore.takeSlot(claim("job-late"), 99))
+        // Another model has its own quota; a larger limit lets more in.
+        assert.isTrue(yield* RunStore.takeSlot(claim("other-1", "m2", 1), 99))
+        assert.isFalse(yield* RunStore.takeSlot(claim("other-2", "m2", 1), 99))
+        assert.isTrue(yield* RunStore.takeSlot(claim("job-late", "m1", 3), 99))
+        assert.deepStrictEqual([...(yield* RunStore.slotsInUse)].sort(), [["m1", 3], ["m2", 1]])
+        // Given back: one by job, then every slot of a run.
+        yield* RunStore.releaseSlot(holders[0]!)
+        assert.isTrue(yield* RunStore.takeSlot(claim("job-next", "m1", 3), 100))
+        yield* RunStore.releaseSlotsOf("r")
+        assert.strictEqual((yield* RunStore.slotsInUse).size, 0)
+      })
+    ))
+
+  it.effect("parts: inputs split in order by bytes and read back per part; a chunk is the first part's that admits it", () =>
+    onFresh(Effect.gen(function*() {
+      const inputs = [
+        { location: "/in/a.txt", size: 40, relativePath: "a.txt" },
+        { location: "/in/b.txt", size: 40, relativePath: "b.txt" },
+        { location: "/in/c.txt", size: 150 },
+        { location: "s3://bucket/d.txt", size: 10 }
+      ]
+      assert.deepStrictEqual(yield* RunStore.recordParts("r", Stream.fromIterable(inputs), 100), {
+        parts: 3,
+        files: 4,
+        bytes: 240
+      })
+      // Recorded again (an interrupted attempt): replaced, not added.
+      yield* RunStore.recordParts("r", Stream.fromIterable(inputs), 100)
+      assert.strictEqual(yield* RunStore.partCount("r"), 3)
+      assert.deepStrictEqual(yield* RunStore.inputsOf("r", 0), inputs.slice(0, 2))
+      assert.deepStrictEqual(yield* RunStore.inputsOf("r", 1), inputs.slice(2, 3))
+      assert.deepStrictEqual(yield* RunStore.inputsOf("r", 2), inputs.slice(3))
+      assert.strictEqual(yield* RunStore.partCount("none"), 0)
+
+      const chunk = (id: string) => ({ chunkId: id, sourceId: "s" })
+      assert.deepStrictEqual([...(yield* RunStore.admitChunks("r", 0, [chunk("c1"), chunk("c2")]))].sort(), [
+        "c1",
+        "c2"
+      ])
+      // The same chunk in another part's document stays the first part's; a part admitting its
+      // own chunks again (after a crash) gets them back.
+      assert.deepStrictEqual([...(yield* RunStore.admitChunks("r", 1, [chunk("c2"), chunk("c3")]))], ["c3"])
+      assert.deepStrictEqual([...(yield* RunStore.admitChunks("r", 0, [chunk("c1"), chunk("c2")]))].sort(), [
+        "c1",
+        "c2"
+      ])
+
+      // Each part numbers and re-attaches its own jobs.
+      const store = yield* RunStore.makeState
+      yield* store.jobIntent("r", intent("extract", "1", []))
+      yield* store.jobIntent("r", intent("extract", "p1.1", []))
+      yield* store.jobIntent("r", intent("extract", "p1.2r2", []))
+      assert.deepStrictEqual((yield* store.openJobs("r", "extract")).map((job) => job.label), ["1"])
+      assert.deepStrictEqual((yield* store.openJobs("r", "extract", 1)).map((job) => job.label), ["p1.1", "p1.2r2"])
+      assert.strictEqual(yield* store.lastJobNumber("r", "extract", 1), 2)
+      assert.strictEqual(yield* store.lastJobNumber("r", "extract", 2), 0)
     })))
 
   it.effect("records written chunks: extracted or failed, done per output, forgotten on demand", () =>
