@@ -61,7 +61,8 @@ export const displayUrl = (url: string): string => {
     if (parsed.searchParams.has("password")) parsed.searchParams.set("password", "***")
     return parsed.toString()
   } catch {
-    return "(an invalid URL)"
+    // Not a URL: shown as given, but for what would be a password.
+    return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@")
   }
 }
 

@@ -2,7 +2,8 @@
  * `batch-extract emulator`: the local emulation — a local S3 and the Bedrock emulator, both on
  * 127.0.0.1 — as a process of its own, for other processes (workers on this host or others
  * that reach it, tests) to share with `--backend aws` and the standard SDK environment. Not
- * AWS: nothing leaves the machine, no signature or IAM check, state in memory only.
+ * AWS: nothing leaves the machine, no signature check, no IAM but the denials of `--deny`,
+ * state in memory only.
  *
  * It prints one JSON line on stdout — the environment that reaches it (`AWS_ENDPOINT_URL_S3`,
  * `AWS_ENDPOINT_URL_BEDROCK`, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ACCESS_KEY_ID`,
@@ -10,14 +11,20 @@
  * use it on stderr, then serves until SIGINT or SIGTERM (exit 130, like every interrupted
  * command), when every server closes and every job fiber is interrupted.
  *
+ * `--deny ACCESS_KEY_ID:BUCKET[:METHODS]` refuses an access key id a bucket (every request, or
+ * only those with the given HTTP methods) with `403 AccessDenied`, as an IAM policy that does
+ * not grant it would: a process whose `AWS_ACCESS_KEY_ID` is that key (any secret) cannot use
+ * the bucket, while the announced credentials can.
+ *
  * The inspection endpoint (`GET /inspect` on a loopback port of its own) answers
  * {@link Inspection}: the emulator's counters and every job it created, so a test can check
  * that no input had two jobs and that live jobs never exceeded the quota.
  *
  * Gotchas: the emulation (`@batch-extract/aws/local`, which loads fauxqs) is imported only
  * when this command runs, so the other commands never load it. The credentials it announces
- * are dummies: the local S3 accepts any; the emulated Bedrock reaches S3 with credentials of
- * its own, as the service does.
+ * are dummies: the local S3 accepts any (it reads the access key id of a request's
+ * `Credential`, for `--deny`, and never checks a signature); the emulated Bedrock reaches S3
+ * with credentials of its own, as the service does, which a denial never names.
  */
 import type * as Local from "@batch-extract/aws/local"
 import { type BatchConfig, BatchInference } from "@batch-extract/core"
@@ -135,6 +142,8 @@ export interface EmulatorOptions {
   readonly region: string
   /** Seed of the emulator's random choices (job ids, output order). */
   readonly seed?: number | undefined
+  /** Requests the local S3 refuses with `403 AccessDenied` (per access key id and bucket). */
+  readonly deniedAccess?: ReadonlyArray<Local.LocalS3.AccessDenial> | undefined
 }
 
 /** The bucket created when none is named: the local backend's default `--bucket-name`. */
@@ -155,6 +164,30 @@ export interface Running {
 }
 
 const bucketPattern = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
+
+/** The HTTP methods a denial may name (those S3 requests use). */
+export const deniableMethods: ReadonlyArray<string> = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+
+const accessKeyIdPattern = /^[A-Za-z0-9]{1,128}$/
+
+const denialIssues = (denial: Local.LocalS3.AccessDenial): ReadonlyArray<BatchConfig.ConfigIssue> => {
+  const named = `"${denial.accessKeyId}:${denial.bucket}"`
+  return [
+    ...(accessKeyIdPattern.test(denial.accessKeyId) ?
+      [] :
+      [{ path: "deny", message: `${named}: the access key id must be 1 to 128 letters or digits` }]),
+    ...(bucketPattern.test(denial.bucket) ?
+      [] :
+      [{ path: "deny", message: `${named}: "${denial.bucket}" is not a valid S3 bucket name` }]),
+    ...(denial.methods ?? []).filter((method) => !deniableMethods.includes(method)).map((method) => ({
+      path: "deny",
+      message: `${named}: "${method}" is not one of ${deniableMethods.join(", ")}`
+    })),
+    ...(denial.methods !== undefined && denial.methods.length === 0 ?
+      [{ path: "deny", message: `${named}: the methods after the second ':' are empty (leave them out: all)` }] :
+      [])
+  ]
+}
 
 const portIssue = (flag: string, port: number): ReadonlyArray<BatchConfig.ConfigIssue> =>
   Number.isInteger(port) && port >= 0 && port <= 65_535 ? [] : [{
@@ -182,7 +215,8 @@ export const validate = (options: EmulatorOptions): ReadonlyArray<BatchConfig.Co
     [{ path: "job-seconds", message: `must be >= 0, got ${options.jobSeconds}` }]),
   ...(options.perRecordMs === undefined || options.perRecordMs >= 0 ?
     [] :
-    [{ path: "per-record-ms", message: `must be >= 0, got ${options.perRecordMs}` }])
+    [{ path: "per-record-ms", message: `must be >= 0, got ${options.perRecordMs}` }]),
+  ...(options.deniedAccess ?? []).flatMap(denialIssues)
 ]
 
 /** `GET /inspect` on a loopback port of its own; its URL. */
@@ -234,7 +268,7 @@ export const start = Effect.fn("Emulator.start")(function*(options: EmulatorOpti
       quotas: options.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: options.maxConcurrentJobs } : {},
       port: options.bedrockPort
     },
-    s3: { port: options.s3Port, seed: options.seed }
+    s3: { port: options.s3Port, seed: options.seed, deniedAccess: options.deniedAccess }
   })).pipe(
     Effect.mapError((error) =>
       new EmulatorStartError({
@@ -264,7 +298,11 @@ export const start = Effect.fn("Emulator.start")(function*(options: EmulatorOpti
 })
 
 /** How to use a running emulation, for a person (stderr). */
-export const usage = (running: Running, buckets: ReadonlyArray<string>): string => {
+export const usage = (
+  running: Running,
+  buckets: ReadonlyArray<string>,
+  denials: ReadonlyArray<Local.LocalS3.AccessDenial> = []
+): string => {
   const { env } = running.announcement
   return [
     `batch-extract emulator: a local S3 on ${env.AWS_ENDPOINT_URL_S3} and a Bedrock emulator on ` +
@@ -272,21 +310,30 @@ export const usage = (running: Running, buckets: ReadonlyArray<string>): string 
     `jobs inspected at ${running.announcement.inspect}; Ctrl-C or SIGTERM stops it.`,
     `Point workers at it with this environment and \`extract … --backend aws --bucket-name ${buckets[0]} ` +
     `--role-arn arn:aws:iam::123456789012:role/any\`:`,
-    `  export ${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(" ")}`
+    `  export ${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(" ")}`,
+    ...denials.map((denial) =>
+      `The local S3 refuses access key id ${denial.accessKeyId} ${
+        denial.methods === undefined ? "every request" : `${denial.methods.join(",")} requests`
+      } on bucket ${denial.bucket} (403 AccessDenied).`
+    )
   ].join("\n")
 }
 
 /**
  * `emulator`: start the emulation, announce it (the JSON line on stdout, usage on stderr) and
- * serve until interrupted. Exit 2 on invalid flags, 1 when it cannot start.
+ * serve until interrupted. Exit 2 on invalid flags (`flagIssues`: those found while decoding
+ * the command line, reported with the others), 1 when it cannot start.
  */
-export const run = (options: EmulatorOptions): Effect.Effect<number> =>
+export const run = (
+  options: EmulatorOptions,
+  flagIssues: ReadonlyArray<BatchConfig.ConfigIssue> = []
+): Effect.Effect<number> =>
   Effect.gen(function*() {
-    const issues = validate(options)
+    const issues = [...flagIssues, ...validate(options)]
     if (issues.length > 0) return yield* new Run.InvalidInput({ issues })
     const running = yield* start(options)
     yield* Console.log(JSON.stringify(running.announcement))
-    yield* Console.error(usage(running, options.buckets))
+    yield* Console.error(usage(running, options.buckets, options.deniedAccess))
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
@@ -329,6 +376,13 @@ export const flags = {
   seed: Flag.Int("seed").pipe(
     Flag.withDescription("seed of the emulator's random choices: job ids, output order (default 1)"),
     Flag.optional
+  ),
+  deny: Flag.String("deny").pipe(
+    Flag.withDescription(
+      "ACCESS_KEY_ID:BUCKET[:METHODS]: the local S3 refuses that access key id the bucket (403 AccessDenied), " +
+        "for every request or only the comma list of HTTP methods (GET,HEAD,PUT,POST,DELETE); repeatable"
+    ),
+    Flag.atLeast(0)
   )
 }
 
@@ -338,12 +392,47 @@ export const bucketsOf = (values: ReadonlyArray<string>): ReadonlyArray<string> 
   return named.length === 0 ? [defaultBucket] : [...new Set(named)]
 }
 
+/**
+ * The denials named by `--deny ACCESS_KEY_ID:BUCKET[:METHODS]` (methods a comma list, in any
+ * case), or the values that do not have that shape. Each value is checked further by
+ * {@link validate}.
+ */
+export const deniedAccessOf = (
+  values: ReadonlyArray<string>
+): {
+  readonly denials: ReadonlyArray<Local.LocalS3.AccessDenial>
+  readonly issues: ReadonlyArray<BatchConfig.ConfigIssue>
+} => {
+  const denials: Array<Local.LocalS3.AccessDenial> = []
+  const issues: Array<BatchConfig.ConfigIssue> = []
+  for (const value of values) {
+    const fields = value.split(":").map((field) => field.trim())
+    if (fields.length < 2 || fields.length > 3 || fields[0] === "" || fields[1] === "") {
+      issues.push({
+        path: "deny",
+        message: `expected ACCESS_KEY_ID:BUCKET or ACCESS_KEY_ID:BUCKET:METHODS, got "${value}"`
+      })
+      continue
+    }
+    const [accessKeyId, bucket, methods] = fields as [string, string, string | undefined]
+    denials.push({
+      accessKeyId,
+      bucket,
+      ...(methods === undefined ?
+        {} :
+        { methods: methods.split(",").map((method) => method.trim().toUpperCase()).filter((method) => method !== "") })
+    })
+  }
+  return { denials, issues }
+}
+
 /** `emulator`: serve the local emulation until SIGINT or SIGTERM. */
 export const command = Command.make(
   "emulator",
   flags,
-  (input) =>
-    run({
+  (input) => {
+    const denied = deniedAccessOf(input.deny)
+    return run({
       s3Port: input.s3Port,
       bedrockPort: input.bedrockPort,
       buckets: bucketsOf(input.bucket),
@@ -351,8 +440,10 @@ export const command = Command.make(
       jobSeconds: Option.getOrUndefined(input.jobSeconds),
       perRecordMs: Option.getOrUndefined(input.perRecordMs),
       region: input.region,
-      seed: Option.getOrUndefined(input.seed)
-    }).pipe(Effect.flatMap(Options.exitWith))
+      seed: Option.getOrUndefined(input.seed),
+      deniedAccess: denied.denials
+    }, denied.issues).pipe(Effect.flatMap(Options.exitWith))
+  }
 ).pipe(
   Command.withDescription(
     "serve a local S3 and Bedrock emulator on 127.0.0.1 (not AWS) for workers using --backend aws, and tests"

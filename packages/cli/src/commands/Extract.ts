@@ -37,9 +37,10 @@ export const run = (
         issues: [{ path: "detach", message: "--detach needs --database (workers on the database do the work)" }]
       })
     }
-    yield* Run.checkRemote(resolved.recorded, resolved.batch)
     const runId = request.runId ?? (yield* Run.defaultRunId)
     return yield* Effect.gen(function*() {
+      // Reading the inputs and writing the output is checked once the store is known to work.
+      yield* Run.checkRemote(resolved.recorded, resolved.batch)
       const existing = yield* RunStore.findRun(runId)
       if (existing !== undefined) {
         return yield* new Run.InvalidInput({

@@ -24,6 +24,8 @@ const statusOf = (runId: string, where: string) =>
     const failedDocuments = yield* RunStore.failedChunksByDocument(runId, failureLimit)
     const skippedDocuments = yield* RunStore.skippedDocuments(runId)
     const result = run.result as ExtractRun.RunResult | undefined
+    const parts = yield* RunStore.partCount(runId)
+    const slots = yield* RunStore.slotsInUse
     return {
       runId,
       phase: run.phase,
@@ -33,6 +35,10 @@ const statusOf = (runId: string, where: string) =>
       backend: recorded.backend ?? null,
       output: recorded.out ?? null,
       documents: { ...manifest.documents, skipped: skippedDocuments.length },
+      /** Parts the run's inputs were split into (workers extract them at once). */
+      parts,
+      /** Job slots taken now in this store, per model, by every run and process. */
+      slotsInUse: Object.fromEntries(slots),
       chunks: manifest.chunks,
       records: RunStore.sumStages(stages).records,
       tokens: RunStore.sumStages(stages).tokens,
@@ -91,13 +97,14 @@ export const run = (
     yield* Console.log(
       `run ${status.runId} (${status.backend}) ${status.phase}` +
         (status.exitCode === null ? "" : `, exit ${status.exitCode}`) + `\n` +
-        `  documents: ${status.documents.read} read, ${status.documents.skipped} skipped\n` +
+        `  documents: ${status.documents.read} read, ${status.documents.skipped} skipped (${status.parts} parts)\n` +
         `  chunks: ${c.total} — ${c.pending} pending, ${c.staged} staged, ${c.in_job} in a job, ` +
         `${c.extracted} extracted, ${c.failed} failed\n` +
         `  records: ${status.records.succeeded} succeeded (${status.records.batch} batch, ` +
         `${status.records.onDemand} on demand), ${status.records.failed} failed; tokens ${status.tokens.input} in, ` +
         `${status.tokens.output} out\n` +
-        `  jobs: ${status.jobs.total} (${status.jobs.open} open) ${JSON.stringify(status.jobs.byStatus)}`
+        `  jobs: ${status.jobs.total} (${status.jobs.open} open) ${JSON.stringify(status.jobs.byStatus)}; ` +
+        `job slots taken in this store: ${JSON.stringify(status.slotsInUse)}`
     )
     for (const job of status.jobs.live) {
       yield* Console.log(`    ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}`)

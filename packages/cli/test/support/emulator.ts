@@ -23,6 +23,18 @@ export interface EmulatorOptions {
   readonly seed?: number | undefined
   readonly s3Port?: number | undefined
   readonly bedrockPort?: number | undefined
+  /**
+   * `--deny`: requests the local S3 refuses with `403 AccessDenied` — those signed with
+   * `accessKeyId` (a child whose `AWS_ACCESS_KEY_ID` it is, any secret) on `bucket`, every one
+   * or only those with the given HTTP `methods` (`GET`, `HEAD`, `PUT`, `POST`, `DELETE`).
+   */
+  readonly deny?:
+    | ReadonlyArray<{
+      readonly accessKeyId: string
+      readonly bucket: string
+      readonly methods?: ReadonlyArray<string> | undefined
+    }>
+    | undefined
   /** How long to wait for the JSON line (default 30 seconds). */
   readonly startTimeout?: Duration.Input | undefined
 }
@@ -75,6 +87,12 @@ const flagsOf = (options: EmulatorOptions): Array<string> => {
   add("seed", options.seed)
   add("s3-port", options.s3Port)
   add("bedrock-port", options.bedrockPort)
+  for (const denial of options.deny ?? []) {
+    add(
+      "deny",
+      [denial.accessKeyId, denial.bucket, ...(denial.methods === undefined ? [] : [denial.methods.join(",")])].join(":")
+    )
+  }
   return flags
 }
 

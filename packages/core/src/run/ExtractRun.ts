@@ -193,7 +193,7 @@ const selected = (runId: string) =>
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 /** How often the run looks whether its parts ended. */
-const partPollInterval = "1 second"
+const partPollInterval = "200 millis"
 
 /** The body of a run: split its inputs into parts, have them extracted, then summarise. */
 const runBody = (runId: string) =>
