@@ -413,7 +413,7 @@ describe("durable runs: crash and resume", () => {
           assert.include(tally.kills, point.name, `the kill point "${point.name}" was tried`)
         }
       }).pipe(Effect.scoped),
-    300_000
+    480_000
   )
 })
 
