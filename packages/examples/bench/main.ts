@@ -5,7 +5,12 @@
  * stderr, so `--json` output can be piped (`npm run -s bench -- --json`); `--out <file>`
  * also writes the JSON object to a file. See BENCHMARKS.md for what each figure means.
  *
- * Usage: node packages/examples/bench/main.ts [--json] [--out figures.json]
+ * Names (or numbers) run only those benchmarks, e.g. `node packages/examples/bench/main.ts
+ * workers` or `… 8 9`: chunking, staging, output, memory, makespan, polling, batch-share,
+ * state, workers (7, 1, 2, 3, 4, 5, 6, 8, 9). Chunking (7) also runs when a benchmark needs
+ * its chunks (1 to 4 and 6). The table then has those rows only.
+ *
+ * Usage: node packages/examples/bench/main.ts [--json] [--out figures.json] [name|number ...]
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -19,26 +24,65 @@ import * as Polling from "./polling.ts"
 import * as State from "./state.ts"
 import * as Table from "./table.ts"
 import * as Throughput from "./throughput.ts"
+import * as Workers from "./workers.ts"
 
-const { values } = parseArgs({
-  options: { json: { type: "boolean", default: false }, out: { type: "string" } }
+const { positionals, values } = parseArgs({
+  options: { json: { type: "boolean", default: false }, out: { type: "string" } },
+  allowPositionals: true
 })
+
+/** The benchmarks by name, with their numbers. */
+const benchmarks = {
+  staging: 1,
+  output: 2,
+  memory: 3,
+  makespan: 4,
+  polling: 5,
+  "batch-share": 6,
+  chunking: 7,
+  state: 8,
+  workers: 9
+} as const
+type Benchmark = keyof typeof benchmarks
+
+const nameOf = (arg: string): Benchmark => {
+  const found = (Object.keys(benchmarks) as Array<Benchmark>).find((name) =>
+    name === arg || String(benchmarks[name]) === arg
+  )
+  if (found === undefined) {
+    process.stderr.write(`unknown benchmark "${arg}"; one of ${Object.keys(benchmarks).join(", ")} (or 1 to 9)\n`)
+    process.exit(2)
+  }
+  return found
+}
+const chosen = new Set(positionals.map(nameOf))
+const selected = (name: Benchmark) => chosen.size === 0 || chosen.has(name)
 
 /** The sizes of the run (fixed, so figures compare across runs and machines). */
 export const sizes = {
-  throughputRecords: 200_000,
+  throughputRecords: 100_000,
   memoryChunks: 20_000,
   memoryMaxBatchSize: 500,
-  makespanChunks: 500_000,
+  makespanChunks: 300_000,
   pollingJobSeconds: [600, 3_600, 21_600],
   batchShareChunks: [50, 150, 1_000, 100_000],
   stateRecords: 1_000_000,
-  stateSmallRecords: 100_000
+  stateSmallRecords: 100_000,
+  workers: Workers.defaults
 } as const
 
 const started = performance.now()
 const progress = (message: string) =>
   process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${message}\n`)
+
+/** Wall seconds of each benchmark that ran, by name. */
+const seconds: Partial<Record<Benchmark, number>> = {}
+const timed = async <A>(name: Benchmark, f: () => Promise<A> | A): Promise<A> => {
+  const start = performance.now()
+  const result = await f()
+  seconds[name] = (performance.now() - start) / 1000
+  return result
+}
 
 const machine = {
   cpu: os.cpus()[0]?.model ?? "unknown",
@@ -49,52 +93,98 @@ const machine = {
 }
 
 progress(`machine: ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}`)
-progress("7. chunking and parsing (State of the Union addresses)")
-const chunking = Chunking.run()
-
-const dir = scratch()
-let staging: Throughput.Throughput
-let output: Throughput.Throughput
-try {
-  progress(`1. staging throughput (${sizes.throughputRecords} records, in ${dir})`)
-  staging = await Throughput.staging(chunking.pool, sizes.throughputRecords, dir)
-  progress(`2. output throughput (${sizes.throughputRecords} records)`)
-  output = await Throughput.output(chunking.pool, sizes.throughputRecords, dir)
-} finally {
-  fs.rmSync(dir, { recursive: true, force: true })
+const needsChunks = (["staging", "output", "memory", "makespan", "batch-share", "chunking"] as const).some(selected)
+let chunking: Chunking.ChunkingFigures | undefined
+if (needsChunks) {
+  progress("7. chunking and parsing (State of the Union addresses)")
+  chunking = await timed("chunking", () => Chunking.run())
 }
 
-progress(`3. memory scaling (${sizes.memoryChunks} and ${sizes.memoryChunks * 10} chunks, a process each)`)
-const memory = Memory.run(chunking.pool, sizes.memoryChunks, sizes.memoryMaxBatchSize)
+let staging: Throughput.Throughput | undefined
+let output: Throughput.Throughput | undefined
+if (selected("staging") || selected("output")) {
+  const dir = scratch()
+  try {
+    if (selected("staging")) {
+      progress(`1. staging throughput (${sizes.throughputRecords} records, in ${dir})`)
+      staging = await timed("staging", () => Throughput.staging(chunking!.pool, sizes.throughputRecords, dir))
+    }
+    if (selected("output")) {
+      progress(`2. output throughput (${sizes.throughputRecords} records)`)
+      output = await timed("output", () => Throughput.output(chunking!.pool, sizes.throughputRecords, dir))
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
 
-progress(`4. makespan (${sizes.makespanChunks} chunks, two stages, simulated time)`)
-const makespan = await Makespan.run({
-  chunks: sizes.makespanChunks,
-  chunksPerDocument: chunking.chunksPerDocument,
-  quota: 10,
-  submittedSeconds: 60,
-  validatingSeconds: 240,
-  scheduledSeconds: 600,
-  secondsPerRecord: 0.2,
-  maxRecordsPerJob: 50_000
-})
+let memory: Memory.MemoryFigures | undefined
+if (selected("memory")) {
+  progress(`3. memory scaling (${sizes.memoryChunks} and ${sizes.memoryChunks * 10} chunks, a process each)`)
+  memory = await timed("memory", () => Memory.run(chunking!.pool, sizes.memoryChunks, sizes.memoryMaxBatchSize))
+}
 
-progress("5. polling cost (10-minute, 1-hour and 6-hour jobs, simulated time)")
-const polling = await Polling.run(sizes.pollingJobSeconds)
+let makespan: Makespan.MakespanFigures | undefined
+if (selected("makespan")) {
+  progress(`4. makespan (${sizes.makespanChunks} chunks, two stages, simulated time)`)
+  makespan = await timed("makespan", () =>
+    Makespan.run({
+      chunks: sizes.makespanChunks,
+      chunksPerDocument: chunking!.chunksPerDocument,
+      quota: 10,
+      submittedSeconds: 60,
+      validatingSeconds: 240,
+      scheduledSeconds: 600,
+      secondsPerRecord: 0.2,
+      maxRecordsPerJob: 50_000
+    }))
+}
 
-progress("6. batch share (50, 150, 1,000 and 100,000 chunks)")
-const batchShare = await BatchShare.run(sizes.batchShareChunks, chunking.chunksPerDocument)
+let polling: ReadonlyArray<Polling.PollingRow> | undefined
+if (selected("polling")) {
+  progress("5. polling cost (10-minute, 1-hour and 6-hour jobs, simulated time)")
+  polling = await timed("polling", () => Polling.run(sizes.pollingJobSeconds))
+}
 
-progress(
-  `8. run state (${sizes.stateRecords.toLocaleString("en-US")} records in SQLite: build, resume, written, status; ` +
-    `a process each)`
-)
-const state = State.run({ records: sizes.stateRecords, smallRecords: sizes.stateSmallRecords }, progress)
+let batchShare: ReadonlyArray<BatchShare.BatchShareRow> | undefined
+if (selected("batch-share")) {
+  progress("6. batch share (50, 150, 1,000 and 100,000 chunks)")
+  batchShare = await timed("batch-share", () => BatchShare.run(sizes.batchShareChunks, chunking!.chunksPerDocument))
+}
 
-const { pool: _pool, chunksPerDocument: _sizes, ...chunkingFigures } = chunking
-const figures = {
+let state: State.StateFigures | undefined
+if (selected("state")) {
+  progress(
+    `8. run state (${sizes.stateRecords.toLocaleString("en-US")} records in SQLite: build, resume, written, status; ` +
+      `a process each)`
+  )
+  state = await timed(
+    "state",
+    () => State.run({ records: sizes.stateRecords, smallRecords: sizes.stateSmallRecords }, progress)
+  )
+}
+
+let workers: Workers.WorkersFigures | undefined
+if (selected("workers")) {
+  const w = sizes.workers
+  progress(
+    `9. workers (${w.workerCounts.join(", ")} workers on one PostgreSQL, ${w.documents} addresses, ` +
+      `quota ${w.quota} jobs of ${w.jobSeconds} s; takeover with --takeover-seconds ${w.takeoverSeconds}; processes)`
+  )
+  workers = await timed("workers", () => Workers.run(sizes.workers, progress))
+  if (workers._tag === "Skipped") progress(`9. workers: skipped: ${workers.reason}`)
+  if (workers._tag === "Failed") progress(`9. workers: failed: ${workers.error}`)
+}
+
+const chunkingFigures = (() => {
+  if (chunking === undefined) return undefined
+  const { pool: _pool, chunksPerDocument: _sizes, ...figures } = chunking
+  return figures
+})()
+const figures: Table.Figures = {
   machine,
   wallSeconds: (performance.now() - started) / 1000,
+  seconds,
   staging,
   output,
   memory,
@@ -102,7 +192,8 @@ const figures = {
   polling,
   batchShare,
   chunking: chunkingFigures,
-  state
+  state,
+  workers
 }
 progress(`done in ${figures.wallSeconds.toFixed(0)} s`)
 

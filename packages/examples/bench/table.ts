@@ -9,8 +9,9 @@ import type { MemoryFigures } from "./memory.ts"
 import type { PollingRow } from "./polling.ts"
 import type { StateFigures } from "./state.ts"
 import type { Throughput } from "./throughput.ts"
+import type { WorkersFigures } from "./workers.ts"
 
-/** Everything a run measured. */
+/** Everything a run measured (a benchmark that did not run is absent). */
 export interface Figures {
   readonly machine: {
     readonly cpu: string
@@ -20,14 +21,17 @@ export interface Figures {
     readonly platform: string
   }
   readonly wallSeconds: number
-  readonly staging: Throughput
-  readonly output: Throughput
-  readonly memory: MemoryFigures
-  readonly makespan: MakespanFigures
-  readonly polling: ReadonlyArray<PollingRow>
-  readonly batchShare: ReadonlyArray<BatchShareRow>
-  readonly chunking: Omit<ChunkingFigures, "pool" | "chunksPerDocument">
-  readonly state: StateFigures
+  /** Wall seconds of each benchmark that ran, by name. */
+  readonly seconds: Readonly<Record<string, number>>
+  readonly staging: Throughput | undefined
+  readonly output: Throughput | undefined
+  readonly memory: MemoryFigures | undefined
+  readonly makespan: MakespanFigures | undefined
+  readonly polling: ReadonlyArray<PollingRow> | undefined
+  readonly batchShare: ReadonlyArray<BatchShareRow> | undefined
+  readonly chunking: Omit<ChunkingFigures, "pool" | "chunksPerDocument"> | undefined
+  readonly state: StateFigures | undefined
+  readonly workers: WorkersFigures | undefined
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -39,6 +43,76 @@ const duration = (seconds: number) =>
   seconds >= 3600 ? `${seconds / 3600} h` : seconds >= 60 ? `${seconds / 60} min` : `${seconds} s`
 const mark = (ok: boolean) => (ok ? "met" : "**missed**")
 
+const seconds = (n: number) => `${fixed(n, 1)} s`
+const listed = (values: ReadonlyArray<string>) => values.join(", ")
+const sum = (values: ReadonlyArray<number>) => values.reduce((n, v) => n + v, 0)
+
+/** The rows of benchmark 9: one per configuration, and the takeover. */
+const workersRows = (
+  w: WorkersFigures | undefined,
+  add: (what: string, figure: string, target: string, status: string) => void
+) => {
+  if (w === undefined) return
+  if (w._tag === "Skipped") return add("9. Workers", `skipped: ${w.reason}`, "(reported)", "—")
+  if (w._tag === "Failed") {
+    return add("9. Workers", `failed: ${w.error.split("\n")[0]}`, "(reported)", "**failed**")
+  }
+  const { quota, jobSeconds } = w.settings
+  for (const c of w.configurations) {
+    const workers = c.perWorker
+    const cpu = workers.map((worker) =>
+      worker.runCpuSeconds === undefined || worker.cpuShare === undefined
+        ? "n/a"
+        : `${fixed(worker.runCpuSeconds, 1)} s (${percent(worker.cpuShare)})`
+    )
+    const idle = workers.flatMap((worker) => (worker.idleCpuPerSecond === undefined ? [] : [worker.idleCpuPerSecond]))
+    add(
+      `9. Workers, ${c.workers} worker${c.workers === 1 ? "" : "s"}`,
+      [
+        `makespan **${seconds(c.makespanSeconds)}** (submit → run finished; the submit ${seconds(c.submitSeconds)})`,
+        `quota bound ⌈${c.jobsCreated} jobs ÷ ${quota}⌉ × ${jobSeconds} s = ${seconds(c.boundSeconds)}: ` +
+        `**${fixed(c.ratioToBound, 2)}× the bound**`,
+        `with the head (submit → first create) ${seconds(c.headSeconds)} and tail (last job end → finished) ` +
+        `${seconds(c.tailSeconds)}: ${seconds(c.boundWithHeadTailSeconds)}, ${fixed(c.ratioToBoundWithHeadTail, 2)}×`,
+        `jobs live ${seconds(c.meanJobLiveSeconds)} each, the quota ${percent(c.quotaUse)} busy from first create ` +
+        "to last end",
+        `CPU seconds per worker during the run: ${listed(cpu)}${
+          idle.length === 0 ? "" : ` (a joined worker without a run: ${fixed(sum(idle) / idle.length, 2)} s/s)`
+        }`,
+        `parts: ${listed(workers.map((worker) => `${worker.parts} (${percent(worker.partShare)})`))}`,
+        `files: ${listed(workers.map((worker) => `${worker.files} (${percent(worker.fileShare)})`))}`,
+        `peak live jobs ${c.peakLiveJobs}, creates refused ${c.createsRefused}, jobs created ${c.jobsCreated}`,
+        `${int(c.records.succeeded)} records succeeded (${int(c.records.failed)} failed, ${
+          int(c.records.onDemand)
+        } on demand), ${int(c.chunks)} chunks, exit ${c.exitCode ?? "none"}`
+      ].join("; "),
+      `live jobs ≤ ${quota}, no create refused`,
+      mark(c.peakLiveJobs <= quota && c.createsRefused === 0 && c.exitCode === 0)
+    )
+  }
+  const t = w.takeover
+  if (t !== undefined) {
+    const seen = t.parts.flatMap((part) => (part.seconds === undefined ? [] : [part.seconds]))
+    add(
+      "9. Workers: takeover",
+      [
+        `one of ${t.workers} workers SIGKILLed ${
+          listed(t.parts.map((part) => `${seconds(part.extractingForSeconds)} into part ${part.part}`))
+        } of a fresh run`,
+        seen.length === 0
+          ? "**no other worker started its parts again** within the wait"
+          : `another worker started ${seen.length === 1 ? "it" : "them"} again **${seconds(Math.max(...seen))}** ` +
+            `later (${
+              listed(t.parts.map((part) => (part.seconds === undefined ? "not seen" : seconds(part.seconds))))
+            })`,
+        `\`--takeover-seconds ${t.settingSeconds}\``
+      ].join("; "),
+      "(reported)",
+      "—"
+    )
+  }
+}
+
 /** The table of a run. */
 export const render = (f: Figures): string => {
   const rows: Array<[string, string, string, string]> = []
@@ -46,138 +120,161 @@ export const render = (f: Figures): string => {
     rows.push([what, figure, target, status])
 
   const st = f.staging
-  add(
-    "1. Staging (build, pack, stream JSONL)",
-    [
-      `${int(st.recordsPerSecond)} records/s (${int(st.records)} records, ${mb(st.bytes)})`,
-      `floor ${int(st.floorRecordsPerSecond)} records/s`,
-      `**${fixed(st.ratio, 2)}× the floor** (CPU time ${fixed(st.cpuRatio, 2)}×)`,
-      `${fixed(st.ratioToObligationsFloor, 2)}× the floor plus the engine's obligations ` +
-      "(SHA-256 content hash, records of in-flight jobs kept)"
-    ].join("; "),
-    "≤ 1.5× the floor",
-    mark(st.ratio <= 1.5)
-  )
-  const ou = f.output
-  add(
-    "2. Output (read, correlate, parse)",
-    [
-      `${int(ou.recordsPerSecond)} records/s (${int(ou.records)} records, ${mb(ou.bytes)})`,
-      `floor ${int(ou.floorRecordsPerSecond)} records/s`,
-      `**${fixed(ou.ratio, 2)}× the floor** (CPU time ${fixed(ou.cpuRatio, 2)}×)`,
-      `${fixed(ou.ratioToObligationsFloor, 2)}× the floor plus the engine's obligation (every answer of the job kept ` +
-      "until the file is read)"
-    ].join("; "),
-    "≤ 1.5× the floor",
-    mark(ou.ratio <= 1.5)
-  )
-  const m = f.memory
-  add(
-    "3. Memory (peak RSS, end to end)",
-    `${int(m.small.chunks)} chunks: ${int(m.small.peakRssMiB)} MiB; ${int(m.large.chunks)} chunks: ${
-      int(m.large.peakRssMiB)
-    } MiB; **${fixed(m.ratio, 2)}×** (above the ${int(m.small.baselineRssMiB)} MiB baseline: ${
-      fixed(m.ratioAboveBaseline, 2)
-    }×)`,
-    "< 1.3× for 10× the records",
-    mark(m.ratio < 1.3)
-  )
-  const s = f.makespan
-  add(
-    "4. Makespan (simulated)",
-    [
-      `${int(s.settings.chunks)} chunks = ${int(s.records)} records`,
-      `batch-extract ${hours(s.engine.seconds)}`,
-      `lower bound ${hours(s.lowerBoundSeconds)}`,
-      `reference policy (2 workers) ${hours(s.reference.seconds)}`,
-      `**${fixed(s.ratioToLowerBound, 3)}× the bound, ${fixed(s.speedup, 2)}× faster than the reference**`,
-      `(reference with ${s.referenceQuotaWorkers.workers} workers: ${hours(s.referenceQuotaWorkers.seconds)})`
-    ].join("; "),
-    "≤ 1.1× the bound; ≥ 3× the reference",
-    mark(s.ratioToLowerBound <= 1.1 && s.speedup >= 3)
-  )
-  for (const row of f.polling) {
+  if (st !== undefined) {
     add(
-      `5. Polling, ${duration(row.jobSeconds)} jobs`,
-      `batch-extract ${fixed(row.engine.getCallsPerJob, 1)} checks/job, read ${
-        int(row.engine.meanDelaySeconds)
-      } s after the end (max ${int(row.engine.maxDelaySeconds)}); with pollMaxSeconds 60: ${
-        fixed(row.engineCapped60.getCallsPerJob, 1)
-      } checks, ${int(row.engineCapped60.meanDelaySeconds)} s (max ${
-        int(row.engineCapped60.maxDelaySeconds)
-      }); fixed 60 s: ${fixed(row.reference.getCallsPerJob, 1)} checks, ${int(row.reference.meanDelaySeconds)} s (max ${
-        int(row.reference.maxDelaySeconds)
-      })`,
+      "1. Staging (build, pack, stream JSONL)",
+      [
+        `${int(st.recordsPerSecond)} records/s (${int(st.records)} records, ${mb(st.bytes)})`,
+        `floor ${int(st.floorRecordsPerSecond)} records/s`,
+        `**${fixed(st.ratio, 2)}× the floor** (CPU time ${fixed(st.cpuRatio, 2)}×)`,
+        `${fixed(st.ratioToObligationsFloor, 2)}× the floor plus the engine's obligations ` +
+        "(SHA-256 content hash, records of in-flight jobs kept)"
+      ].join("; "),
+      "≤ 1.5× the floor",
+      mark(st.ratio <= 1.5)
+    )
+  }
+  const ou = f.output
+  if (ou !== undefined) {
+    add(
+      "2. Output (read, correlate, parse)",
+      [
+        `${int(ou.recordsPerSecond)} records/s (${int(ou.records)} records, ${mb(ou.bytes)})`,
+        `floor ${int(ou.floorRecordsPerSecond)} records/s`,
+        `**${fixed(ou.ratio, 2)}× the floor** (CPU time ${fixed(ou.cpuRatio, 2)}×)`,
+        `${
+          fixed(ou.ratioToObligationsFloor, 2)
+        }× the floor plus the engine's obligation (every answer of the job kept ` +
+        "until the file is read)"
+      ].join("; "),
+      "≤ 1.5× the floor",
+      mark(ou.ratio <= 1.5)
+    )
+  }
+  const m = f.memory
+  if (m !== undefined) {
+    add(
+      "3. Memory (peak RSS, end to end)",
+      `${int(m.small.chunks)} chunks: ${int(m.small.peakRssMiB)} MiB; ${int(m.large.chunks)} chunks: ${
+        int(m.large.peakRssMiB)
+      } MiB; **${fixed(m.ratio, 2)}×** (above the ${int(m.small.baselineRssMiB)} MiB baseline: ${
+        fixed(m.ratioAboveBaseline, 2)
+      }×)`,
+      "< 1.3× for 10× the records",
+      mark(m.ratio < 1.3)
+    )
+  }
+  const s = f.makespan
+  if (s !== undefined) {
+    add(
+      "4. Makespan (simulated)",
+      [
+        `${int(s.settings.chunks)} chunks = ${int(s.records)} records`,
+        `batch-extract ${hours(s.engine.seconds)}`,
+        `lower bound ${hours(s.lowerBoundSeconds)}`,
+        `reference policy (2 workers) ${hours(s.reference.seconds)}`,
+        `**${fixed(s.ratioToLowerBound, 3)}× the bound, ${fixed(s.speedup, 2)}× faster than the reference**`,
+        `(reference with ${s.referenceQuotaWorkers.workers} workers: ${hours(s.referenceQuotaWorkers.seconds)})`
+      ].join("; "),
+      "≤ 1.1× the bound; ≥ 3× the reference",
+      mark(s.ratioToLowerBound <= 1.1 && s.speedup >= 3)
+    )
+  }
+  if (f.polling !== undefined) {
+    for (const row of f.polling) {
+      add(
+        `5. Polling, ${duration(row.jobSeconds)} jobs`,
+        `batch-extract ${fixed(row.engine.getCallsPerJob, 1)} checks/job, read ${
+          int(row.engine.meanDelaySeconds)
+        } s after the end (max ${int(row.engine.maxDelaySeconds)}); with pollMaxSeconds 60: ${
+          fixed(row.engineCapped60.getCallsPerJob, 1)
+        } checks, ${int(row.engineCapped60.meanDelaySeconds)} s (max ${
+          int(row.engineCapped60.maxDelaySeconds)
+        }); fixed 60 s: ${fixed(row.reference.getCallsPerJob, 1)} checks, ${
+          int(row.reference.meanDelaySeconds)
+        } s (max ${int(row.reference.maxDelaySeconds)})`,
+        "(reported)",
+        "—"
+      )
+    }
+  }
+  if (f.batchShare !== undefined) {
+    for (const row of f.batchShare) {
+      add(
+        `6. Batch share, ${int(row.chunks)} chunks`,
+        `batch-extract ${percent(row.engine)}; reference defaults (4 documents/round, 2 workers) ${
+          percent(row.reference)
+        }; reference with 1,000 documents/round ${percent(row.referenceDocsExample)} (${int(row.documents)} documents)`,
+        row.chunks >= 100 ? "≥ 99.9%" : "(below Bedrock's 100-record minimum)",
+        row.chunks >= 100 ? mark(row.engine >= 0.999) : "—"
+      )
+    }
+  }
+  const c = f.chunking
+  if (c !== undefined) {
+    add(
+      "7. Chunking and parsing",
+      `${int(c.chunksPerSecond)} chunks/s (${int(c.chunks)} chunks of ${c.documents} documents, ${mb(c.textBytes)}); ${
+        int(c.propositionOutputsPerSecond)
+      } proposition outputs/s; ${int(c.topicOutputsPerSecond)} topic outputs/s (${
+        int(c.topicOutputBytes)
+      } bytes each); one ${(c.longParagraph.bytes / 1_000_000).toFixed(1)} MB paragraph: ${
+        int(c.longParagraph.chunks)
+      } chunks in ${c.longParagraph.seconds.toFixed(2)} s`,
       "(reported)",
       "—"
     )
   }
-  for (const row of f.batchShare) {
+  const r = f.state
+  if (r !== undefined) {
     add(
-      `6. Batch share, ${int(row.chunks)} chunks`,
-      `batch-extract ${percent(row.engine)}; reference defaults (4 documents/round, 2 workers) ${
-        percent(row.reference)
-      }; reference with 1,000 documents/round ${percent(row.referenceDocsExample)} (${int(row.documents)} documents)`,
-      row.chunks >= 100 ? "≥ 99.9%" : "(below Bedrock's 100-record minimum)",
-      row.chunks >= 100 ? mark(row.engine >= 0.999) : "—"
+      "8. Run state: build and size (SQLite)",
+      [
+        `${int(r.records)} records through \`BatchRunner.run\` into the embedded store in ${
+          fixed(r.build.seconds, 1)
+        } s ` +
+        `(${int(r.build.recordsPerSecond)} records/s, ${r.build.jobs} jobs, ${int(r.build.failedRecords)} failed)`,
+        `**${int(r.bytesPerRecord)} bytes/record** with the answers kept; ${int(r.bytesPerRecordAfterWrite)} ` +
+        `once every chunk is written and the file vacuumed (${int(r.bytesPerRecordAfterWriteBeforeVacuum)} before ` +
+        `the VACUUM; recording them written took ${fixed(r.written.seconds, 1)} s)`
+      ].join("; "),
+      "(reported)",
+      "—"
+    )
+    add(
+      "8. Run state: resume (peak RSS)",
+      `${int(r.resume.records)} records looked up and passed through in ${fixed(r.resume.seconds, 1)} s (${
+        int(r.resume.recordsPerSecond)
+      } records/s), nothing sent; peak RSS ${int(r.resume100k.records)} records: ${int(r.resume100k.peakRssMiB)} MiB, ${
+        int(r.resume.records)
+      } records: ${int(r.resume.peakRssMiB)} MiB; **${fixed(r.resume.rssRatio, 2)}×** (${
+        int(r.resume.baselineRssMiB)
+      } MiB once loaded)`,
+      "≤ 1.3× for 10× the records",
+      mark(r.resume.rssRatio <= 1.3)
+    )
+    add(
+      "8. Run state: status",
+      `${r.status.via === "cli" ? "`batch-extract status --json`" : "the status queries (the command failed)"} of ${
+        int(r.records)
+      } records: **${fixed(r.status.seconds, 1)} s** spawn to exit, peak RSS ${
+        int(r.status.peakRssMiB)
+      } MiB (the queries alone: ${fixed(r.status.querySeconds, 1)} s)`,
+      "< 10 s",
+      mark(r.status.seconds < 10)
     )
   }
-  const c = f.chunking
-  add(
-    "7. Chunking and parsing",
-    `${int(c.chunksPerSecond)} chunks/s (${int(c.chunks)} chunks of ${c.documents} documents, ${mb(c.textBytes)}); ${
-      int(c.propositionOutputsPerSecond)
-    } proposition outputs/s; ${int(c.topicOutputsPerSecond)} topic outputs/s (${
-      int(c.topicOutputBytes)
-    } bytes each); one ${(c.longParagraph.bytes / 1_000_000).toFixed(1)} MB paragraph: ${
-      int(c.longParagraph.chunks)
-    } chunks in ${c.longParagraph.seconds.toFixed(2)} s`,
-    "(reported)",
-    "—"
-  )
-  const r = f.state
-  add(
-    "8. Run state: build and size (SQLite)",
-    [
-      `${int(r.records)} records through \`BatchRunner.run\` into the embedded store in ${
-        fixed(r.build.seconds, 1)
-      } s ` +
-      `(${int(r.build.recordsPerSecond)} records/s, ${r.build.jobs} jobs, ${int(r.build.failedRecords)} failed)`,
-      `**${int(r.bytesPerRecord)} bytes/record** with the answers kept; ${int(r.bytesPerRecordAfterWrite)} ` +
-      `once every chunk is written and the file vacuumed (${int(r.bytesPerRecordAfterWriteBeforeVacuum)} before ` +
-      `the VACUUM; recording them written took ${fixed(r.written.seconds, 1)} s)`
-    ].join("; "),
-    "(reported)",
-    "—"
-  )
-  add(
-    "8. Run state: resume (peak RSS)",
-    `${int(r.resume.records)} records looked up and passed through in ${fixed(r.resume.seconds, 1)} s (${
-      int(r.resume.recordsPerSecond)
-    } records/s), nothing sent; peak RSS ${int(r.resume100k.records)} records: ${int(r.resume100k.peakRssMiB)} MiB, ${
-      int(r.resume.records)
-    } records: ${int(r.resume.peakRssMiB)} MiB; **${fixed(r.resume.rssRatio, 2)}×** (${
-      int(r.resume.baselineRssMiB)
-    } MiB once loaded)`,
-    "≤ 1.3× for 10× the records",
-    mark(r.resume.rssRatio <= 1.3)
-  )
-  add(
-    "8. Run state: status",
-    `${r.status.via === "cli" ? "`batch-extract status --json`" : "the status queries (the command failed)"} of ${
-      int(r.records)
-    } records: **${fixed(r.status.seconds, 1)} s** spawn to exit, peak RSS ${
-      int(r.status.peakRssMiB)
-    } MiB (the queries alone: ${fixed(r.status.querySeconds, 1)} s)`,
-    "< 10 s",
-    mark(r.status.seconds < 10)
-  )
+  workersRows(f.workers, add)
 
   const header = ["benchmark", "figures", "target", "status"]
   const lines = [
     `batch-extract benchmarks — ${f.machine.cores} × ${f.machine.cpu}, ${f.machine.memoryGiB} GiB, Node ${f.machine.node}, ${f.machine.platform}; ${
       int(f.wallSeconds)
-    } s`,
+    } s${
+      Object.keys(f.seconds).length === 0 ?
+        "" :
+        ` (${Object.entries(f.seconds).map(([name, seconds]) => `${name} ${int(seconds)} s`).join(", ")})`
+    }`,
     "",
     `| ${header.join(" | ")} |`,
     `| ${header.map(() => "---").join(" | ")} |`,
