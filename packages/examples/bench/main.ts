@@ -63,7 +63,7 @@ export const sizes = {
   throughputRecords: 100_000,
   memoryChunks: 20_000,
   memoryMaxBatchSize: 500,
-  makespanChunks: 300_000,
+  makespanChunks: 500_000,
   pollingJobSeconds: [600, 3_600, 21_600],
   batchShareChunks: [50, 150, 1_000, 100_000],
   stateRecords: 1_000_000,
