@@ -26,7 +26,7 @@
  * @since 0.1.0
  */
 import { BatchConfig, Document, ObjectStore, ServiceError } from "@batch-extract/core"
-import { Duration, Effect, FileSystem, Option, Path, Result, Schedule, Stream } from "effect"
+import { Effect, FileSystem, Option, Path, Result, Stream } from "effect"
 
 // -----------------------------------------------------------------------------
 // Model
@@ -68,20 +68,6 @@ export const parseObjectUri = (uri: string): Result.Result<ObjectStore.ObjectRef
 // -----------------------------------------------------------------------------
 // Internals
 // -----------------------------------------------------------------------------
-
-/**
- * Retry on throttling and unavailability only: exponential backoff from one second,
- * jittered, capped at a minute, at most eight retries (the engine's policy).
- */
-const retryTransient = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.retry(effect, {
-    schedule: Schedule.exponential(Duration.seconds(1), 2).pipe(
-      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(1)))),
-      Schedule.jittered,
-      Schedule.upTo({ times: 8 })
-    ),
-    while: (error) => ServiceError.isServiceError(error) && ServiceError.isRetryable(error)
-  })
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
@@ -149,12 +135,14 @@ const objects = (uri: string): Stream.Stream<InputFile, Document.DocumentError, 
     const { bucket, key } = parsed.success
     const store = yield* ObjectStore.ObjectStore
     if (mayNameObject(key)) {
-      const info = yield* retryTransient(store.head({ bucket, key })).pipe(Effect.mapError(listingError(uri)))
+      const info = yield* ServiceError.retryTransient(store.head({ bucket, key })).pipe(
+        Effect.mapError(listingError(uri))
+      )
       if (Option.isSome(info)) {
         return Stream.succeed<InputFile>({ location: ObjectStore.toUri({ bucket, key }), size: info.value.size })
       }
     }
-    const listed = yield* retryTransient(Stream.runCollect(store.list(bucket, prefixOf(key)))).pipe(
+    const listed = yield* ServiceError.retryTransient(Stream.runCollect(store.list(bucket, prefixOf(key)))).pipe(
       Effect.mapError(listingError(uri))
     )
     const files = listed
@@ -292,7 +280,9 @@ const checkObjects = (
     const store = yield* ObjectStore.ObjectStore
     // `HeadObject` needs read access to the object, so a head that succeeds proves it readable.
     const readable = (objectKey: string) =>
-      retryTransient(store.head({ bucket, key: objectKey })).pipe(Effect.mapError(refusal(uri, bucket, "read")))
+      ServiceError.retryTransient(store.head({ bucket, key: objectKey })).pipe(
+        Effect.mapError(refusal(uri, bucket, "read"))
+      )
     // A head refused may be a prefix's (S3 refuses heads of missing keys without list access):
     // the listing tells.
     let headRefused: BatchConfig.ConfigIssue | undefined
@@ -318,7 +308,7 @@ const checkObjects = (
         Effect.map((document) => ({ document, listed }))
       )
     })
-    const found = yield* retryTransient(firstDocument).pipe(
+    const found = yield* ServiceError.retryTransient(firstDocument).pipe(
       Effect.mapError(refusal(uri, bucket, "list")),
       Effect.result
     )

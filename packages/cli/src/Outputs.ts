@@ -18,7 +18,7 @@
  * @since 0.1.0
  */
 import { type BatchConfig, ObjectStore, ServiceError, Sink } from "@batch-extract/core"
-import { Duration, Effect, FileSystem, Path, Result, Schedule } from "effect"
+import { Effect, FileSystem, Path, Result } from "effect"
 import * as Inputs from "./Inputs.ts"
 
 /** Where the issues of {@link check} are reported (the command's flag). */
@@ -42,20 +42,6 @@ const targetOf = (out: string): Result.Result<Target, string> => {
 
 const keyOf = (prefix: string, segments: ReadonlyArray<string>): string =>
   prefix === "" ? segments.join("/") : `${prefix}/${segments.join("/")}`
-
-/**
- * Retry on throttling and unavailability only: exponential backoff from one second,
- * jittered, capped at a minute, at most eight retries (the engine's policy).
- */
-const retryTransient = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.retry(effect, {
-    schedule: Schedule.exponential(Duration.seconds(1), 2).pipe(
-      Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(1)))),
-      Schedule.jittered,
-      Schedule.upTo({ times: 8 })
-    ),
-    while: (error) => ServiceError.isServiceError(error) && ServiceError.isRetryable(error)
-  })
 
 /**
  * The output for messages: the directory as given, or `s3://bucket/prefix` (without a
@@ -139,7 +125,7 @@ export const writeSummary = (
       return yield* Sink.writeFileAtomically(path.join(target.success.directory, "summary.json"), text)
     }
     const ref = { bucket: target.success.bucket, key: keyOf(target.success.prefix, ["summary.json"]) }
-    yield* retryTransient(ObjectStore.putString(ref, text, { contentType: "application/json" })).pipe(
+    yield* ServiceError.retryTransient(ObjectStore.putString(ref, text, { contentType: "application/json" })).pipe(
       Effect.mapError((cause) =>
         new Sink.SinkError({
           operation: "write",
@@ -162,7 +148,7 @@ const checkObjects = (
   Effect.gen(function*() {
     const store = yield* ObjectStore.ObjectStore
     const probe = keyOf(prefix, [probeName])
-    const written = yield* retryTransient(
+    const written = yield* ServiceError.retryTransient(
       ObjectStore.putString({ bucket, key: probe }, "batch-extract checks it may write here\n", {
         contentType: "text/plain"
       })

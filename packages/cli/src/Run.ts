@@ -432,7 +432,7 @@ const planner = (options: {
         Effect.gen(function*() {
           const { batch, recorded } = settingsOf.get(runId)!
           const ports = yield* Layer.build(backendLayer(recorded, batch))
-          const issues = yield* checkAccess(recorded, batch).pipe(Effect.provideContext(ports))
+          const issues = yield* checkAccess(recorded).pipe(Effect.provideContext(ports))
           if (issues.length > 0) return yield* new InvalidInput({ issues })
           return ports
         }).pipe(Effect.provideContext(context)),
@@ -441,7 +441,6 @@ const planner = (options: {
     return ExtractRun.Planner.of({
       plan: (runId, settings) =>
         Effect.gen(function*() {
-          const path = yield* Path.Path
           const recorded = settings as RecordedRun
           const batch = yield* BatchConfig.decode(recorded.batch)
           const extraction = yield* Extraction.decodeConfig(recorded.extraction)
@@ -473,7 +472,6 @@ const planner = (options: {
                 JSON.stringify(summaryJson(recorded, result), null, 2) + "\n"
               ).pipe(Effect.provideContext(services))
           }
-          void path
           return plan
         }).pipe(Effect.provideContext(context))
     })
@@ -486,7 +484,7 @@ export const defaultPartBytes = 64_000_000
  * Whether this process can read a run's inputs and write its output (objects in S3: the
  * credentials of this process); every problem, nothing written.
  */
-export const checkAccess = (recorded: RecordedRun, _batch: BatchConfig.BatchConfig) =>
+export const checkAccess = (recorded: RecordedRun) =>
   Effect.gen(function*() {
     const inputs = yield* Inputs.check(recorded.paths)
     const output = yield* Outputs.check(recorded.out)
@@ -503,7 +501,7 @@ export type EngineError = Config.ConfigError | InvalidInput | SocketServer.Socke
 export const checkRemote = (recorded: RecordedRun, batch: BatchConfig.BatchConfig) =>
   Effect.gen(function*() {
     if (!recorded.paths.some(Inputs.isObjectUri) && !Inputs.isObjectUri(recorded.out)) return
-    const issues = yield* checkAccess(recorded, batch).pipe(Effect.provide(backendLayer(recorded, batch)))
+    const issues = yield* checkAccess(recorded).pipe(Effect.provide(backendLayer(recorded, batch)))
     if (issues.length > 0) return yield* new InvalidInput({ issues })
   })
 

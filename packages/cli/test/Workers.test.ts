@@ -53,21 +53,26 @@ const waitUntil = <E>(what: string, condition: () => Effect.Effect<boolean, E>, 
     })
   )
 
+/**
+ * A throwaway PostgreSQL, an emulator with the account quota, and a corpus of `documents` in a
+ * temporary directory, with the part size that splits it into about `parts` parts.
+ */
+const world = (name: string, documents: number, parts: number) =>
+  Effect.gen(function*() {
+    const cluster = yield* PostgresCluster.startPostgres(binaries!)
+    const emulator = yield* Emulator.startEmulator({ buckets: [World.bucket], maxConcurrentJobs: quota, jobSeconds: 2 })
+    const dir = yield* World.tempDir(name)
+    const corpus = World.writeCorpus(join(dir, "in"), documents)
+    const partMb = String(Math.ceil(bytesOf(corpus) / parts + 1) / 1_000_000)
+    return { cluster, emulator, env: Cli.cleanEnv(emulator.env), dir, corpus, partMb }
+  })
+
 describe.skipIf(binaries === undefined)("many workers on one database", () => {
   it.live(
     "workers and the submitter killed mid-run: the others finish; same output, nothing lost, no job twice, quota held",
     () =>
       Effect.gen(function*() {
-        const cluster = yield* PostgresCluster.startPostgres(binaries!)
-        const emulator = yield* Emulator.startEmulator({
-          buckets: [World.bucket],
-          maxConcurrentJobs: quota,
-          jobSeconds: 2
-        })
-        const env = Cli.cleanEnv(emulator.env)
-        const dir = yield* World.tempDir("workers")
-        const corpus = World.writeCorpus(join(dir, "in"), 180)
-        const partMb = String(Math.ceil(bytesOf(corpus) / 3 + 1) / 1_000_000)
+        const { cluster, corpus, dir, emulator, env, partMb } = yield* world("workers", 180, 3)
 
         // The uninterrupted run, alone (embedded run state, one process).
         const reference = join(dir, "reference")
@@ -209,16 +214,7 @@ describe.skipIf(binaries === undefined)("many workers on one database", () => {
     "PostgreSQL restarted mid-run: the workers wait, reconnect and finish; nothing lost, no job twice",
     () =>
       Effect.gen(function*() {
-        const cluster = yield* PostgresCluster.startPostgres(binaries!)
-        const emulator = yield* Emulator.startEmulator({
-          buckets: [World.bucket],
-          maxConcurrentJobs: quota,
-          jobSeconds: 2
-        })
-        const env = Cli.cleanEnv(emulator.env)
-        const dir = yield* World.tempDir("restart")
-        const corpus = World.writeCorpus(join(dir, "in"), 120)
-        const partMb = String(Math.ceil(bytesOf(corpus) / 2 + 1) / 1_000_000)
+        const { cluster, corpus, dir, emulator, env, partMb } = yield* world("restart", 120, 2)
         const database = yield* cluster.createDatabase("restart")
         const joined = ["--database", database, "--takeover-seconds", String(takeoverSeconds)]
         const out = join(dir, "out")

@@ -25,7 +25,6 @@
  * @since 0.1.0
  */
 import { Effect, Option, Result, Schema } from "effect"
-import { retryTransient } from "../internal/retry.ts"
 import type { BatchConfig } from "./BatchConfig.ts"
 import { BatchInference, type CreateJobRequest, type JobStatus } from "./BatchInference.ts"
 import type { PackedRecord } from "./BatchRecord.ts"
@@ -39,6 +38,7 @@ import type * as ModelFamily from "./ModelFamily.ts"
 import * as ObjectStore from "./ObjectStore.ts"
 import * as RunEvents from "./RunEvents.ts"
 import * as RunState from "./RunState.ts"
+import { retryTransient } from "./ServiceError.ts"
 import * as ServiceError from "./ServiceError.ts"
 
 export { cleanup } from "./job/JobCleanup.ts"

@@ -19,7 +19,6 @@
  * @since 0.1.0
  */
 import { Array as Arr, Data, Effect, Result, Schema, Semaphore, Stream } from "effect"
-import { retryTransient } from "../internal/retry.ts"
 import * as BatchConfig from "./BatchConfig.ts"
 import type { BatchInference } from "./BatchInference.ts"
 import * as BatchJob from "./BatchJob.ts"
@@ -32,6 +31,7 @@ import * as Packer from "./Packer.ts"
 import * as RunEvents from "./RunEvents.ts"
 import * as RunState from "./RunState.ts"
 import * as RunSummary from "./RunSummary.ts"
+import { retryTransient } from "./ServiceError.ts"
 import * as ServiceError from "./ServiceError.ts"
 
 /** What a run needs besides its records. */

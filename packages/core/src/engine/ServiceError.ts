@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Data, Duration, Effect, Schedule } from "effect"
 
 /** Fields every service error carries. */
 export interface ServiceErrorFields {
@@ -88,3 +88,22 @@ export const describe = (error: ServiceError): string =>
   `${error._tag} in ${error.operation}: ${error.message}` +
   (error.exceptionName !== undefined ? ` (${error.exceptionName})` : "") +
   (error.requestId !== undefined ? ` [request ${error.requestId}]` : "")
+
+/**
+ * The one place that retries transient service errors (throttling, unavailability):
+ * exponential backoff from one second, jittered, capped at a minute, at most `times` retries.
+ * Clients are configured not to retry on their own, so retries never multiply.
+ */
+export const transientSchedule = (times = 8) =>
+  Schedule.exponential(Duration.seconds(1), 2).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.minutes(1)))),
+    Schedule.jittered,
+    Schedule.upTo({ times })
+  )
+
+/** Retry an effect on transient service errors only. */
+export const retryTransient = <A, E, R>(effect: Effect.Effect<A, E, R>, times = 8): Effect.Effect<A, E, R> =>
+  Effect.retry(effect, {
+    schedule: transientSchedule(times),
+    while: (error) => isServiceError(error) && isRetryable(error)
+  })

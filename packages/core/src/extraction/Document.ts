@@ -30,7 +30,7 @@
 import { Data, Effect, FileSystem, Path, Result, Schedule, Stream } from "effect"
 import * as ObjectStore from "../engine/ObjectStore.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
-import { retryTransient, transientSchedule } from "../internal/retry.ts"
+import { retryTransient, transientSchedule } from "../engine/ServiceError.ts"
 
 // -----------------------------------------------------------------------------
 // Model

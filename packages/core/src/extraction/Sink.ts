@@ -43,7 +43,7 @@ import {
 } from "effect"
 import * as ObjectStore from "../engine/ObjectStore.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
-import { retryTransient } from "../internal/retry.ts"
+import { retryTransient } from "../engine/ServiceError.ts"
 import * as ExtractedChunk from "./ExtractedChunk.ts"
 import * as Ids from "./Ids.ts"
 import * as TextNode from "./TextNode.ts"

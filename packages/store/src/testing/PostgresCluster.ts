@@ -222,6 +222,19 @@ export const startPostgres = (
               "-c full_page_writes=off",
               "-c max_connections=50"
             ].join(" ")
+            const startServer = () =>
+              run(binaries.pgCtl, [
+                "start",
+                "-D",
+                data,
+                "-l",
+                join(directory, "server.log"),
+                "-w",
+                "-t",
+                "30",
+                "-o",
+                serverOptions
+              ], 40_000)
             try {
               if (isRoot()) {
                 const { gid, uid } = postgresIds()
@@ -240,18 +253,7 @@ export const startPostgres = (
                 "--no-sync"
               ])
               running = true
-              run(binaries.pgCtl, [
-                "start",
-                "-D",
-                data,
-                "-l",
-                join(directory, "server.log"),
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                serverOptions
-              ])
+              startServer()
             } catch (error) {
               let log = ""
               try {
@@ -265,20 +267,7 @@ export const startPostgres = (
               )
             }
             const crash = () => run(binaries.pgCtl, ["stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], 40_000)
-            const startAgain = () =>
-              run(binaries.pgCtl, [
-                "start",
-                "-D",
-                data,
-                "-l",
-                join(directory, "server.log"),
-                "-w",
-                "-t",
-                "30",
-                "-o",
-                serverOptions
-              ], 40_000)
-            return { directory, release, crash, startAgain }
+            return { directory, release, crash, startAgain: startServer }
           },
           catch: harnessError("could not start a throwaway PostgreSQL cluster")
         }),

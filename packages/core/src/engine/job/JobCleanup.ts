@@ -5,10 +5,10 @@
  * @since 0.1.0
  */
 import { Effect, Stream } from "effect"
-import { retryTransient } from "../../internal/retry.ts"
 import type { BatchConfig } from "../BatchConfig.ts"
 import type { JobStatus } from "../BatchInference.ts"
 import * as ObjectStore from "../ObjectStore.ts"
+import { retryTransient } from "../ServiceError.ts"
 import * as ServiceError from "../ServiceError.ts"
 import { type JobAddress, locate, outputFolder } from "./JobLayout.ts"
 

@@ -9,8 +9,8 @@
  * @since 0.1.0
  */
 import { Effect, Option, Stream } from "effect"
-import { retryTransient } from "../../internal/retry.ts"
 import { BatchInference, isTerminal } from "../BatchInference.ts"
+import { retryTransient } from "../ServiceError.ts"
 
 /**
  * The ARN of the job with exactly this name, or `undefined` when the service has none.

@@ -15,11 +15,11 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Option, Schedule } from "effect"
-import { retryTransient } from "../../internal/retry.ts"
 import type { BatchConfig } from "../BatchConfig.ts"
 import { BatchInference, isTerminal, type JobDescription, type JobStatus } from "../BatchInference.ts"
 import * as RunEvents from "../RunEvents.ts"
 import { RunState } from "../RunState.ts"
+import { retryTransient } from "../ServiceError.ts"
 import type { JobAddress } from "./JobLayout.ts"
 
 /**
