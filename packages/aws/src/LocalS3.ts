@@ -24,9 +24,9 @@
  *
  * @since 0.1.0
  */
+import { SeededRandom as Random } from "@batch-extract/core/testing"
 import { Context, Data, Effect, Layer, Option, type Scope } from "effect"
 import type { AddressInfo } from "node:net"
-import * as Random from "./internal/random.ts"
 
 /** The encryption an object was uploaded with. */
 export interface Encryption {

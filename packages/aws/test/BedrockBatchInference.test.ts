@@ -55,7 +55,7 @@ describe("BedrockBatchInference on the emulator", () => {
       assert.instanceOf(final.endTime, Date)
       assert.strictEqual(final.inputS3Uri, `s3://${bucket}/input/seq.jsonl`)
     }).pipe(Effect.provide(localLayer({
-      emulator: { timings: { submittedMs: 40, validatingMs: 40, scheduledMs: 40, inProgressMs: 80 } }
+      emulator: { timings: { submittedMs: 200, validatingMs: 200, scheduledMs: 200, inProgressMs: 200 } }
     }))))
 
   it.live("writes shuffled output lines in the family's shape and a manifest that adds up", () =>

@@ -54,8 +54,17 @@ describe("BedrockEmulator", () => {
         repeatedTokens: 0,
         throttled: 0,
         peakConcurrentJobs: 0,
+        callsByOperation: {},
+        statusesImposed: {},
+        recordsAnswered: 0,
+        recordsErrored: 0,
+        recordsMissing: 0,
+        recordsMalformed: 0,
+        recordsTruncated: 0,
+        recordsRejected: 0,
+        recordsUnanswered: 0,
         requestsAborted: 0,
-        callsByOperation: {}
+        injectedErrors: 0
       })
     }).pipe(Effect.provide(standalone({ region: "us-west-2", accountId: "111122223333" }))))
 

@@ -2,7 +2,8 @@
  * The layout's rules, checked on the sources: the engine imports nothing from the extraction;
  * core never imports the AWS SDK; production code never imports the test kit, except the
  * local emulation (it answers with the offline model); durable execution and SQL only in
- * `run/`; the live AWS entry point never reaches the emulation.
+ * `run/`; the live AWS entry point never reaches the emulation; one model of the batch
+ * service serves both of its simulated faces.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { readdirSync, readFileSync } from "node:fs"
@@ -63,7 +64,7 @@ describe("layout", () => {
       ...sources(aws()),
       ...sources(join(packages, "cli", "src"))
     ]
-    const emulation = new Set([aws("BedrockEmulator.ts"), aws("internal", "batchOutput.ts")])
+    const emulation = new Set([aws("BedrockEmulator.ts"), aws("LocalS3.ts")])
     for (const file of production) {
       if (emulation.has(file)) continue
       for (const target of edges(file)) {
@@ -85,6 +86,22 @@ describe("layout", () => {
         assert.notStrictEqual(target, "@batch-extract/core/testing", shown(file))
       }
     }
+  })
+
+  it("one model of the batch service: the port-level simulation and the HTTP emulator both answer from BedrockBatchModel, and nothing else implements jobs", () => {
+    const model = core("testing", "BedrockBatchModel.ts")
+    assert.include(edges(core("testing", "SimulatedBatchInference.ts")), model)
+    assert.isTrue(importsOf(aws("BedrockEmulator.ts")).includes("@batch-extract/core/testing"))
+    assert.match(readFileSync(aws("BedrockEmulator.ts"), "utf8"), /BedrockBatchModel as Model/)
+    // The job lifecycle, its statuses and the output files are written in the model alone.
+    const others = [...sources(core("testing")), ...sources(aws())].filter((file) => file !== model)
+    for (const file of others) {
+      assert.notMatch(readFileSync(file, "utf8"), /\}manifest\.json\.out`/, `${shown(file)} writes job manifests`)
+    }
+    const hashes = [...sources(core()), ...sources(aws())].filter((file) =>
+      /0x811c9dc5/.test(readFileSync(file, "utf8"))
+    )
+    assert.deepStrictEqual(hashes.map(shown), ["core/src/testing/SeededRandom.ts"], "one FNV hash")
   })
 
   it("durable execution and SQL live in core's run/ folder only: the engine and the extraction reach the run state through the RunState port", () => {

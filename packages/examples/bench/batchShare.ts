@@ -20,7 +20,7 @@ export interface BatchShareRow {
   readonly referenceDocsExample: number
 }
 
-const sim = { maxConcurrentJobs: 10 }
+const sim = { quotas: { maxConcurrentJobs: 10 } }
 
 const referenceShare = (documents: ReadonlyArray<number>, extractionBatchSize: number) =>
   runVirtual(Effect.gen(function*() {

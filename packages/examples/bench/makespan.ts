@@ -63,14 +63,14 @@ export const lowerBound = (settings: MakespanSettings, records: number): number 
 /** Benchmark 4. */
 export const run = async (settings: MakespanSettings): Promise<MakespanFigures> => {
   const timings = {
-    submittedSeconds: settings.submittedSeconds,
-    validatingSeconds: settings.validatingSeconds,
-    scheduledSeconds: settings.scheduledSeconds,
-    secondsPerRecord: settings.secondsPerRecord,
-    minRunSeconds: 60,
-    stoppingSeconds: 30
+    submittedMs: settings.submittedSeconds * 1000,
+    validatingMs: settings.validatingSeconds * 1000,
+    scheduledMs: settings.scheduledSeconds * 1000,
+    perRecordMs: settings.secondsPerRecord * 1000,
+    inProgressMs: 60_000,
+    stoppingMs: 30_000
   }
-  const sim = { maxConcurrentJobs: settings.quota, maxRecordsPerJob: settings.maxRecordsPerJob, timings }
+  const sim = { quotas: { maxConcurrentJobs: settings.quota, maxRecordsPerJob: settings.maxRecordsPerJob }, timings }
   const records = settings.chunks * 2
   const engine = await runEngineLight({
     chunks: settings.chunks,

@@ -62,7 +62,7 @@ const result = await runVirtual(Effect.gen(function*() {
   // the same at both sizes, and only growth with the corpus would show.
   const batch = yield* configOf({ maxBatchSize: Number(values["max-batch-size"]), maxConcurrentJobs: 10 })
   const extraction = yield* Extraction.decodeConfig({ chunking: "none" }).pipe(Effect.orDie)
-  const env = yield* makeSimEnv({ sim: { maxConcurrentJobs: 10 }, slots: 10, store })
+  const env = yield* makeSimEnv({ sim: { quotas: { maxConcurrentJobs: 10 } }, slots: 10, store })
   const documents = Stream.range(0, chunks - 1).pipe(
     Stream.map((i) => {
       const chunk = pool[i % pool.length]!

@@ -44,14 +44,14 @@ const summarize = (calls: number, delays: ReadonlyArray<number>): PollingFigures
 
 const simFor = (jobSeconds: number) => ({
   respond: respondLight,
-  maxConcurrentJobs: 1_000,
+  quotas: { maxConcurrentJobs: 1_000 },
   timings: {
-    submittedSeconds: 0,
-    validatingSeconds: 0,
-    scheduledSeconds: 0,
-    secondsPerRecord: jobSeconds / 1000,
-    minRunSeconds: 0,
-    stoppingSeconds: 30
+    submittedMs: 0,
+    validatingMs: 0,
+    scheduledMs: 0,
+    perRecordMs: jobSeconds,
+    inProgressMs: 0,
+    stoppingMs: 30_000
   }
 })
 

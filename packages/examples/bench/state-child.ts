@@ -109,16 +109,15 @@ const simulatedEnv = Effect.gen(function*() {
   const store = yield* InMemoryObjectStore.make()
   const sim = yield* SimulatedBatchInference.make({
     timings: {
-      submittedSeconds: 0,
-      validatingSeconds: 0,
-      scheduledSeconds: 0,
-      secondsPerRecord: 0,
-      minRunSeconds: 0,
-      stoppingSeconds: 0
+      submittedMs: 0,
+      validatingMs: 0,
+      scheduledMs: 0,
+      perRecordMs: 0,
+      inProgressMs: 0,
+      stoppingMs: 0
     },
-    maxConcurrentJobs: 4,
-    minRecordsPerJob: 1,
-    recordErrorRate: failureRate,
+    quotas: { maxConcurrentJobs: 4, minRecordsPerJob: 1 },
+    faults: { recordErrorRate: failureRate },
     respond
   }).pipe(Effect.provideService(ObjectStore.ObjectStore, store.unfaulted))
   const runtime = yield* DeterministicModelRuntime.make({ respond })

@@ -43,7 +43,7 @@ describe("testing your own pipeline offline", () => {
         roleArn: "arn:aws:iam::123456789012:role/BedrockBatch"
       })
       const backend = yield* TestBackend.make({
-        batch: { jobStatuses: ["PartiallyCompleted"], recordErrorRate: 0.05, throttleRate: 0.2 }
+        batch: { faults: { jobStatuses: ["PartiallyCompleted"], recordErrorRate: 0.05, throttleRate: 0.2 } }
       })
       const people = yield* TestBackend.runToCompletion(
         peopleByDocument(documents, batch).pipe(Effect.provide(backend.layer))

@@ -1,7 +1,7 @@
 /**
  * A deterministic `ModelRuntime` for tests: it answers with the {@link OfflineModel} in the
- * shape of the family the request belongs to, counts calls, and can inject throttling and
- * service errors.
+ * shape of the family the request belongs to, refuses bodies the service would refuse
+ * (`RequestBodies`), counts calls, and can inject throttling and service errors.
  *
  * @since 0.1.0
  */
@@ -10,6 +10,7 @@ import * as ModelFamily from "../engine/ModelFamily.ts"
 import { ModelRuntime } from "../engine/ModelRuntime.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
 import * as OfflineModel from "./OfflineModel.ts"
+import * as RequestBodies from "./RequestBodies.ts"
 
 /** Options of the deterministic runtime. */
 export interface Options {
@@ -67,6 +68,14 @@ export const make = (options: Options = {}): Effect.Effect<DeterministicModelRun
           return yield* new ServiceError.InvalidRequest({
             operation: "ModelRuntime.invoke",
             message: family.failure.message,
+            exceptionName: "ValidationException"
+          })
+        }
+        const invalid = RequestBodies.problemOf(family.success.name, request.body)
+        if (invalid !== undefined) {
+          return yield* new ServiceError.InvalidRequest({
+            operation: "ModelRuntime.invoke",
+            message: `Malformed input request: ${invalid}`,
             exceptionName: "ValidationException"
           })
         }

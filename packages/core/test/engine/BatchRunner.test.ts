@@ -124,7 +124,7 @@ describe("BatchRunner", () => {
   for (const status of ["Failed", "Expired"] as const) {
     it.effect(`retries every record of a ${status} job as a new batch job`, () =>
       Effect.gen(function*() {
-        const { env, outcomes, summary } = yield* run(300, {}, { sim: { jobStatuses: [status] } })
+        const { env, outcomes, summary } = yield* run(300, {}, { sim: { faults: { jobStatuses: [status] } } })
         assertAccounted(outcomes, 300)
         assert.deepStrictEqual(byTag(outcomes), { succeeded: 300, failed: 0 })
         assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && o.via === "batch" && o.attempts === 2))
@@ -135,7 +135,7 @@ describe("BatchRunner", () => {
 
   it.effect("salvages a PartiallyCompleted job and retries only what is missing", () =>
     Effect.gen(function*() {
-      const { outcomes, summary } = yield* run(400, {}, { sim: { jobStatuses: ["PartiallyCompleted"] } })
+      const { outcomes, summary } = yield* run(400, {}, { sim: { faults: { jobStatuses: ["PartiallyCompleted"] } } })
       assertAccounted(outcomes, 400)
       const firstTry = outcomes.filter((o) => o._tag === "Succeeded" && o.attempts === 1).length
       assert.strictEqual(firstTry, 200)
@@ -145,7 +145,7 @@ describe("BatchRunner", () => {
 
   it.effect("salvages a Stopped job", () =>
     Effect.gen(function*() {
-      const { outcomes, summary } = yield* run(300, {}, { sim: { jobStatuses: ["Stopped"] } })
+      const { outcomes, summary } = yield* run(300, {}, { sim: { faults: { jobStatuses: ["Stopped"] } } })
       assertAccounted(outcomes, 300)
       assert.strictEqual(byTag(outcomes).succeeded, 300)
       assert.strictEqual(summary.jobs.byStatus.Stopped, 1)
@@ -154,7 +154,7 @@ describe("BatchRunner", () => {
   it.effect("retries a few errored records on demand, with the same model", () =>
     Effect.gen(function*() {
       const { env, outcomes, summary } = yield* run(500, {}, {
-        sim: { recordErrorRate: 0.05, malformedRate: 0.02, seed: 7 }
+        sim: { faults: { recordErrorRate: 0.05, malformedRate: 0.02 }, seed: 7 }
       })
       assertAccounted(outcomes, 500)
       assert.deepStrictEqual(byTag(outcomes), { succeeded: 500, failed: 0 })
@@ -170,7 +170,7 @@ describe("BatchRunner", () => {
   it.effect("reports what still fails after the last attempt, with its reason", () =>
     Effect.gen(function*() {
       const { outcomes, summary } = yield* run(200, { maxRecordAttempts: 2 }, {
-        sim: { recordMissingRate: 0.1, seed: 3 },
+        sim: { faults: { recordMissingRate: 0.1 }, seed: 3 },
         runtime: { errorRate: 1 }
       })
       assertAccounted(outcomes, 200)
@@ -199,7 +199,7 @@ describe("BatchRunner", () => {
         minRecordsPerJob: 2,
         maxBatchSize: 100
       })
-      const env = yield* makeEnv({ sim: { minRecordsPerJob: 2 } })
+      const env = yield* makeEnv({ sim: { quotas: { minRecordsPerJob: 2 } } })
       const input = [
         ...records(10),
         { recordId: "huge", modelInput: { prompt: "x".repeat(10_000) } },
@@ -222,7 +222,7 @@ describe("BatchRunner", () => {
     Effect.gen(function*() {
       // The account has room for 3 live jobs; this process believes it has 8 slots.
       const { env, outcomes, summary } = yield* run(2_000, { maxBatchSize: 100, maxNumConcurrentBatches: 4 }, {
-        sim: { maxConcurrentJobs: 3 },
+        sim: { quotas: { maxConcurrentJobs: 3 } },
         slots: 8
       })
       assertAccounted(outcomes, 2_000)
@@ -230,7 +230,7 @@ describe("BatchRunner", () => {
       const counters = yield* env.sim.counters
       assert.isAbove(counters.createsRefused, 0)
       assert.strictEqual(summary.jobs.createsDeferred, counters.createsRefused)
-      assert.isAtMost(counters.peakLiveJobs, 3)
+      assert.isAtMost(counters.peakConcurrentJobs, 3)
       assert.strictEqual(counters.jobsCreated, 20)
       assert.isAtMost(yield* env.slots.peak, 8)
     }))
@@ -241,7 +241,7 @@ describe("BatchRunner", () => {
         slots: 10
       })
       assert.strictEqual(yield* a.env.slots.peak, 4)
-      assert.isAtMost((yield* a.env.sim.counters).peakLiveJobs, 4)
+      assert.isAtMost((yield* a.env.sim.counters).peakConcurrentJobs, 4)
       const b = yield* run(3_000, { maxBatchSize: 100, maxNumConcurrentBatches: 5, extractionNumWorkers: 2 }, {
         slots: 3
       })
@@ -289,7 +289,7 @@ describe("BatchRunner", () => {
     Effect.gen(function*() {
       // Phases longer than the longest poll interval, so no status can pass unseen.
       const cfg = yield* config({ pollMaxSeconds: 60 })
-      const env = yield* makeEnv({ sim: { timings: { scheduledSeconds: 600, minRunSeconds: 600 } } })
+      const env = yield* makeEnv({ sim: { timings: { scheduledMs: 600_000, inProgressMs: 600_000 } } })
       const seen: Array<RunEvents.RunEvent> = []
       yield* runOnTestClock(
         Stream.runDrain(BatchRunner.run(Stream.fromIterable(records(150)), { config: cfg, runId: "r", stage: "s" }))
@@ -311,7 +311,7 @@ describe("BatchRunner", () => {
   it.effect("polls with backoff: few status calls for a long job", () =>
     Effect.gen(function*() {
       const { env } = yield* run(150, { pollInitialSeconds: 15, pollMaxSeconds: 300 }, {
-        sim: { timings: { scheduledSeconds: 3 * 3600 } }
+        sim: { timings: { scheduledMs: 3 * 3_600_000 } }
       })
       const calls = (yield* env.sim.counters).callsByOperation.GetModelInvocationJob ?? 0
       // Three hours of queueing at a five-minute cap is about 36 checks, not 180 at 60 s.
@@ -323,7 +323,7 @@ describe("BatchRunner", () => {
     Effect.gen(function*() {
       const cfg = yield* config({ pollInitialSeconds: 15, pollMaxSeconds: 300, maxBatchSize: 1_000 })
       // Five jobs of 1,000 records at 10 seconds each: 2.8-hour runs, reported as they progress.
-      const env = yield* makeEnv({ sim: { timings: { secondsPerRecord: 10 } } })
+      const env = yield* makeEnv({ sim: { timings: { perRecordMs: 10_000 } } })
       const seen: Array<RunEvents.RunEvent> = []
       yield* runOnTestClock(
         Stream.runDrain(BatchRunner.run(Stream.fromIterable(records(5_000)), { config: cfg, runId: "r", stage: "s" }))
@@ -364,7 +364,7 @@ describe("BatchRunner", () => {
   it.effect("survives throttling on a third of control-plane calls and S3 errors", () =>
     Effect.gen(function*() {
       const { outcomes } = yield* run(1_000, { maxBatchSize: 200 }, {
-        sim: { throttleRate: 0.3 },
+        sim: { faults: { throttleRate: 0.3 } },
         store: { errorRate: 0.1 }
       })
       assertAccounted(outcomes, 1_000)
@@ -376,13 +376,15 @@ describe("BatchRunner", () => {
       const started = performance.now()
       const { env, outcomes, summary } = yield* run(10_000, { maxBatchSize: 1_000, maxConcurrentJobs: 5 }, {
         sim: {
-          throttleRate: 0.2,
-          maxConcurrentJobs: 4,
-          jobStatuses: ["Failed", "PartiallyCompleted", "Completed", "Expired", "Stopped"],
-          recordErrorRate: 0.03,
-          recordMissingRate: 0.02,
-          malformedRate: 0.01,
-          truncatedRate: 0.01,
+          quotas: { maxConcurrentJobs: 4 },
+          faults: {
+            throttleRate: 0.2,
+            jobStatuses: ["Failed", "PartiallyCompleted", "Completed", "Expired", "Stopped"],
+            recordErrorRate: 0.03,
+            recordMissingRate: 0.02,
+            malformedRate: 0.01,
+            truncatedRate: 0.01
+          },
           seed: 11
         },
         runtime: { throttleRate: 0.1, errorRate: 0.05 },
@@ -397,7 +399,7 @@ describe("BatchRunner", () => {
       assert.strictEqual(summary.records.batch + summary.records.onDemand, tally.succeeded)
       for (const o of outcomes) if (o._tag === "Failed") assert.isAbove(o.reason.length, 0)
       const counters = yield* env.sim.counters
-      assert.isAtMost(counters.peakLiveJobs, 4)
+      assert.isAtMost(counters.peakConcurrentJobs, 4)
       console.log(
         `10,000 records: ${tally.succeeded} succeeded, ${tally.failed} failed, ${summary.jobs.total} jobs ` +
           `${JSON.stringify(summary.jobs.byStatus)}, batch share ${summary.batchShare.toFixed(4)}, ` +

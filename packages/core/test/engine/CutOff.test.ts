@@ -75,7 +75,7 @@ describe("BatchRunner: cut-off answers", () => {
 
       // Every answer of the batch job is cut off; on demand the model answers whole.
       const runtime = fakeRuntime(() => false)
-      const env = yield* makeEnv({ sim: { truncatedRate: 1 }, runtime: { respond: runtime.respond } })
+      const env = yield* makeEnv({ sim: { faults: { truncatedRate: 1 } }, runtime: { respond: runtime.respond } })
       const state = yield* RunState.makeMemory
       const { events, outcomes } = yield* runStage(env, state, { config: cfg, n: 150, reaskCutOff: true })
 
@@ -148,7 +148,7 @@ describe("BatchRunner: cut-off answers", () => {
   it.effect("leaves a cut-off answer as it came unless the stage asks for the re-ask", () =>
     Effect.gen(function*() {
       const cfg = yield* config()
-      const env = yield* makeEnv({ sim: { truncatedRate: 1 } })
+      const env = yield* makeEnv({ sim: { faults: { truncatedRate: 1 } } })
       const { events, outcomes } = yield* runStage(env, yield* RunState.makeMemory, { config: cfg, n: 150 })
       assert.strictEqual(succeeded(outcomes).length, 150)
       assert.isTrue(succeeded(outcomes).every((o) => o.output.truncated && o.partialReason === undefined))

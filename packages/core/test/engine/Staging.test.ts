@@ -20,7 +20,7 @@ const stageAndRead = (records: ReadonlyArray<BatchRecord.PackedRecord>) =>
 
 const withText = (i: number, text: string): BatchRecord.BatchRecord => ({
   recordId: `r${i}`,
-  modelInput: { ...record(i).modelInput, note: text }
+  modelInput: { ...record(i).modelInput, stop_sequences: [text] }
 })
 
 describe("staging", () => {

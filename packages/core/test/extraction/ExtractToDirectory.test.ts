@@ -49,13 +49,15 @@ describe("extract into the directory sink", () => {
         const extraction = yield* Extraction.decodeConfig({})
         const env = yield* makeEnv({
           sim: {
-            throttleRate: 0.3,
-            jobStatuses: ["Failed", "PartiallyCompleted", "Completed", "Expired"],
-            recordErrorRate: 0.02,
-            recordMissingRate: 0.02,
-            malformedRate: 0.01,
-            truncatedRate: 0.01,
-            maxConcurrentJobs: 3,
+            faults: {
+              throttleRate: 0.3,
+              jobStatuses: ["Failed", "PartiallyCompleted", "Completed", "Expired"],
+              recordErrorRate: 0.02,
+              recordMissingRate: 0.02,
+              malformedRate: 0.01,
+              truncatedRate: 0.01
+            },
+            quotas: { maxConcurrentJobs: 3 },
             seed: 9
           },
           runtime: { throttleRate: 0.1 },

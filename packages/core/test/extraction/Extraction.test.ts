@@ -46,12 +46,14 @@ describe("Extraction", () => {
         const { chunks, env, summary } = yield* extractAll(1_000, {
           env: {
             sim: {
-              throttleRate: 0.2,
-              jobStatuses: ["PartiallyCompleted", "Failed"],
-              recordErrorRate: 0.03,
-              recordMissingRate: 0.02,
-              malformedRate: 0.01,
-              truncatedRate: 0.01,
+              faults: {
+                throttleRate: 0.2,
+                jobStatuses: ["PartiallyCompleted", "Failed"],
+                recordErrorRate: 0.03,
+                recordMissingRate: 0.02,
+                malformedRate: 0.01,
+                truncatedRate: 0.01
+              },
               seed: 5
             },
             runtime: { throttleRate: 0.1 },

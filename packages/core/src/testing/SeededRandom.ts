@@ -1,8 +1,8 @@
 /**
- * Seeded, deterministic pseudo-random numbers for the local emulation (fault injection,
- * output order), so a run with the same seed behaves the same way every time.
+ * Seeded, deterministic pseudo-random numbers for the simulated services (fault injection,
+ * job ids, output order), so a run with the same seed behaves the same way every time.
  *
- * @internal
+ * @since 0.1.0
  */
 
 /** A 32-bit FNV-1a hash of a string. */

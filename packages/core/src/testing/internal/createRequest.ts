@@ -1,10 +1,10 @@
 /**
  * Validation of a `CreateModelInvocationJob` request body as the Bedrock service does it
- * (field patterns, lengths, ranges, the KMS key's place, VPC lists), for the emulator.
+ * (field patterns, lengths, ranges, the KMS key's place, VPC lists), for the model of the batch service.
  *
  * @internal
  */
-import { BatchInference } from "@batch-extract/core"
+import * as BatchInference from "../../engine/BatchInference.ts"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 

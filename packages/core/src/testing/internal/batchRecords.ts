@@ -1,12 +1,14 @@
 /**
- * What the Bedrock emulator does with the records of a batch job: parse input lines, answer
- * each record with the offline model (or a fault), and build output lines and the manifest.
+ * What the model of the batch service does with the records of a job: parse input lines,
+ * answer each record with the offline model (or a fault, or the service's refusal of an
+ * invalid body), and build output lines and the manifest.
  *
  * @internal
  */
-import { ModelFamily } from "@batch-extract/core"
-import { OfflineModel } from "@batch-extract/core/testing"
 import { Result } from "effect"
+import * as ModelFamily from "../../engine/ModelFamily.ts"
+import * as OfflineModel from "../OfflineModel.ts"
+import * as RequestBodies from "../RequestBodies.ts"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -53,6 +55,9 @@ export interface RecordFaults {
   readonly truncatedRate: number
 }
 
+/** The kind of fault (or refusal) that shaped a record's outcome. */
+export type RecordFault = "missing" | "errored" | "malformed" | "truncated" | "rejected"
+
 /** What becomes of one record in the output. */
 export type RecordOutcome =
   | { readonly _tag: "Missing" }
@@ -62,9 +67,16 @@ export type RecordOutcome =
     readonly success: boolean
     readonly inputTokens: number
     readonly outputTokens: number
+    /** The injected fault or the refusal behind this line, if any. */
+    readonly fault?: RecordFault | undefined
   }
 
-const errorLine = (record: InputRecord, errorCode: number, errorMessage: string): RecordOutcome => ({
+const errorLine = (
+  record: InputRecord,
+  errorCode: number,
+  errorMessage: string,
+  fault: RecordFault
+): RecordOutcome => ({
   _tag: "Line",
   line: JSON.stringify({
     recordId: record.recordId,
@@ -73,24 +85,31 @@ const errorLine = (record: InputRecord, errorCode: number, errorMessage: string)
   }),
   success: false,
   inputTokens: 0,
-  outputTokens: 0
+  outputTokens: 0,
+  fault
 })
+
+/** Answers a valid request body: the offline model, unless replaced. */
+export type Respond = (family: ModelFamily.ModelFamily, body: unknown) => Result.Result<unknown, string>
 
 /**
  * Answer one record with the offline model, or with the fault its roll (0..1) selects:
  * missing, errored, malformed (a garbage line) or truncated (cut with the max-tokens stop
- * reason).
+ * reason). A body the service would refuse for the family gets an error line (400).
  */
 export const answerRecord = (
   family: ModelFamily.ModelFamily,
   record: InputRecord,
   roll: number,
-  faults: RecordFaults
+  faults: RecordFaults,
+  respond: Respond = OfflineModel.respond
 ): RecordOutcome => {
   let threshold = faults.recordMissingRate
   if (roll < threshold) return { _tag: "Missing" }
+  const invalid = RequestBodies.problemOf(family.name, record.modelInput)
+  if (invalid !== undefined) return errorLine(record, 400, `Malformed input request: ${invalid}`, "rejected")
   threshold += faults.recordErrorRate
-  if (roll < threshold) return errorLine(record, 500, "Internal server error (injected by the emulator).")
+  if (roll < threshold) return errorLine(record, 500, "Internal server error (injected).", "errored")
   threshold += faults.malformedRate
   if (roll < threshold) {
     const whole = JSON.stringify({ recordId: record.recordId, modelInput: record.modelInput, modelOutput: {} })
@@ -99,13 +118,16 @@ export const answerRecord = (
       line: whole.slice(0, Math.max(1, Math.floor(whole.length / 2))),
       success: true,
       inputTokens: 0,
-      outputTokens: 0
+      outputTokens: 0,
+      fault: "malformed"
     }
   }
   const truncate = roll < threshold + faults.truncatedRate
-  const response = OfflineModel.respond(family, record.modelInput)
-  if (Result.isFailure(response)) return errorLine(record, 400, `Malformed input request: ${response.failure}`)
-  let modelOutput: Record<string, unknown> = response.success
+  const response = respond(family, record.modelInput)
+  if (Result.isFailure(response)) {
+    return errorLine(record, 400, `Malformed input request: ${response.failure}`, "rejected")
+  }
+  let modelOutput = response.success
   const read = family.readOutput(modelOutput)
   const usage = Result.isSuccess(read) ? read.success.usage : { inputTokens: 0, outputTokens: 0 }
   if (truncate && Result.isSuccess(read)) {
@@ -116,7 +138,8 @@ export const answerRecord = (
       _tag: "Line",
       line: JSON.stringify({ recordId: record.recordId, modelInput: record.modelInput, modelOutput }),
       success: true,
-      ...cutUsage
+      ...cutUsage,
+      fault: "truncated"
     }
   }
   return {
