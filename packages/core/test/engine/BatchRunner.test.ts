@@ -135,20 +135,55 @@ describe("BatchRunner", () => {
 
   it.effect("salvages a PartiallyCompleted job and retries only what is missing", () =>
     Effect.gen(function*() {
-      const { outcomes, summary } = yield* run(400, {}, { sim: { faults: { jobStatuses: ["PartiallyCompleted"] } } })
+      const { env, outcomes, summary } = yield* run(400, {}, {
+        sim: { faults: { jobStatuses: ["PartiallyCompleted"] } }
+      })
       assertAccounted(outcomes, 400)
-      const firstTry = outcomes.filter((o) => o._tag === "Succeeded" && o.attempts === 1).length
-      assert.strictEqual(firstTry, 200)
+      const counters = yield* env.sim.counters
+      assert.strictEqual(counters.statusesImposed.PartiallyCompleted, 1)
+      assert.strictEqual(counters.recordsUnanswered, 200)
+      const firstTry = outcomes.filter((o) => o._tag === "Succeeded" && o.attempts === 1 && o.via === "batch").length
+      assert.strictEqual(firstTry, 200, "the job's answers are kept")
       assert.strictEqual(byTag(outcomes).succeeded, 400)
       assert.deepStrictEqual(summary.jobs.byStatus, { PartiallyCompleted: 1, Completed: 1 })
     }))
 
-  it.effect("salvages a Stopped job", () =>
+  it.effect("salvages a Stopped job: the records it answered are kept, only the others go again", () =>
     Effect.gen(function*() {
-      const { outcomes, summary } = yield* run(300, {}, { sim: { faults: { jobStatuses: ["Stopped"] } } })
+      const { env, outcomes, summary } = yield* run(300, {}, { sim: { faults: { jobStatuses: ["Stopped"] } } })
       assertAccounted(outcomes, 300)
+      // The service stopped the job half way: 150 records answered, 150 left unanswered.
+      const counters = yield* env.sim.counters
+      assert.strictEqual(counters.statusesImposed.Stopped, 1)
+      assert.strictEqual(counters.recordsUnanswered, 150)
+      const firstTry = outcomes.filter((o) => o._tag === "Succeeded" && o.attempts === 1 && o.via === "batch").length
+      assert.strictEqual(firstTry, 150, "the stopped job's answers are kept")
+      assert.strictEqual(outcomes.filter((o) => o.attempts === 2).length, 150)
       assert.strictEqual(byTag(outcomes).succeeded, 300)
-      assert.strictEqual(summary.jobs.byStatus.Stopped, 1)
+      assert.deepStrictEqual(summary.jobs.byStatus, { Stopped: 1, Completed: 1 })
+    }))
+
+  it.effect("stops a job that outlives its deadline and keeps what it answered", () =>
+    Effect.gen(function*() {
+      // 300 records at 20 minutes each: a 100-hour job, past the 48-hour deadline (twice the
+      // 24-hour job timeout).
+      const { cfg, env, outcomes, summary } = yield* run(300, {}, {
+        sim: { timings: { inProgressMs: 0, perRecordMs: 20 * 60_000 } }
+      })
+      assert.strictEqual(cfg.timeoutDurationInHours, 24)
+      assertAccounted(outcomes, 300)
+      const counters = yield* env.sim.counters
+      assert.isAtLeast(counters.callsByOperation.StopModelInvocationJob ?? 0, 1)
+      const [first] = [...(yield* env.sim.jobs)].sort((a, b) => a.submitTime!.getTime() - b.submitTime!.getTime())
+      assert.strictEqual(first!.status, "Stopped")
+      // Stopped at the deadline, about 48% through: those answers are kept.
+      const answered = first!.processedRecordCount!
+      assert.isAbove(answered, 100)
+      assert.isBelow(answered, 200)
+      const firstTry = outcomes.filter((o) => o._tag === "Succeeded" && o.attempts === 1 && o.via === "batch").length
+      assert.strictEqual(firstTry, answered)
+      assert.strictEqual(byTag(outcomes).succeeded, 300)
+      assert.isAtLeast(summary.jobs.byStatus.Stopped ?? 0, 1)
     }))
 
   it.effect("retries a few errored records on demand, with the same model", () =>
@@ -373,7 +408,6 @@ describe("BatchRunner", () => {
 
   it.effect("runs 10,000 records with faults on, every record accounted for", () =>
     Effect.gen(function*() {
-      const started = performance.now()
       const { env, outcomes, summary } = yield* run(10_000, { maxBatchSize: 1_000, maxConcurrentJobs: 5 }, {
         sim: {
           quotas: { maxConcurrentJobs: 4 },
@@ -400,11 +434,26 @@ describe("BatchRunner", () => {
       for (const o of outcomes) if (o._tag === "Failed") assert.isAbove(o.reason.length, 0)
       const counters = yield* env.sim.counters
       assert.isAtMost(counters.peakConcurrentJobs, 4)
-      console.log(
-        `10,000 records: ${tally.succeeded} succeeded, ${tally.failed} failed, ${summary.jobs.total} jobs ` +
-          `${JSON.stringify(summary.jobs.byStatus)}, batch share ${summary.batchShare.toFixed(4)}, ` +
-          `${counters.throttled} throttled calls, ${counters.createsRefused} refused creates; ` +
-          `real time ${Math.round(performance.now() - started)} ms`
-      )
+      // Every injected fault fired.
+      assert.isAbove(counters.throttled, 0)
+      assert.deepStrictEqual(counters.statusesImposed, {
+        Failed: 1,
+        PartiallyCompleted: 1,
+        Completed: 1,
+        Expired: 1,
+        Stopped: 1
+      })
+      assert.isAbove(counters.recordsErrored, 0)
+      assert.isAbove(counters.recordsMissing, 0)
+      assert.isAbove(counters.recordsMalformed, 0)
+      assert.isAbove(counters.recordsTruncated, 0)
+      assert.isAbove(counters.recordsUnanswered, 0)
+      assert.strictEqual(counters.recordsRejected, 0)
+      // Every fault is one a later attempt recovers from: nearly every record succeeds, in batch
+      // mostly. A record fails only after its last attempt, and the on-demand runtime refuses
+      // one call in twenty, so a few may.
+      assert.isAtLeast(tally.succeeded, 9_950)
+      assert.isAbove(summary.batchShare, 0.9)
+      assert.isAbove(summary.records.retried, 0)
     }), 120_000)
 })

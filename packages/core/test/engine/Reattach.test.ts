@@ -86,6 +86,13 @@ describe("durable runs: re-attached jobs and the resumed input", () => {
       assert.strictEqual(chunks.length, all.length)
       assert.isTrue(chunks.every((chunk) => chunk.failures.length === 0))
       assert.isTrue(chunks.some((chunk) => reattachedIds.has(chunk.chunk.id)))
+      // The jobs were re-attached, not staged again: without faults every record of the two
+      // attempts went into one batch job or one on-demand call, the re-attached ones included.
+      const jobs = (yield* backend.batch.jobs).filter((job) => job.jobName.includes("reattach"))
+      assert.isAbove(jobs.length, open.length)
+      const inJobs = jobs.reduce((n, job) => n + (job.totalRecordCount ?? 0), 0)
+      assert.strictEqual(inJobs + (yield* backend.runtime.calls), chunks.length * 2)
+      assert.strictEqual((yield* backend.batch.counters).repeatedTokens, 0)
     }))
 
   it.effect("records of re-attached jobs that are no longer among the inputs get no outcome", () =>

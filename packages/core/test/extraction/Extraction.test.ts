@@ -42,7 +42,6 @@ describe("Extraction", () => {
     "extracts 1,000 documents through both stages with faults on, every chunk accounted for",
     () =>
       Effect.gen(function*() {
-        const started = performance.now()
         const { chunks, env, summary } = yield* extractAll(1_000, {
           env: {
             sim: {
@@ -71,13 +70,13 @@ describe("Extraction", () => {
         const counters = yield* env.sim.counters
         assert.isAtLeast(counters.jobsCreated, 4)
         assert.isAbove(summary.batchShare, 0.9)
-        console.log(
-          `1,000 documents: ${chunks.length} chunks, ${summary.extraction.propositions} propositions, ` +
-            `${summary.extraction.topics} topics, ${summary.extraction.entities} entities, ` +
-            `${summary.extraction.statements} statements, ${summary.extraction.facts} facts; ` +
-            `${summary.jobs.total} jobs ${JSON.stringify(summary.jobs.byStatus)}; ` +
-            `failed chunks ${summary.extraction.failedChunks}; real time ${Math.round(performance.now() - started)} ms`
-        )
+        // The faults fired: both imposed statuses, and every kind of bad record line.
+        assert.deepStrictEqual(counters.statusesImposed, { PartiallyCompleted: 1, Failed: 1 })
+        assert.isAbove(counters.throttled, 0)
+        for (const kind of ["recordsErrored", "recordsMissing", "recordsMalformed", "recordsTruncated"] as const) {
+          assert.isAbove(counters[kind], 0, kind)
+        }
+        assert.isAbove(summary.records.retried, 0)
       }),
     120_000
   )
@@ -152,6 +151,21 @@ describe("Extraction", () => {
       }
       // Each stage: the first call and the one asked again.
       assert.strictEqual(yield* env.runtime.calls, chunks.length * 4)
+    }))
+
+  it.effect("asks again, on demand with twice the tokens, every answer a batch job cut off: chunks as from a clean run", () =>
+    Effect.gen(function*() {
+      const clean = yield* extractAll(150)
+      const cut = yield* extractAll(150, { env: { sim: { faults: { truncatedRate: 1 } } } })
+      const counters = yield* cut.env.sim.counters
+      assert.isAtLeast(counters.jobsCreated, 2, "both stages ran as batch jobs")
+      assert.strictEqual(counters.recordsTruncated, cut.chunks.length * 2, "every batch answer was cut off")
+      // Each cut-off answer was asked once more; the whole answer replaced it.
+      assert.strictEqual(yield* cut.env.runtime.calls, cut.chunks.length * 2)
+      const byId = (chunks: typeof clean.chunks) =>
+        new Map(chunks.map((c) => [c.chunk.id, { propositions: c.propositions, topics: c.topics }]))
+      assert.deepStrictEqual(byId(cut.chunks), byId(clean.chunks))
+      assert.isTrue(cut.chunks.every((c) => c.failures.length === 0))
     }))
 
   it.effect("rejects invalid extraction settings with every problem listed", () =>
