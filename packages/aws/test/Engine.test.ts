@@ -74,6 +74,63 @@ describe("the engine on the local emulation (real SDK clients)", () => {
       }).pipe(Effect.provide(backend(cfg, { emulator: { faults, seed: 3 } })))
     }))
 
+  const families = [
+    { label: "Anthropic (InvokeModel)", model: { modelId: "us.anthropic.claude-3-5-haiku-20241022-v1:0" } },
+    { label: "Amazon Nova (InvokeModel)", model: { modelId: "us.amazon.nova-lite-v1:0" } },
+    { label: "Meta Llama (InvokeModel)", model: { modelId: "us.meta.llama3-3-70b-instruct-v1:0" } },
+    {
+      label: "Converse",
+      model: { modelId: "us.amazon.nova-pro-v1:0", invocationType: "Converse" as const }
+    }
+  ]
+  for (const { label, model } of families) {
+    it.live(`runs a batch job of ${label} bodies end to end; the service accepts every body`, () =>
+      Effect.gen(function*() {
+        const cfg = yield* config({ model: { ...model, maxTokens: 2000, temperature: 0 } })
+        const family = yield* Effect.fromResult(BatchConfig.modelFamily(cfg))
+        const input = Stream.range(0, 149).pipe(
+          Stream.map((i): BatchRecord.BatchRecord => ({
+            recordId: `fam:c${i}`,
+            modelInput: family.buildRequest(
+              { system: "Extract propositions.", user: `<text>Record ${i} was written in Boston.</text>` },
+              { maxTokens: 2000, temperature: 0 }
+            )
+          }))
+        )
+        yield* Effect.gen(function*() {
+          const { outcomes, summary } = yield* BatchRunner.runCollect(input, {
+            config: cfg,
+            runId: "families",
+            stage: "propositions",
+            reaskCutOff: true
+          })
+          assert.strictEqual(outcomes.length, 150)
+          assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && o.partialReason === undefined))
+          assert.isTrue(
+            outcomes.every((o) => o._tag === "Succeeded" && o.output.text.startsWith("Propositions about")),
+            "answers read in the family's shape"
+          )
+          const local = yield* LocalBackend.LocalBackend
+          const counters = yield* local.bedrock.counters
+          assert.strictEqual(counters.jobsCreated, 1)
+          assert.strictEqual(counters.recordsRejected, 0, "no body refused")
+          assert.isAbove(counters.recordsTruncated, 0)
+          assert.isAbove(counters.recordsErrored, 0)
+          // Errored records went on demand, cut-off ones were asked again there: the same body shape.
+          assert.strictEqual(
+            counters.callsByOperation[model.invocationType === "Converse" ? "Converse" : "InvokeModel"],
+            counters.recordsTruncated + counters.recordsErrored
+          )
+          assert.strictEqual(summary.records.succeeded, 150)
+          const [job] = yield* local.bedrock.describedJobs
+          assert.strictEqual(job!.modelInvocationType, model.invocationType ?? "InvokeModel")
+          assert.strictEqual(job!.modelId, model.modelId)
+        }).pipe(Effect.provide(backend(cfg, {
+          emulator: { faults: { recordErrorRate: 0.05, truncatedRate: 0.05 }, seed: 4 }
+        })))
+      }))
+  }
+
   it.live("ten concurrent runs share the emulator's job quota without a refused create reaching them", () =>
     Effect.gen(function*() {
       const cfg = yield* config({ maxConcurrentJobs: 3 })

@@ -292,7 +292,15 @@ export const run = <E, R>(
         ) return outcome
         const body = BatchRecord.modelInputOf(record)
         const limit = family.maxTokensOf(body) ?? config.model.maxTokens
-        const larger = limit * cutOffTokenFactor
+        const larger = Math.min(limit * cutOffTokenFactor, family.maxOutputTokens ?? Number.POSITIVE_INFINITY)
+        // Already at the family's largest limit: asking again would be cut off at the same place.
+        if (larger <= limit) {
+          return {
+            ...outcome,
+            partialReason: `the answer was cut off at ${limit} tokens, the model's largest limit; ` +
+              "the partial answer was kept"
+          }
+        }
         const { whole } = yield* state.step(
           `reask/${stage}/${record.recordId}`,
           Schema.Unknown as unknown as Schema.Codec<{ readonly whole?: RunState.StoredOutcome | undefined }, unknown>,

@@ -59,6 +59,8 @@ export interface ModelFamily {
    * (the engine asks a cut-off answer again with a larger limit this way).
    */
   readonly withMaxTokens: (body: Record<string, unknown>, maxTokens: number) => Record<string, unknown>
+  /** The largest token limit a body of this family may set, when the family has one. */
+  readonly maxOutputTokens?: number | undefined
   /** Read a response body; fails with a reason when the body is not of this family's shape. */
   readonly readOutput: (modelOutput: unknown) => Result.Result<ModelOutput, string>
 }
@@ -185,16 +187,20 @@ export const llamaChatTemplate = (prompt: Prompt): string =>
   `<|start_header_id|>user<|end_header_id|>\n\n${prompt.user}<|eot_id|>` +
   "<|start_header_id|>assistant<|end_header_id|>\n\n"
 
-/** Meta Llama, native `prompt` body. */
+/** The most tokens a Llama body may ask for (`max_gen_len` is documented up to 2048). */
+export const llamaMaxGenLen = 2048
+
+/** Meta Llama, native `prompt` body; `max_gen_len` is capped at {@link llamaMaxGenLen}. */
 export const llama: ModelFamily = {
   name: "llama",
   buildRequest: (prompt, parameters) =>
-    withOptional({ prompt: llamaChatTemplate(prompt), max_gen_len: parameters.maxTokens }, [
+    withOptional({ prompt: llamaChatTemplate(prompt), max_gen_len: Math.min(parameters.maxTokens, llamaMaxGenLen) }, [
       ["temperature", parameters.temperature],
       ["top_p", parameters.topP]
     ]),
   maxTokensOf: (body) => numberField(body, "max_gen_len"),
-  withMaxTokens: (body, maxTokens) => ({ ...body, max_gen_len: maxTokens }),
+  withMaxTokens: (body, maxTokens) => ({ ...body, max_gen_len: Math.min(maxTokens, llamaMaxGenLen) }),
+  maxOutputTokens: llamaMaxGenLen,
   readOutput: (modelOutput) => {
     if (!isRecord(modelOutput) || typeof modelOutput.generation !== "string") {
       return Result.fail("response has no generation")

@@ -3,14 +3,7 @@
  * demand with twice the limit; the whole answer replaces it (in the run state too, so a resumed
  * run does not ask again), and an answer cut off again is kept, partial, with the reason.
  */
-import {
-  type BatchConfig,
-  type BatchRecord,
-  BatchRunner,
-  type ModelFamily,
-  RunEvents,
-  RunState
-} from "@batch-extract/core"
+import { type BatchConfig, type BatchRecord, BatchRunner, ModelFamily, RunEvents, RunState } from "@batch-extract/core"
 import { OfflineModel } from "@batch-extract/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Result, Stream } from "effect"
@@ -143,6 +136,30 @@ describe("BatchRunner: cut-off answers", () => {
       const resumed = yield* runStage(env, state, { config: cfg, n: 10, reaskCutOff: true })
       assert.strictEqual(yield* env.runtime.calls, 30)
       assert.isTrue(succeeded(resumed.outcomes).every((o) => o.partialReason !== undefined))
+    }))
+
+  it.effect("a Llama answer cut off at the family's largest limit (2048) is kept without asking again", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ model: { modelId: "us.meta.llama3-3-70b-instruct-v1:0", maxTokens: 4000 } })
+      const family = ModelFamily.llama
+      const body = family.buildRequest({ user: "<text>Alice Smith lives in Boston.</text>" }, { maxTokens: 4000 })
+      assert.strictEqual(family.maxTokensOf(body), 2048, "the body asks for at most 2048 tokens")
+      assert.strictEqual(family.maxTokensOf(family.withMaxTokens(body, 8000)), 2048)
+      const runtime = fakeRuntime(() => true)
+      const env = yield* makeEnv({ runtime: { respond: runtime.respond } })
+      const { outcomes } = yield* runOnTestClock(
+        BatchRunner.runCollect(
+          Stream.fromIterable(Array.from({ length: 5 }, (_, i) => ({ recordId: `l${i}`, modelInput: body }))),
+          { config: cfg, runId: "llama", stage: "propositions", reaskCutOff: true }
+        ).pipe(Effect.provide(env.layer), Effect.provideService(RunState.RunState, yield* RunState.makeMemory))
+      )
+      assert.deepStrictEqual(runtime.limits, [2048, 2048, 2048, 2048, 2048], "no second call")
+      for (const outcome of succeeded(outcomes)) {
+        assert.strictEqual(
+          outcome.partialReason,
+          "the answer was cut off at 2048 tokens, the model's largest limit; the partial answer was kept"
+        )
+      }
     }))
 
   it.effect("leaves a cut-off answer as it came unless the stage asks for the re-ask", () =>
