@@ -66,6 +66,37 @@ describe("resume", () => {
       assert.strictEqual((yield* env.sim.counters).jobsCreated, (yield* clean.sim.counters).jobsCreated)
     }))
 
+  it.effect("jobs stopped by an interrupted run keep their answers: the resumed run sends only what they left", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ maxBatchSize: 100, stopJobsOnInterrupt: true })
+      const input = records(1_050)
+      const env = yield* makeEnv()
+      const state = yield* RunState.makeMemory
+      const withState = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+        effect.pipe(Effect.provide(env.layer), Effect.provideService(RunState.RunState, state))
+      // Interrupted while its jobs are in progress (they start after about three minutes).
+      const fiber = yield* Effect.forkChild(
+        withState(Stream.runDrain(BatchRunner.run(Stream.fromIterable(input), options(cfg))))
+      )
+      yield* TestClock.adjust(Duration.seconds(215))
+      yield* Fiber.interrupt(fiber)
+      const resumed = yield* runOnTestClock(withState(BatchRunner.runCollect(Stream.fromIterable(input), options(cfg))))
+
+      assert.strictEqual(resumed.outcomes.length, 1_050)
+      assert.isTrue(resumed.outcomes.every((o) => o._tag === "Succeeded"))
+      const counters = yield* env.sim.counters
+      assert.isAbove(counters.callsByOperation.StopModelInvocationJob ?? 0, 0)
+      const jobs = yield* env.sim.jobs
+      const stopped = jobs.filter((job) => job.status === "Stopped")
+      assert.isAbove(stopped.length, 0)
+      const answered = stopped.reduce((n, job) => n + (job.processedRecordCount ?? 0), 0)
+      assert.isAbove(answered, 0, "the stopped jobs answered part of their records")
+      assert.isAbove(counters.recordsUnanswered, 0)
+      // Every record went out once, except those a stopped job left unanswered: once more.
+      const sent = jobs.reduce((n, job) => n + (job.totalRecordCount ?? 0), 0) + (yield* env.runtime.calls)
+      assert.strictEqual(sent, 1_050 + counters.recordsUnanswered)
+    }))
+
   it.effect("finds a job by name when the crash came between its create and recording its ARN", () =>
     Effect.gen(function*() {
       const cfg = yield* config({ maxBatchSize: 100, stopJobsOnInterrupt: false })
