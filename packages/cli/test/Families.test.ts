@@ -39,7 +39,7 @@ describe("batch-extract extract with every model family", () => {
           const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as {
             readonly chunks: number
             readonly extractedChunks: number
-            readonly failedChunks: number
+            readonly extraction: { readonly failedChunks: number }
             readonly jobs: { readonly byStatus: Readonly<Record<string, number>> }
           }
           assert.isAbove(summary.chunks, 100)
