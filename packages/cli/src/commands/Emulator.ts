@@ -70,7 +70,19 @@ export const Counters = Schema.Struct({
   /** The most jobs in Submitted/Validating/Scheduled/InProgress at once. */
   peakConcurrentJobs: Schema.Number,
   requestsAborted: Schema.Number,
-  callsByOperation: Schema.Record(Schema.String, Schema.Number)
+  callsByOperation: Schema.Record(Schema.String, Schema.Number),
+  /** Calls answered with an exception queued by the emulator's `failNext`. */
+  injectedErrors: Schema.Number,
+  /** Jobs that ended with an imposed status, by status. */
+  statusesImposed: Schema.Record(Schema.String, Schema.Number),
+  /** Records answered normally, and those each injected fault (or refusal) shaped. */
+  recordsAnswered: Schema.Number,
+  recordsErrored: Schema.Number,
+  recordsMissing: Schema.Number,
+  recordsMalformed: Schema.Number,
+  recordsTruncated: Schema.Number,
+  recordsRejected: Schema.Number,
+  recordsUnanswered: Schema.Number
 })
 export type Counters = typeof Counters.Type
 
