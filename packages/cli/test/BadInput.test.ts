@@ -11,7 +11,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
 import { spawnSync } from "node:child_process"
-import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -29,6 +39,20 @@ interface Summary {
 
 const summaryOf = (out: string) => JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as Summary
 
+/**
+ * Every file under a directory (none when it does not exist), with the SHA-256 of its content;
+ * but SQLite's shared-memory index (`-shm`) and an empty write-ahead log (`-wal`), which a
+ * read-only connection to the run state leaves behind and which hold no data.
+ */
+const contentsOf = (dir: string): Record<string, string> =>
+  Object.fromEntries(
+    World.filesUnder(dir).sort().flatMap((file) => {
+      const content = readFileSync(join(dir, file))
+      if (file.endsWith("-shm") || (file.endsWith("-wal") && content.length === 0)) return []
+      return [[file, createHash("sha256").update(content).digest("hex")]]
+    })
+  )
+
 /** The problems an exit-2 run listed: `path: message` per line. */
 const problemsOf = (exit: Cli.Exit) =>
   exit.stderr.split("\n").filter((line) => line.startsWith("  - ")).map((line) => line.slice(4))
@@ -39,6 +63,8 @@ const invalidRuns: ReadonlyArray<{
   readonly expected: ReadonlyArray<string>
   readonly files?: Readonly<Record<string, string>>
   readonly env?: Readonly<Record<string, string>>
+  /** No `--out`: the command's default (`./extracted`, in its working directory). */
+  readonly defaultOut?: boolean
 }> = [
   {
     flags: [
@@ -181,13 +207,15 @@ const invalidRuns: ReadonlyArray<{
   },
   {
     flags: ["--key-prefix", "runs//double", "--tags", "=novalue"],
-    expected: ["keyPrefix", "tags"]
+    expected: ["keyPrefix", "tags"],
+    // The default output, `./extracted`: under the child's working directory.
+    defaultOut: true
   }
 ]
 
 describe("durable runs: bad input", () => {
   it.live(
-    "every invalid setting is reported at once (exit 2); nothing is sent, nothing is written",
+    "every invalid setting is reported at once (exit 2); nothing is sent, nothing is written: not under --out, not in the working directory",
     () =>
       Effect.gen(function*() {
         const dir = yield* World.tempDir("invalid")
@@ -196,19 +224,24 @@ describe("durable runs: bad input", () => {
         let tried = 0
         yield* Effect.forEach(invalidRuns, (run, index) =>
           Effect.gen(function*() {
-            const cwd = join(dir, `run-${index}`)
-            mkdirSync(cwd, { recursive: true })
-            for (const [name, text] of Object.entries(run.files ?? {})) writeFileSync(join(cwd, name), text)
+            // The run's config and faults files, and nothing else.
+            const files = join(dir, `run-${index}`)
+            mkdirSync(files, { recursive: true })
+            for (const [name, text] of Object.entries(run.files ?? {})) writeFileSync(join(files, name), text)
+            // The child's working directory: empty, and nothing may appear in it.
+            const cwd = join(dir, `cwd-${index}`)
+            mkdirSync(cwd)
             const settings: Record<string, string> = {}
             for (let i = 0; i < run.flags.length; i += 2) {
               const value = run.flags[i + 1]!
-              settings[run.flags[i]!.slice(2)] = run.files?.[value] !== undefined ? join(cwd, value) : value
+              settings[run.flags[i]!.slice(2)] = run.files?.[value] !== undefined ? join(files, value) : value
             }
-            const out = join(cwd, "out")
+            const out = run.defaultOut === true ? join(cwd, "extracted") : join(cwd, "out")
+            const outFlag = run.defaultOut === true ? [] : ["--out", out]
             const paths = index === 0 ? [corpus, join(dir, "no-such-input")] : [corpus]
             const exit = yield* Cli.run(
-              ["extract", ...paths, "--out", out, "--backend", "aws", ...World.flags(settings)],
-              { env: world.env(run.env) }
+              ["extract", ...paths, ...outFlag, "--backend", "aws", ...World.flags(settings)],
+              { env: world.env(run.env), cwd }
             )
             assert.strictEqual(exit.code, 2, Cli.describe(exit))
             assert.include(exit.stderr, "nothing was sent or written", Cli.describe(exit))
@@ -220,8 +253,20 @@ describe("durable runs: bad input", () => {
               )
             }
             tried += run.expected.length
-            assert.isFalse(existsSync(out), "nothing written")
+            assert.isFalse(existsSync(out), "nothing written under --out")
+            assert.deepStrictEqual(readdirSync(cwd), [], "nothing written in the working directory")
+            assert.deepStrictEqual(
+              readdirSync(files).sort(),
+              Object.keys(run.files ?? {}).sort(),
+              "nothing written beside the config files"
+            )
           }), { concurrency: 2, discard: true })
+        assert.deepStrictEqual(
+          readdirSync(dir).sort(),
+          ["corpus", ...invalidRuns.flatMap((_, index) => [`cwd-${index}`, `run-${index}`])].sort(),
+          "nothing written beside them"
+        )
+        assert.deepStrictEqual(readdirSync(corpus).sort(), ["doc-000.txt", "doc-001.txt"], "nor among the inputs")
         // Nothing reached S3 or Bedrock.
         assert.strictEqual(world.s3.seen().length, 0)
         assert.strictEqual(world.bedrock.seen().length, 0)
@@ -250,15 +295,23 @@ describe("durable runs: bad input", () => {
         const sent = { s3: world.s3.seen().length, bedrock: world.bedrock.seen().length }
         const calls = (yield* world.local.bedrock.counters).callsByOperation
 
-        /** Refused with exit 2: the state's problem, naming `expected`. */
+        /**
+         * Refused with exit 2: the state's problem, naming `expected`; run in an empty working
+         * directory, it leaves nothing there, and every file under its `--out` as it was.
+         */
         const refused = (args: ReadonlyArray<string>, expected: RegExp) =>
           Effect.gen(function*() {
-            const exit = yield* Cli.run(args, { env: world.env() })
+            const cwd = mkdtempSync(join(dir, "cwd-"))
+            const target = args[args.indexOf("--out") + 1]!
+            const before = contentsOf(target)
+            const exit = yield* Cli.run(args, { env: world.env(), cwd })
             assert.strictEqual(exit.code, 2, Cli.describe(exit))
             assert.include(exit.stderr, "nothing was sent or written", Cli.describe(exit))
             const problem = problemsOf(exit).find((line) => line.startsWith("state: "))
             assert.isDefined(problem, Cli.describe(exit))
             assert.match(problem!, expected)
+            assert.deepStrictEqual(readdirSync(cwd), [], `${args.join(" ")}: nothing in the working directory`)
+            assert.deepStrictEqual(contentsOf(target), before, `${args.join(" ")}: --out as it was`)
             tried++
           })
         let tried = 0
@@ -350,7 +403,7 @@ describe("durable runs: bad input", () => {
     () =>
       Effect.gen(function*() {
         const dir = yield* World.tempDir("live")
-        const world = yield* World.make({ emulator: { timings: { ...World.slowTimings, inProgressMs: 15_000 } } })
+        const world = yield* World.make({ emulator: { timings: { ...World.slowTimings, inProgressMs: 40_000 } } })
         const corpus = World.writeCorpus(join(dir, "corpus"), 40)
         const out = join(dir, "out")
         const args = (

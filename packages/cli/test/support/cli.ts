@@ -48,6 +48,8 @@ export interface RunOptions {
   readonly signal?: NodeJS.Signals | undefined
   /** Give up (SIGKILL, then fail the test) after this long. */
   readonly timeoutMs?: number | undefined
+  /** The child's working directory (default: the test runner's). */
+  readonly cwd?: string | undefined
 }
 
 /**
@@ -78,6 +80,7 @@ export const run = (args: ReadonlyArray<string>, options: RunOptions): Effect.Ef
     const started = performance.now()
     const child = spawn(nodeBinary, ["--no-warnings", `--conditions=${sourceCondition}`, bin, ...args], {
       env: options.env,
+      cwd: options.cwd,
       stdio: ["ignore", "pipe", "pipe"],
       // Its own process group, so nothing it starts outlives a kill.
       detached: true

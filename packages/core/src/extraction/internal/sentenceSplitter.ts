@@ -13,7 +13,9 @@
  * 3. phrases (`[^,.;。？！]+[,.;。？！]?`; text between two of those marks is lost, as in the
  *    reference),
  * 4. words (`" "`, kept at the start of the next piece),
- * 5. characters (UTF-16 units).
+ * 5. characters: code points, as the reference (Python) cuts them, so a character outside
+ *    the BMP stays whole (LlamaIndex's TypeScript core cuts UTF-16 units, which leaves lone
+ *    surrogates in chunks; that is the one place where the two differ).
  * The pieces are then merged in order into chunks: a piece that does not fit closes the
  * chunk, and the next chunk starts with the overlap, then that piece, even if together they
  * are longer than a chunk. The chunks are trimmed; whitespace-only chunks are dropped.
@@ -59,7 +61,7 @@ const cuts: ReadonlyArray<(text: string) => Array<string>> = [
   splitSentences,
   (text) => text.match(phrasePattern) ?? [],
   (text) => splitKeepingSeparator(text, " "),
-  (text) => text.split("")
+  (text) => Array.from(text)
 ]
 
 /** The pieces of a text by the first cut that gives two or more. */
