@@ -1,39 +1,42 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
 const script = fileURLToPath(new URL("./fixtures/localRun.ts", import.meta.url))
 
+/** How a child process ended, and what it printed. */
+interface Ended {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+}
+
 describe("the local emulation's lifecycle", () => {
-  it.live("starts in well under a second, and the process exits by itself once it is released", () =>
-    Effect.gen(function*() {
-      const outcome = yield* Effect.callback<
-        { readonly code: number | null; readonly stdout: string; readonly lingerMs: number }
-      >(
-        (resume) => {
+  // How fast it starts and how soon the process ends are measured by the "local-lifecycle"
+  // benchmark (BENCHMARKS.md), not asserted here.
+  it.live(
+    "a whole local run completes, and the process exits by itself once everything is released",
+    () =>
+      Effect.gen(function*() {
+        const ended = yield* Effect.callback<Ended>((resume) => {
           const child = spawn(process.execPath, ["--no-warnings", script], { stdio: ["ignore", "pipe", "pipe"] })
           let stdout = ""
-          let printedAt = 0
-          child.stdout.on("data", (chunk: Buffer) => {
-            stdout += chunk.toString("utf8")
-            printedAt = performance.now()
-          })
+          child.stdout.on("data", (chunk: Buffer) => void (stdout += chunk.toString("utf8")))
           child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk))
-          child.on(
-            "exit",
-            (code) =>
-              resume(Effect.succeed({ code, stdout, lingerMs: printedAt === 0 ? -1 : performance.now() - printedAt }))
-          )
+          child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, stdout })))
+          // Only when the safety net below gives up.
           return Effect.sync(() => child.kill("SIGKILL"))
-        }
-      ).pipe(Effect.timeout("30 seconds"))
-      assert.strictEqual(outcome.code, 0)
-      const result = JSON.parse(outcome.stdout) as { startupMs: number; status: string }
-      assert.strictEqual(result.status, "Completed")
-      assert.isBelow(result.startupMs, 1_000)
-      // No server, socket, timer or client left: the event loop empties at once.
-      assert.isAtLeast(outcome.lingerMs, 0)
-      assert.isBelow(outcome.lingerMs, 1_000)
-    }))
+        }).pipe(Effect.timeoutOption("60 seconds"))
+        // The fixture never calls `process.exit`: the process ends only once its event loop is
+        // empty — no server, socket, timer or client left behind. One that stays alive is
+        // killed by the safety net and fails here.
+        assert.isTrue(Option.isSome(ended), "the process did not end by itself: something was left running")
+        const { code, signal, stdout } = Option.getOrThrow(ended)
+        assert.strictEqual(signal, null, "the process ended without a signal")
+        assert.strictEqual(code, 0)
+        assert.deepStrictEqual(JSON.parse(stdout), { status: "Completed" })
+      }),
+    90_000
+  )
 })

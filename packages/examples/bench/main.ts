@@ -7,8 +7,8 @@
  *
  * Names (or numbers) run only those benchmarks, e.g. `node packages/examples/bench/main.ts
  * workers` or `… 8 9`: chunking, staging, output, memory, makespan, polling, batch-share,
- * state, workers (7, 1, 2, 3, 4, 5, 6, 8, 9). Chunking (7) also runs when a benchmark needs
- * its chunks (1 to 4 and 6). The table then has those rows only.
+ * state, workers, local-lifecycle (7, 1, 2, 3, 4, 5, 6, 8, 9, 10). Chunking (7) also runs
+ * when a benchmark needs its chunks (1 to 4 and 6). The table then has those rows only.
  *
  * Usage: node packages/examples/bench/main.ts [--json] [--out figures.json] [name|number ...]
  */
@@ -17,6 +17,7 @@ import * as os from "node:os"
 import { parseArgs } from "node:util"
 import * as BatchShare from "./batchShare.ts"
 import * as Chunking from "./chunking.ts"
+import * as Lifecycle from "./lifecycle.ts"
 import * as Makespan from "./makespan.ts"
 import { scratch } from "./measure.ts"
 import * as Memory from "./memory.ts"
@@ -41,7 +42,8 @@ const benchmarks = {
   "batch-share": 6,
   chunking: 7,
   state: 8,
-  workers: 9
+  workers: 9,
+  "local-lifecycle": 10
 } as const
 type Benchmark = keyof typeof benchmarks
 
@@ -50,7 +52,7 @@ const nameOf = (arg: string): Benchmark => {
     name === arg || String(benchmarks[name]) === arg
   )
   if (found === undefined) {
-    process.stderr.write(`unknown benchmark "${arg}"; one of ${Object.keys(benchmarks).join(", ")} (or 1 to 9)\n`)
+    process.stderr.write(`unknown benchmark "${arg}"; one of ${Object.keys(benchmarks).join(", ")} (or 1 to 10)\n`)
     process.exit(2)
   }
   return found
@@ -68,7 +70,8 @@ export const sizes = {
   batchShareChunks: [50, 150, 1_000, 100_000],
   stateRecords: 1_000_000,
   stateSmallRecords: 100_000,
-  workers: Workers.defaults
+  workers: Workers.defaults,
+  lifecycle: Lifecycle.defaults
 } as const
 
 const started = performance.now()
@@ -176,6 +179,17 @@ if (selected("workers")) {
   if (workers._tag === "Failed") progress(`9. workers: failed: ${workers.error}`)
 }
 
+let lifecycle: Lifecycle.LifecycleFigures | undefined
+if (selected("local-lifecycle")) {
+  const l = sizes.lifecycle
+  progress(
+    `10. local lifecycle (${l.processes} processes: start the local emulation, a job, ${l.aborts} + ${l.aborts} ` +
+      `interrupted calls and ${l.uploads} interrupted uploads, release, exit)`
+  )
+  lifecycle = await timed("local-lifecycle", () => Lifecycle.run(sizes.lifecycle))
+  for (const failure of lifecycle.failures) progress(`10. local lifecycle: a process failed: ${failure}`)
+}
+
 const chunkingFigures = (() => {
   if (chunking === undefined) return undefined
   const { pool: _pool, chunksPerDocument: _sizes, ...figures } = chunking
@@ -193,7 +207,8 @@ const figures: Table.Figures = {
   batchShare,
   chunking: chunkingFigures,
   state,
-  workers
+  workers,
+  lifecycle
 }
 progress(`done in ${figures.wallSeconds.toFixed(0)} s`)
 

@@ -4,6 +4,7 @@
  */
 import type { BatchShareRow } from "./batchShare.ts"
 import type { ChunkingFigures } from "./chunking.ts"
+import type { LifecycleFigures, Spread } from "./lifecycle.ts"
 import type { MakespanFigures } from "./makespan.ts"
 import type { MemoryFigures } from "./memory.ts"
 import type { PollingRow } from "./polling.ts"
@@ -32,6 +33,7 @@ export interface Figures {
   readonly chunking: Omit<ChunkingFigures, "pool" | "chunksPerDocument"> | undefined
   readonly state: StateFigures | undefined
   readonly workers: WorkersFigures | undefined
+  readonly lifecycle: LifecycleFigures | undefined
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -46,6 +48,50 @@ const mark = (ok: boolean) => (ok ? "met" : "**missed**")
 const seconds = (n: number) => `${fixed(n, 1)} s`
 const listed = (values: ReadonlyArray<string>) => values.join(", ")
 const sum = (values: ReadonlyArray<number>) => values.reduce((n, v) => n + v, 0)
+
+const ms = (n: number) => `${n >= 100 ? int(n) : fixed(n, 1)} ms`
+/** A spread as "median (min–max)". */
+const spreadOf = (s: Spread) => `${ms(s.median)} (${ms(s.min)}–${ms(s.max)})`
+
+/** The rows of benchmark 10: start and exit, and the aborts. */
+const lifecycleRows = (
+  l: LifecycleFigures | undefined,
+  add: (what: string, figure: string, target: string, status: string) => void
+) => {
+  if (l === undefined) return
+  const { processes } = l.settings
+  add(
+    "10. Local lifecycle: start and exit",
+    [
+      `\`LocalBackend.layer\` built in **${ms(l.startupMs.median)}** (${ms(l.startupMs.min)}–${
+        ms(l.startupMs.max)
+      }, the first in a process; a second one in the same process: ${spreadOf(l.secondStartupMs)})`,
+      `released in ${spreadOf(l.releaseMs)}`,
+      `the process ended by itself ${l.exitedByThemselves} of ${processes} times: its event loop empty ` +
+      `**${ms(l.loopEmptiedMs.median)}** after its line (max ${ms(l.loopEmptiedMs.max)}), the process gone ` +
+      `**${ms(l.lingerMs.median)}** after it (max ${ms(l.lingerMs.max)})`,
+      `spawn to exit ${spreadOf(l.processMs)}, of which loading the library ${spreadOf(l.loadedMs)} and the run ` +
+      `(a job, two runtime calls) ${spreadOf(l.runMs)}`
+    ].join("; "),
+    "start < 1 s; exit < 1 s after the release",
+    mark(l.exitedByThemselves === processes && l.startupMs.median < 1_000 && l.lingerMs.max < 1_000)
+  )
+  const kinds = [
+    ["a runtime call (HTTP/2)", l.runtimeAbort, "the emulator"],
+    ["a control-plane call (HTTP/1.1)", l.controlPlaneAbort, "the emulator"],
+    ["an upload (multipart)", l.uploadAbort, "the local S3 (`AbortMultipartUpload`)"]
+  ] as const
+  const slowest = Math.max(...kinds.map(([, spread]) => spread.seenMs.max))
+  add(
+    "10. Local lifecycle: aborts",
+    kinds.map(([what, spread, service]) =>
+      `${what}, ${spread.seenMs.count} times: returned ${spreadOf(spread.returnedMs)} after its interruption, ` +
+      `the abort seen by ${service} after **${ms(spread.seenMs.median)}** (max ${ms(spread.seenMs.max)})`
+    ).join("; "),
+    "abort seen < 5 s (the emulator holds the calls 30 s)",
+    mark(kinds.every(([, spread]) => spread.seenMs.count > 0) && slowest < 5_000)
+  )
+}
 
 /** The rows of benchmark 9: one per configuration, and the takeover. */
 const workersRows = (
@@ -265,6 +311,7 @@ export const render = (f: Figures): string => {
     )
   }
   workersRows(f.workers, add)
+  lifecycleRows(f.lifecycle, add)
 
   const header = ["benchmark", "figures", "target", "status"]
   const lines = [

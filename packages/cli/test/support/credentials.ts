@@ -3,13 +3,17 @@
  * the AWS SDK's default credential chain reads through `AWS_CONTAINER_CREDENTIALS_FULL_URI`
  * (loopback addresses are allowed), answering temporary keys with an `Expiration`.
  *
- * Each answer is a fresh key whose lifetime is `lifetimeMs`, and the `Expiration` it announces
- * is the end of that lifetime. The SDK's credential chain refreshes in the background within
- * five minutes of the announced expiry (it keeps signing with the current key meanwhile) and
- * at once when the key has expired: a client that refreshes as the SDK does never signs with
- * an expired key, and one that does not refresh is caught by {@link Credentials.check}.
- * (Announcing the lifetime plus the five-minute window instead lets the SDK sign, after a
- * pause, with a key past its real lifetime: the refresh it starts then comes too late.)
+ * A key's life is counted in uses, not in time, so what a test proves does not depend on how
+ * fast the machine runs: each answer is a fresh key, good for `usesPerKey` signed requests;
+ * {@link Credentials.check} refuses, as AWS refuses an expired key, the next request signed
+ * with it (and any key this endpoint did not issue).
+ *
+ * The `Expiration` each answer announces is a few minutes ahead, inside the SDK's refresh
+ * window (it treats a key that expires within five minutes as due): a client that refreshes
+ * as the SDK does starts fetching a new key in the background as soon as it uses one, and
+ * keeps signing with the current key only until the new one arrives — a handful of requests
+ * at most (those it starts meanwhile), far below `usesPerKey`. A client that does not refresh
+ * signs every request with its first key, and is refused once that key is used up.
  */
 import { Effect, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
@@ -27,12 +31,27 @@ export interface Credentials {
   readonly secrets: () => ReadonlyArray<string>
   /** Access key ids that signed requests the proxies saw. */
   readonly keysUsed: () => ReadonlySet<string>
+  /** The most requests one key signed (refused ones included). */
+  readonly mostUses: () => number
   /**
    * A proxy plan: refuse, as AWS does, a request signed with a key this endpoint did not
-   * issue or whose lifetime is over (plus `graceMs` for requests in flight).
+   * issue, or with a key that already signed `usesPerKey` requests (it has expired).
    */
-  readonly check: (service: "s3" | "bedrock", graceMs: number) => (request: Proxy.Seen) => Proxy.Plan
+  readonly check: (service: "s3" | "bedrock") => (request: Proxy.Seen) => Proxy.Plan
 }
+
+/** The settings of an endpoint. */
+export interface Options {
+  /** Requests a key may sign; the next one is refused as signed with an expired key. */
+  readonly usesPerKey: number
+}
+
+/**
+ * How far ahead each answer's `Expiration` is: inside the SDK's five-minute refresh window,
+ * so it refreshes on every use, and beyond any run of these tests, so that it never has to
+ * wait for a key (the SDK blocks on a refresh only once the announced time has passed).
+ */
+const announcedLifetimeMs = 4 * 60_000
 
 const credentialOf = (request: Proxy.Seen): string | undefined => {
   const authorization = request.headers.authorization
@@ -56,25 +75,25 @@ const refusal = (service: "s3" | "bedrock", code: string, message: string): Prox
 })
 
 /** Start the endpoint on 127.0.0.1; it stops with the scope. */
-export const make = (lifetimeMs: number): Effect.Effect<Credentials, never, Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<Credentials, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.callback<{ credentials: Credentials; server: http.Server }>((resume) => {
-      const expiresAt = new Map<string, number>()
+      /** Requests each issued key signed so far. */
+      const uses = new Map<string, number>()
       const secrets: Array<string> = []
       const used = new Set<string>()
       const server = http.createServer((_req, res) => {
-        const n = expiresAt.size + 1
+        const n = uses.size + 1
         const accessKeyId = `ASIASHORTLIVED${String(n).padStart(6, "0")}`
         const secret = `shortLivedSecret${n}x${randomBytes(12).toString("hex")}`
-        const now = Date.now()
-        expiresAt.set(accessKeyId, now + lifetimeMs)
+        uses.set(accessKeyId, 0)
         secrets.push(secret)
         res.writeHead(200, { "content-type": "application/json" })
         res.end(JSON.stringify({
           AccessKeyId: accessKeyId,
           SecretAccessKey: secret,
           Token: `sessionToken${n}x${randomBytes(12).toString("hex")}`,
-          Expiration: new Date(now + lifetimeMs).toISOString()
+          Expiration: new Date(Date.now() + announcedLifetimeMs).toISOString()
         }))
       })
       server.listen(0, "127.0.0.1", () => {
@@ -83,21 +102,23 @@ export const make = (lifetimeMs: number): Effect.Effect<Credentials, never, Scop
           server,
           credentials: {
             uri: `http://127.0.0.1:${port}/credentials`,
-            issued: () => expiresAt.size,
+            issued: () => uses.size,
             secrets: () => [...secrets],
             keysUsed: () => new Set(used),
-            check: (service, graceMs) => (request) => {
+            mostUses: () => Math.max(0, ...uses.values()),
+            check: (service) => (request) => {
               const key = credentialOf(request)
               if (key !== undefined) used.add(key)
-              const expiry = key === undefined ? undefined : expiresAt.get(key)
-              if (expiry === undefined) {
+              const before = key === undefined ? undefined : uses.get(key)
+              if (key === undefined || before === undefined) {
                 return refusal(
                   service,
                   "InvalidClientTokenId",
                   "The security token included in the request is invalid."
                 )
               }
-              if (Date.now() > expiry + graceMs) {
+              uses.set(key, before + 1)
+              if (before >= options.usesPerKey) {
                 return refusal(service, "ExpiredToken", "The security token included in the request is expired.")
               }
               return {}
