@@ -174,10 +174,18 @@ describe("durable runs: faults", () => {
         }
         console.log(JSON.stringify({ storm: figures }, null, 2))
         assert.isAbove(counters.throttled, 10)
-        assert.isAtLeast(summary.jobs.createsDeferred, 3, "quota refusals waited for capacity")
+        // Every quota refusal, and only those, made a create wait for capacity: the three
+        // injected ones (each served) and any of the account's quota of two jobs.
+        assert.strictEqual(counters.injectedErrors, 3)
+        assert.strictEqual(summary.jobs.createsDeferred, counters.createsRefused + 3)
         assert.isAbove(world.s3.refused(), 0)
         for (const status of ["Completed", "Failed", "Expired", "PartiallyCompleted", "Stopped"]) {
           assert.isTrue(statuses.has(status as never), `a job ended ${status}`)
+        }
+        assert.deepStrictEqual(counters.statusesImposed, { Failed: 1, Expired: 1, PartiallyCompleted: 1, Stopped: 1 })
+        // Each kind of bad record line was written (the records they hit went again).
+        for (const kind of ["recordsErrored", "recordsMissing", "recordsMalformed", "recordsTruncated"] as const) {
+          assert.isAbove(counters[kind], 0, kind)
         }
         assert.isAbove(summary.records.retried, 0)
         assert.isAbove(reasked.length, 0, "cut-off answers were asked again")
