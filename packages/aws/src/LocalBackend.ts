@@ -9,7 +9,8 @@
  * counters and fault settings, and the local S3's inspection helpers.
  *
  * Details:
- * - Everything starts in well under a second and stops when the Layer is released: SDK
+ * - Everything starts in about a second (most of it loading the local S3; see benchmark 10,
+ *   `local-lifecycle`) and stops when the Layer is released: SDK
  *   clients destroyed, servers closed, sockets destroyed, job fibers interrupted.
  * - The emulator reads job inputs and writes job outputs through its own S3 client (as
  *   Bedrock does), so outputs carry the job's KMS key exactly like on AWS.
