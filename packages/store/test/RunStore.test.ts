@@ -97,6 +97,7 @@ const tables = Effect.gen(function*() {
 
 const ourTables = [
   "be_chunks",
+  "be_classifications",
   "be_documents",
   "be_extracted",
   "be_inputs",
@@ -311,6 +312,31 @@ const suite = (it: Vitest.MethodsNonLive<Backend>) => {
       assert.deepStrictEqual(yield* RunStore.jobsOf("run-a"), [])
       assert.deepStrictEqual([...(yield* RunStore.extractedAmong("out", ["c1"]))], ["c1"])
       assert.deepStrictEqual(yield* RunStore.removeFinishedBefore(t0 + 200), [])
+    })))
+
+  it.effect("records a run's inferred entity classifications once (the first record wins), removed with the run", () =>
+    onFresh(Effect.gen(function*() {
+      const t0 = 1_760_000_000_000
+      const inference = (classifications: ReadonlyArray<string>) => ({
+        classifications,
+        inferred: classifications.slice(0, 1),
+        fellBack: false,
+        sampledChunkIds: ["c1", "c2"],
+        calls: 2,
+        tokens: { input: 1200, output: 40 },
+        warnings: [],
+        notes: ["the sample size (5) is above the run's 2 chunks: every round sampled every chunk"]
+      })
+      yield* RunStore.createRun("run-a", { model: "m" }, t0)
+      assert.isUndefined(yield* RunStore.classificationsOf("run-a"))
+      yield* RunStore.recordClassifications("run-a", inference(["Legislation", "Person"]), t0 + 1)
+      // A second record (an activity that ran again after a crash) does not replace the first.
+      yield* RunStore.recordClassifications("run-a", inference(["Country"]), t0 + 2)
+      assert.deepStrictEqual(yield* RunStore.classificationsOf("run-a"), inference(["Legislation", "Person"]))
+      assert.isUndefined(yield* RunStore.classificationsOf("run-b"))
+      yield* RunStore.finishRun("run-a", 0, {}, t0 + 100)
+      assert.deepStrictEqual(yield* RunStore.removeFinishedBefore(t0 + 200), [{ runId: "run-a", parts: 0 }])
+      assert.isUndefined(yield* RunStore.classificationsOf("run-a"))
     })))
 
   it.effect("records a job's intent (idempotently), its creation and its status", () =>

@@ -116,6 +116,13 @@ export const command = Command.make("extract", {
     Flag.withDescription("stage-2 prompt template: a JSON file {system?, user} or a text file (the user turn)"),
     Flag.optional
   ),
+  inferClassificationsPrompt: Flag.String(Settings.promptFileFlags.inferClassificationsPrompt).pipe(
+    Flag.withDescription(
+      "entity-classification inference prompt template, with {text_chunks} and {existing_classifications}: " +
+        "a JSON file {system?, user} or a text file (the user turn)"
+    ),
+    Flag.optional
+  ),
   pathMetadataKey: Flag.String("path-metadata-key").pipe(
     Flag.withDescription("metadata key that records each document's file path (empty: none)"),
     Flag.withDefault("file_path")
@@ -138,7 +145,8 @@ export const command = Command.make("extract", {
     faultsFile: Option.getOrUndefined(input.faults),
     promptFiles: {
       propositionsPrompt: Option.getOrUndefined(input.propositionsPrompt),
-      topicsPrompt: Option.getOrUndefined(input.topicsPrompt)
+      topicsPrompt: Option.getOrUndefined(input.topicsPrompt),
+      inferClassificationsPrompt: Option.getOrUndefined(input.inferClassificationsPrompt)
     },
     force: input.force,
     detach: input.detach,

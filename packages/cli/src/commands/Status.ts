@@ -1,8 +1,8 @@
 /**
  * `batch-extract status [run-id]`: the runs in a run state, or one run's manifest — documents
- * and chunks by state, records, jobs and tokens by stage, failures by document — read from the
- * store (read-only: also while the run is live). Figures are aggregated in the database;
- * nothing is loaded whole.
+ * and chunks by state, records, jobs and tokens by stage, the entity classifications it
+ * inferred, failures by document — read from the store (read-only: also while the run is
+ * live). Figures are aggregated in the database; nothing is loaded whole.
  */
 import { ExtractRun, RunStore } from "@batch-extract/core"
 import { Console, Effect, type FileSystem, Option, type Path } from "effect"
@@ -26,6 +26,9 @@ const statusOf = (runId: string, where: string) =>
     const result = run.result as ExtractRun.RunResult | undefined
     const parts = yield* RunStore.partCount(runId)
     const slots = yield* RunStore.slotsInUse
+    const infers = (recorded.extraction as { inferEntityClassifications?: unknown } | undefined)
+      ?.inferEntityClassifications === true
+    const inference = infers ? yield* RunStore.classificationsOf(runId) : undefined
     return {
       runId,
       phase: run.phase,
@@ -59,6 +62,11 @@ const statusOf = (runId: string, where: string) =>
           records: job.records
         }))
       },
+      /**
+       * The entity classifications the run inferred (what its topic prompts offer), `"pending"`
+       * before they are, `null` when the run does not infer them.
+       */
+      classifications: inference ?? (infers ? "pending" as const : null),
       failures: {
         documents: failedDocuments,
         skippedDocuments,
@@ -106,6 +114,11 @@ export const run = (
         `  jobs: ${status.jobs.total} (${status.jobs.open} open) ${JSON.stringify(status.jobs.byStatus)}; ` +
         `job slots taken in this store: ${JSON.stringify(status.slotsInUse)}`
     )
+    if (status.classifications === "pending") {
+      yield* Console.log("  entity classifications: to be inferred before the topic stage")
+    } else if (status.classifications !== null) {
+      for (const line of Run.classificationLines(status.classifications)) yield* Console.log(`  ${line}`)
+    }
     for (const job of status.jobs.live) {
       yield* Console.log(`    ${job.stage} ${job.jobName} ${job.status} ${job.records} records ${job.jobArn ?? ""}`)
     }

@@ -16,6 +16,10 @@
  *   listed, so nothing is lost silently.
  * - Documents that cannot be read or chunked are reported (event `DocumentSkipped`) and the
  *   run goes on.
+ * - Entity classifications: the topic prompts offer `ExtractOptions.classifications` when
+ *   given (a durable run passes those it inferred once), else — with
+ *   `inferEntityClassifications` — those `ClassificationInference` infers here from the first
+ *   chunks before any record is sent (event `ClassificationsInferred`), else the preferred ones.
  * - Events: the extraction's own (`DocumentRead`, `DocumentSkipped`, `ChunkExtracted`) go to
  *   the `ExtractionEvents` handler, and so do the engine's events of the run (they also reach
  *   `RunEvents` as before): subscribe there, or fold them with `ExtractionSummary.collect`.
@@ -30,6 +34,7 @@ import type * as ModelFamily from "../engine/ModelFamily.ts"
 import * as RunEvents from "../engine/RunEvents.ts"
 import * as RunState from "../engine/RunState.ts"
 import * as Chunker from "./Chunker.ts"
+import * as ClassificationInference from "./ClassificationInference.ts"
 import type * as Document from "./Document.ts"
 import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
 import * as ExtractionConfigModule from "./ExtractionConfig.ts"
@@ -126,6 +131,12 @@ export interface ExtractOptions {
   readonly admitChunks?:
     | ((chunks: ReadonlyArray<Chunker.Chunk>) => Effect.Effect<ReadonlyArray<Chunker.Chunk>, RunState.StateError>)
     | undefined
+  /**
+   * The entity classifications the topic prompts offer, already decided (a durable run infers
+   * them once and gives every part the same). Absent: inferred here first when
+   * `inferEntityClassifications` is on, else `preferredEntityClassifications`.
+   */
+  readonly classifications?: ReadonlyArray<string> | undefined
 }
 
 /** Errors that end an extraction (bad documents and failed records do not). */
@@ -169,14 +180,30 @@ export const extract = <E, R>(
     // Sources with their own (`aws:`) ids keep their chunk ids, as two of them may differ.
     const seenSources = new Set<string>()
     const seenChunks = new Set<string>()
+
+    // Classifications to infer: the first documents are read (as far as the sample needs)
+    // and inferred from before anything is sent; then they are extracted like the rest.
+    let inputs: Stream.Stream<DocumentInput, E, R> = documents
+    let classifications = options.classifications ?? extraction.preferredEntityClassifications
+    if (options.classifications === undefined && extraction.inferEntityClassifications) {
+      const inference = ClassificationInference.optionsOf(extraction)
+      const [gathered, rest] = yield* Stream.peel(
+        documents,
+        ClassificationInference.sampleSink<DocumentInput>(chunking, ClassificationInference.sampleSize(inference))
+      )
+      const inferred = yield* ClassificationInference.infer(gathered.chunks, inference, batch)
+      yield* ExtractionEvents.publish({ _tag: "ClassificationsInferred", inference: inferred })
+      classifications = inferred.classifications
+      inputs = Stream.concat(Stream.fromIterable(gathered.inputs), rest)
+    }
     const topicsOptions: Prompts.TopicsOptions = {
       template: extraction.topicsPrompt,
-      preferredEntityClassifications: extraction.preferredEntityClassifications,
+      preferredEntityClassifications: classifications,
       preferredTopics: extraction.preferredTopics
     }
 
     // Documents → chunks (skips and unchunkable documents are reported, not fatal).
-    const chunks = documents.pipe(
+    const chunks = inputs.pipe(
       Stream.buffer({ capacity: extraction.extractionBatchSize }),
       Stream.mapEffect((input) =>
         Effect.gen(function*() {

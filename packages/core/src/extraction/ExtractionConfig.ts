@@ -66,6 +66,44 @@ export const settings = {
     description: "preferred topics",
     reference: "`ExtractionConfig.preferred_topics`"
   }),
+  /**
+   * Infer the corpus's entity classifications once per run, before the topic stage needs them
+   * (the reference's `InferClassifications`): see `ClassificationInference`.
+   */
+  inferEntityClassifications: Setting.defaulted(Schema.Boolean, false, {
+    kind: "boolean",
+    description: "infer entity classifications once per run from sampled chunks (on demand), before the topic stage",
+    reference: "`ExtractionConfig.infer_entity_classifications`"
+  }),
+  inferNumSamples: Setting.defaulted(Schema.Number.check(Setting.atLeast(1)), 5, {
+    kind: "integer",
+    description: "chunks sampled per inference round (the first chunks of the run, in input order)",
+    reference: "`InferClassificationsConfig.num_samples`"
+  }),
+  inferNumIterations: Setting.defaulted(Schema.Number.check(Setting.atLeast(1)), 1, {
+    kind: "integer",
+    description: "inference rounds, each an on-demand call on its own sample (then one call ranks them)",
+    reference: "`InferClassificationsConfig.num_iterations`"
+  }),
+  inferNumClassifications: Setting.defaulted(Schema.Number.check(Setting.atLeast(1)), 15, {
+    kind: "integer",
+    description: "most inferred classifications kept, after ranking",
+    reference: "`InferClassificationsConfig.num_classifications`"
+  }),
+  inferReplacePreferred: Setting.defaulted(Schema.Boolean, false, {
+    kind: "boolean",
+    description:
+      "topic prompts get the inferred classifications only (else the inferred, then the preferred ones not among them)",
+    reference: "`InferClassificationsConfig.replace_default_classifications`"
+  }),
+  /** Overrides the inference prompt (`{text_chunks}`, `{existing_classifications}`). */
+  inferClassificationsPrompt: Setting.optional(PromptTemplateSchema, {
+    kind: "object",
+    flag: false,
+    description: "inference prompt template {system?, user} with {text_chunks} and {existing_classifications}",
+    reference: "`InferClassificationsConfig.prompt_template`",
+    defaultText: "the reference's"
+  }),
   /** Documents read ahead of the model stages (bounds memory, not job sizes). */
   extractionBatchSize: Setting.defaulted(Schema.Number.check(Setting.atLeast(1)), 100, {
     kind: "integer",
@@ -127,6 +165,10 @@ export const decode = (input: unknown): Effect.Effect<ExtractionConfig, Setting.
         const problem = template === undefined ? undefined : Prompts.templateProblem(template)
         if (problem !== undefined) issues.push({ path: `extraction.${key}`, message: problem })
       }
+      const inference = config.inferClassificationsPrompt === undefined
+        ? undefined
+        : Prompts.inferenceTemplateProblem(config.inferClassificationsPrompt)
+      if (inference !== undefined) issues.push({ path: "extraction.inferClassificationsPrompt", message: inference })
     }
     return issues.length > 0 || Result.isFailure(decoded)
       ? Effect.fail(new Setting.InvalidConfig({ issues }))

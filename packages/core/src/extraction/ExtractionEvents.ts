@@ -21,6 +21,7 @@
  */
 import { Context, Effect } from "effect"
 import * as RunEvents from "../engine/RunEvents.ts"
+import type * as ClassificationInference from "./ClassificationInference.ts"
 
 /** A document was read and chunked. */
 export interface DocumentRead {
@@ -56,8 +57,17 @@ export interface ChunkExtracted {
   readonly failures: ReadonlyArray<{ readonly stage: string; readonly reason: string }>
 }
 
+/**
+ * The run's entity classifications were inferred (`inferEntityClassifications`), before any
+ * topic record: what the topic prompts offer, and how the inference went.
+ */
+export interface ClassificationsInferred {
+  readonly _tag: "ClassificationsInferred"
+  readonly inference: ClassificationInference.Inference
+}
+
 /** An event of the extraction itself. */
-export type ExtractionEvent = DocumentRead | DocumentSkipped | ChunkExtracted
+export type ExtractionEvent = DocumentRead | DocumentSkipped | ChunkExtracted | ClassificationsInferred
 
 /** Any event of an extraction run: the engine's and the extraction's. */
 export type Event = RunEvents.RunEvent | ExtractionEvent

@@ -11,6 +11,7 @@
  */
 import { Effect, Ref } from "effect"
 import * as RunSummary from "../engine/RunSummary.ts"
+import type * as ClassificationInference from "./ClassificationInference.ts"
 import * as ExtractionEvents from "./ExtractionEvents.ts"
 
 /** What the extraction read and extracted. */
@@ -36,6 +37,8 @@ export interface Counts {
 /** The summary of an extraction run: the engine's, plus the extraction's counts. */
 export interface ExtractionSummary extends RunSummary.RunSummary {
   readonly extraction: Counts
+  /** The inferred entity classifications (`inferEntityClassifications`), when the run inferred them. */
+  readonly classifications?: ClassificationInference.Inference | undefined
 }
 
 /** A summary with nothing counted. */
@@ -93,6 +96,8 @@ export const update = (summary: ExtractionSummary, event: ExtractionEvents.Event
           diagnostics: x.diagnostics + event.diagnostics
         }
       }
+    case "ClassificationsInferred":
+      return { ...summary, classifications: event.inference }
     default:
       return RunSummary.update(summary, event)
   }
@@ -117,13 +122,20 @@ export interface Json extends RunSummary.Json {
   readonly chunks: number
   readonly extractedChunks: number
   readonly extraction: Omit<Counts, "documents" | "skippedDocuments" | "chunks" | "extractedChunks">
+  /**
+   * The inferred entity classifications: what the topic prompts offered, what the model
+   * proposed, the sampled chunks, calls, tokens, warnings and notes (only when the run
+   * inferred them).
+   */
+  readonly classifications?: ClassificationInference.Inference
 }
 
 /**
  * The JSON form of a summary: `documents`, `skippedDocuments`, `chunks`, `extractedChunks`,
  * then the engine's fields (`records`, `jobs`, `tokens`, `batchShare`; see
  * `RunSummary.toJson`), `extraction` (propositions, topics, entities, statements, facts,
- * diagnostics, failed, duplicate and checkpointed chunks) and `failures`.
+ * diagnostics, failed, duplicate and checkpointed chunks), `classifications` (only when they
+ * were inferred) and `failures`.
  *
  * Details: with `runTotals` (a resumed run) the engine's figures are the whole run's and
  * `resumed` is set; the extraction counts stay this process's.
@@ -150,6 +162,7 @@ export const toJson = (summary: ExtractionSummary, options?: {
       duplicateChunks: x.duplicateChunks,
       checkpointedChunks: x.checkpointedChunks
     },
+    ...(summary.classifications === undefined ? {} : { classifications: summary.classifications }),
     failures,
     ...(resumed === undefined ? {} : { resumed })
   }

@@ -1,16 +1,22 @@
 /**
- * Our prompt templates for the two extraction stages, how they are filled in, and the batch
- * records built from them.
+ * Our prompt templates for the two extraction stages and for entity-classification
+ * inference, how they are filled in, and the batch records built from them.
  *
  * - Stage 1, propositions: the chunk text and the source information (the document's
  *   metadata values) → a title line and one proposition per line.
  * - Stage 2, topics: the chunk's propositions (or its text when there are none), the
  *   preferred entity classifications (the reference's 11 by default) and the preferred
  *   topics (none by default) → the topic grammar of {@link Topics}.
+ * - Classification inference (`ClassificationInference`, the reference's
+ *   `DOMAIN_ENTITY_CLASSIFICATIONS_PROMPT` and `RANK_ENTITY_CLASSIFICATIONS_PROMPT`): sampled
+ *   chunks and the existing classifications → classifications for the domain, one per line
+ *   between `<entity_classifications>` tags; then those of every round → ranked, same format.
  *
  * Templates are overridable. Placeholders are `{text}`, `{source_info}`,
- * `{preferred_entity_classifications}` and `{preferred_topics}`; they are replaced in one
- * pass, so a chunk that contains `{source_info}` is left as it is. Other braces are kept.
+ * `{preferred_entity_classifications}` and `{preferred_topics}` (the stages),
+ * `{text_chunks}` and `{existing_classifications}` (inference) and `{classifications}`
+ * (ranking); they are replaced in one pass, so a chunk that contains `{source_info}` is left
+ * as it is. Other braces are kept.
  *
  * Gotchas:
  * - The default templates put the chunk text between `<text>` and `</text>` (stage 1) and
@@ -48,7 +54,15 @@ export const defaultEntityClassifications: ReadonlyArray<string> = [
 ]
 
 /** The placeholders the templates may use. */
-export const placeholders = ["text", "source_info", "preferred_entity_classifications", "preferred_topics"] as const
+export const placeholders = [
+  "text",
+  "source_info",
+  "preferred_entity_classifications",
+  "preferred_topics",
+  "text_chunks",
+  "existing_classifications",
+  "classifications"
+] as const
 
 /** A placeholder name. */
 export type Placeholder = (typeof placeholders)[number]
@@ -117,6 +131,96 @@ entity-attributes:
 entity|ATTRIBUTE|value
 
 Repeat the proposition block for each proposition of the topic, and the whole block for each topic.`
+}
+
+/**
+ * Classification inference, one round: name the entity classifications of a domain from
+ * sampled chunks (`{text_chunks}`: each chunk as `<chunk>…</chunk>`, one per line) and the
+ * classifications already given (`{existing_classifications}`, one per line). The reference's
+ * `DOMAIN_ENTITY_CLASSIFICATIONS_PROMPT`, in its structure, guidelines and output format.
+ */
+export const inferClassificationsTemplate: PromptTemplate = {
+  user:
+    `You are an expert system analyzing text to identify domain-specific entity types. Based on the provided text samples and list of existing classifications, identify the 5 most significant entity classifications for this domain.
+
+Guidelines:
+1. Identify the most important specific types of entities that appear in or are relevant to the domain
+2. Reuse existing classifications where possible
+3. Focus on concrete entities, not abstract concepts
+4. DO NOT treat numerical values, dates, times, measurements, or object attributes (e.g. size, colour) as entities
+5. Use clear, concise classification names (1-2 words)
+6. Use the singular, not plural, form for each classification
+7. Aim for 5 classifications
+8. Format each classification as a single word, or multiple words separated by a space
+9. Do not use underscores or any other punctuation
+
+Sample text chunks:
+<chunks>
+{text_chunks}
+</chunks>
+
+Existing classifications:
+<existing_classifications>
+{existing_classifications}
+</existing_classifications>
+
+Output the classifications between entity_classifications tags, one per line.
+
+Expected format:
+<entity_classifications>
+Classification1
+Classification2
+Classification3
+</entity_classifications>`
+}
+
+/**
+ * Classification inference, last step: rank (and deduplicate) the classifications every
+ * round proposed (`{classifications}`, one per line). The reference's
+ * `RANK_ENTITY_CLASSIFICATIONS_PROMPT`.
+ */
+export const rankClassificationsTemplate: PromptTemplate = {
+  user:
+    `You are an expert system analyzing text to rank domain-specific entity types. Order the list of entity classifications below, most important classifications first.
+
+Guidelines:
+1. If the classifications cover multiple domains, choose high-level classifications across domains, rather than going deep into a single domain
+2. Eliminate synonyms
+3. Convert plural forms to the singular form, if necessary
+4. If you can identify a broader classification that covers several classifications, use the broader classification
+
+Original classifications:
+<classifications>
+{classifications}
+</classifications>
+
+Output the ranked classifications between entity_classifications tags, one per line.
+
+Expected format:
+<entity_classifications>
+Classification1
+Classification2
+Classification3
+</entity_classifications>`
+}
+
+/** The placeholders of the inference template (the stages' are not filled in there). */
+const inferencePlaceholders: ReadonlyArray<Placeholder> = ["text_chunks", "existing_classifications"]
+
+/**
+ * Why a template cannot be used for classification inference, or `undefined` when it is
+ * fine: it must hold `{text_chunks}` (the sample), and may hold `{existing_classifications}`;
+ * the stages' placeholders are not filled in there, so a template naming them is a mistake.
+ */
+export const inferenceTemplateProblem = (template: PromptTemplate): string | undefined => {
+  const text = `${template.system ?? ""}\n${template.user}`
+  if (!text.includes("{text_chunks}")) return "the template has no {text_chunks} placeholder (the sampled chunks)"
+  const foreign = placeholders.filter((name) => !inferencePlaceholders.includes(name) && text.includes(`{${name}}`))
+  return foreign.length === 0 ?
+    undefined :
+    `{${foreign.join("}, {")}} ${
+      foreign.length === 1 ? "is" : "are"
+    } not filled in in this prompt (its placeholders are {text_chunks} and {existing_classifications})`
 }
 
 /** Why a template cannot be used for a stage, or `undefined` when it is fine. */

@@ -18,6 +18,12 @@
  * Details:
  * - A process works only on the runs it selects ({@link RunSelection}); other unfinished runs
  *   in the same store wait for a process that selects them.
+ * - Entity classifications (`inferEntityClassifications`) are inferred once per run, in the
+ *   `classifications` activity of the run's workflow, after its inputs are split into parts and
+ *   before any part starts: sampled from the run's first chunks (parts in order), recorded in
+ *   the run state (`RunStore.recordClassifications`) and in the summary. Every part, on any
+ *   process, reads them from there: a resumed run, or one whose activity ran again after a
+ *   crash, uses the recorded ones without asking the model again.
  * - Waits for a job are polls inside the `await/<job>` activity (a job's end is not pushed to
  *   the caller; a poll interval is far under the engine's threshold for durable sleeps), so a
  *   crash during a wait re-attaches to the same job and polls again.
@@ -36,6 +42,7 @@ import type { ObjectStore } from "../engine/ObjectStore.ts"
 import type * as RunState from "../engine/RunState.ts"
 import { RunState as RunStateService, StateError } from "../engine/RunState.ts"
 import type * as Chunker from "../extraction/Chunker.ts"
+import * as ClassificationInference from "../extraction/ClassificationInference.ts"
 import type * as Document from "../extraction/Document.ts"
 import * as Extraction from "../extraction/Extraction.ts"
 import type { ExtractionConfig } from "../extraction/ExtractionConfig.ts"
@@ -209,6 +216,10 @@ const runBody = (runId: string) =>
       Schema.Struct({ parts: Schema.Number, files: Schema.Number, bytes: Schema.Number }),
       RunStore.recordParts(runId, plan.inputs, plan.partBytes)
     )
+    const inference = plan.extraction.inferEntityClassifications
+      ? yield* step("classifications", ClassificationInference.Inference, inferOnce(runId, plan, parts))
+      : undefined
+    if (inference !== undefined) yield* ExtractionEvents.publish({ _tag: "ClassificationsInferred", inference })
     // Every part is dispatched (again: dispatching is idempotent), then awaited in turn.
     yield* Effect.forEach(
       range(parts),
@@ -224,7 +235,8 @@ const runBody = (runId: string) =>
         createsDeferred: sum(results, (r) => r.createsDeferred),
         incomplete: results.flatMap((r) => r.incomplete.map((job) => ({ ...job, message: job.message })))
       },
-      onDemandCalls: sum(results, (r) => r.onDemandCalls)
+      onDemandCalls: sum(results, (r) => r.onDemandCalls),
+      classifications: inference
     }
     const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
     const result = yield* summarize(runId, plan.batch.model.modelId, events, run.startedAt, finishedAt)
@@ -235,6 +247,30 @@ const runBody = (runId: string) =>
   }).pipe(Effect.scoped, Effect.orDie)
 
 const sum = <A>(items: ReadonlyArray<A>, f: (a: A) => number) => items.reduce((n, a) => n + f(a), 0)
+
+/**
+ * The run's entity classifications: those recorded, else inferred from the first chunks of its
+ * parts (in order) and recorded — the first record wins, so an activity that ran again after a
+ * crash, before its result was kept, neither asks again once recorded nor disagrees.
+ */
+const inferOnce = (runId: string, plan: RunPlan, parts: number) =>
+  Effect.gen(function*() {
+    const recorded = yield* RunStore.retrying(RunStore.classificationsOf(runId))
+    if (recorded !== undefined) return recorded
+    const documents = Stream.fromIterable(range(parts)).pipe(
+      Stream.mapEffect((part) => RunStore.retrying(RunStore.inputsOf(runId, part))),
+      Stream.flatMap((inputs) => plan.read(inputs))
+    )
+    const inference = yield* ClassificationInference.inferFrom(
+      documents,
+      plan.extraction,
+      Extraction.chunkingOf(plan.extraction),
+      plan.batch
+    ).pipe(Effect.provide(plan.services))
+    const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+    yield* RunStore.retrying(RunStore.recordClassifications(runId, inference, at))
+    return (yield* RunStore.retrying(RunStore.classificationsOf(runId))) ?? inference
+  })
 
 /** A part's result, once its workflow ended (its failure fails the run). */
 const awaitPart = (runId: string, part: number) =>
@@ -271,6 +307,15 @@ const partBody = (runId: string, part: number, permits: Semaphore.Semaphore) =>
         Effect.orDie
       )
     const inputs = yield* store(RunStore.inputsOf(runId, part))
+    // The classifications the run's coordinator inferred and recorded before any part started.
+    const classifications = plan.extraction.inferEntityClassifications
+      ? yield* store(Effect.flatMap(RunStore.classificationsOf(runId), (inference) =>
+        inference === undefined
+          ? Effect.fail(
+            new StateError({ message: `run ${runId} infers entity classifications, but none are recorded` })
+          )
+          : Effect.succeed(inference.classifications)))
+      : undefined
     yield* Effect.logInfo(`run ${runId}: extracting part ${part} (${inputs.length} files)`)
 
     /** Documents and skips go to the manifest as they are read. */
@@ -309,7 +354,8 @@ const partBody = (runId: string, part: number, permits: Semaphore.Semaphore) =>
       extraction: plan.extraction,
       runId,
       part,
-      admitChunks
+      admitChunks,
+      classifications
     }).pipe(
       Stream.mapEffect((extracted) => Effect.as(plan.sink.write(extracted), extracted), { concurrency: 8 }),
       // Written chunks are recorded soon after: a kill leaves little that a later run extracts again.

@@ -1,6 +1,7 @@
 /**
  * The run state in SQL: runs with their settings and result, a manifest of every document
- * and chunk with its state, jobs, and record outcomes — rows looked up and streamed, never
+ * and chunk with its state, jobs, record outcomes, and the entity classifications a run
+ * inferred — rows looked up and streamed, never
  * loaded whole. It implements the engine's `RunState` port and what `status`, `resume` and
  * the summary read. One schema for SQLite (the embedded store, `@batch-extract/store`) and
  * PostgreSQL (`@effect/sql-pg`), on `effect/sql`'s `SqlClient`.
@@ -18,12 +19,13 @@
  *
  * @since 0.2.0
  */
-import { type Array as Arr, Data, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { type Array as Arr, Data, Duration, Effect, Layer, Option, Schedule, Schema, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import type { JobStatus } from "../engine/BatchInference.ts"
 import type * as BatchRecord from "../engine/BatchRecord.ts"
 import * as RunState from "../engine/RunState.ts"
 import type * as RunSummary from "../engine/RunSummary.ts"
+import * as ClassificationInference from "../extraction/ClassificationInference.ts"
 
 /** The schema version this code reads and writes. */
 export const schemaVersion = 1
@@ -186,6 +188,12 @@ const tables = [
     taken_at BIGINT NOT NULL
   )`,
   `CREATE INDEX IF NOT EXISTS be_slots_model ON be_slots (model)`,
+  // The entity classifications a run inferred, once (`ExtractRun`): every part uses them.
+  `CREATE TABLE IF NOT EXISTS be_classifications (
+    run_id TEXT PRIMARY KEY,
+    inference TEXT NOT NULL,
+    recorded_at BIGINT NOT NULL
+  )`,
   `CREATE TABLE IF NOT EXISTS be_extracted (
     out_key TEXT NOT NULL,
     chunk_id TEXT NOT NULL,
@@ -570,7 +578,16 @@ export const removeFinishedBefore = (before: number) =>
     for (const part of slices(ids)) {
       yield* sql.withTransaction(Effect.gen(function*() {
         for (
-          const table of ["be_outcomes", "be_jobs", "be_chunks", "be_documents", "be_inputs", "be_slots", "be_runs"]
+          const table of [
+            "be_outcomes",
+            "be_jobs",
+            "be_chunks",
+            "be_documents",
+            "be_inputs",
+            "be_slots",
+            "be_classifications",
+            "be_runs"
+          ]
         ) {
           yield* sql`DELETE FROM ${sql(table)} WHERE run_id IN ${sql.in(part)}`
         }
@@ -578,6 +595,43 @@ export const removeFinishedBefore = (before: number) =>
     }
     return rows.map((row) => ({ runId: row.run_id, parts: num(row.parts) }))
   }).pipe(Effect.mapError(fail("could not remove finished runs")))
+
+// -----------------------------------------------------------------------------
+// Inferred entity classifications
+// -----------------------------------------------------------------------------
+
+/**
+ * Record the entity classifications a run inferred. Once per run: a second record (a
+ * coordinator that inferred again after a crash before its first record was journaled) is
+ * ignored, and {@link classificationsOf} gives the first to everyone.
+ */
+export const recordClassifications = (runId: string, inference: ClassificationInference.Inference, at: number) =>
+  withSql((sql) =>
+    sql`INSERT INTO be_classifications (run_id, inference, recorded_at)
+      VALUES (${runId}, ${JSON.stringify(inference)}, ${at})
+      ON CONFLICT (run_id) DO NOTHING`
+  ).pipe(
+    Effect.asVoid,
+    Effect.mapError(fail(`could not record the entity classifications of run ${runId}`))
+  )
+
+const decodeInference = Schema.decodeUnknownEffect(Schema.fromJsonString(ClassificationInference.Inference))
+
+/**
+ * The entity classifications a run inferred, or `undefined` (not inferred yet, or the run does
+ * not infer them; also in a store last opened for work by a version without the table).
+ */
+export const classificationsOf = (runId: string) =>
+  Effect.gen(function*() {
+    if (!(yield* listTables).includes("be_classifications")) return undefined
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ inference: string }>`SELECT inference FROM be_classifications WHERE run_id = ${runId}`
+      .pipe(Effect.mapError(fail(`could not read the entity classifications of run ${runId}`)))
+    if (rows[0] === undefined) return undefined
+    return yield* decodeInference(rows[0].inference).pipe(
+      Effect.mapError(fail(`the entity classifications recorded for run ${runId} are not readable`))
+    )
+  })
 
 // -----------------------------------------------------------------------------
 // The manifest

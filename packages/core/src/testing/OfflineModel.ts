@@ -4,11 +4,20 @@
  * and the local emulator answer every record with it.
  *
  * How it answers (same input, same output, always):
+ * - a prompt asking for `<entity_classifications>` with sampled `<chunk>…</chunk>`s (entity
+ *   classification inference) gets, between those tags, the (at most 5) domain
+ *   classifications its rules give the most capitalised phrases of the chunks — Government
+ *   Body, Legislation, Government Program, Political Party, Organization, Country, Region,
+ *   and Role or Person — spelled as an existing classification when one matches; one asking
+ *   to rank `<classifications>…</classifications>` gets them back in order, repeats and
+ *   plurals of listed singulars removed;
  * - a prompt holding `<propositions>…</propositions>` (the topic stage) gets the topic
  *   grammar: one topic, the capitalised phrases as entities, one statement per proposition
  *   (per sentence when the input is chunk text) with relationships from the first entity it
  *   names to the others (named after the lower-case words between them) and an attribute for
- *   its first number;
+ *   its first number. An entity is classified with the domain classification of its phrase
+ *   when the prompt offers that classification on a line of its own (outside the
+ *   propositions), else with fixed rules among the reference's default classifications;
  * - a prompt holding `<text>…</text>` (the proposition stage) gets a title line and one
  *   proposition per sentence (abbreviation-aware), a leading pronoun replaced by the
  *   subject of the sentence before;
@@ -125,6 +134,125 @@ const classify = (phrase: string): string => {
   return phrase.split(" ").length >= 2 ? "Person" : "Location"
 }
 
+// -----------------------------------------------------------------------------
+// Domain classifications (entity-classification inference)
+// -----------------------------------------------------------------------------
+
+const countries = [
+  "America",
+  "United States",
+  "Iraq",
+  "Afghanistan",
+  "Iran",
+  "China",
+  "Russia",
+  "Syria",
+  "Israel",
+  "Korea",
+  "Mexico",
+  "Canada",
+  "Japan",
+  "India",
+  "Pakistan",
+  "Cuba",
+  "Ukraine",
+  "Libya",
+  "Egypt",
+  "Germany",
+  "France",
+  "Britain",
+  "United Kingdom",
+  "Vietnam",
+  "Saudi Arabia",
+  "Kuwait",
+  "Venezuela",
+  "Colombia",
+  "Brazil",
+  "Lebanon",
+  "Jordan",
+  "Turkey",
+  "Yemen",
+  "Somalia",
+  "Sudan",
+  "Haiti",
+  "Poland",
+  "Italy",
+  "Spain"
+]
+
+/**
+ * The domain classifications of the offline model, in order of precedence. None is one of
+ * the reference's default classifications, so answers to prompts that offer only those stay
+ * as they were before inference existed.
+ */
+const domainRules: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\b(Act|Bill|Law|Amendment|Constitution|Treaty|Tax Code)\b/, "Legislation"],
+  [/\b(Social Security|Medicare|Medicaid|Program|Initiative|Corps)\b/, "Government Program"],
+  [/\b(Republicans?|Democrats?|Democratic|Party)\b/, "Political Party"],
+  [
+    /\b(Congress|Senate|House|Chamber|Capitol|Government|Administration|Department|Agency|Bureau|Court|Pentagon|Cabinet|Ministry)\b/,
+    "Government Body"
+  ],
+  [
+    /\b(NATO|United Nations|Al Qaida|Al Qaeda|ISIS|Taliban|Hamas|Hezbollah|Alliance|Corporation|Company)\b/,
+    "Organization"
+  ],
+  [new RegExp(`\\b(${countries.join("|")})\\b`), "Country"],
+  [/\b(Middle East|Europe|Asia|Africa|Latin America|Pacific|Atlantic|Persian Gulf)\b/, "Region"]
+]
+
+/** The domain classification of a phrase, when a rule gives one. */
+export const domainClassification = (phrase: string): string | undefined =>
+  domainRules.find(([pattern]) => pattern.test(phrase))?.[1]
+
+const rolePattern = /\b(President|Secretary|Senator|Governor|General|Chief|Minister|Speaker|Lady|Justice)\b/
+
+/** What the inference counts a phrase as: its domain classification, a role, a person, or nothing. */
+const inferenceClassification = (phrase: string): string | undefined =>
+  domainClassification(phrase) ??
+    (rolePattern.test(phrase) ? "Role" : phrase.split(" ").length >= 2 ? "Person" : undefined)
+
+const lines = (block: string | undefined): Array<string> =>
+  (block ?? "").split("\n").map((line) => line.trim()).filter((line) => line !== "")
+
+const entityClassificationsBlock = (names: ReadonlyArray<string>): string =>
+  ["<entity_classifications>", ...names, "</entity_classifications>"].join("\n")
+
+/**
+ * The inference answer: the (at most 5) classifications the most capitalised phrases of the
+ * sampled chunks get, most frequent first (ties in rule order), spelled as an existing
+ * classification when one matches.
+ */
+export const answerClassifications = (chunks: ReadonlyArray<string>, existing: ReadonlyArray<string>): string => {
+  const counts = new Map<string, number>()
+  for (const chunk of chunks) {
+    for (const sentence of sentences(chunk)) {
+      for (const phrase of capitalisedPhrases(sentence)) {
+        const classification = inferenceClassification(phrase)
+        if (classification !== undefined) counts.set(classification, (counts.get(classification) ?? 0) + 1)
+      }
+    }
+  }
+  const order = [...domainRules.map(([, name]) => name), "Role", "Person"]
+  const ranked = [...counts.entries()]
+    .sort(([a, m], [b, n]) => n - m || order.indexOf(a) - order.indexOf(b))
+    .slice(0, 5)
+    .map(([name]) => existing.find((known) => known.toLowerCase() === name.toLowerCase()) ?? name)
+  return entityClassificationsBlock(ranked)
+}
+
+/** The ranking answer: the listed classifications in their order, repeats and plurals of listed singulars removed. */
+export const answerRanking = (listed: string): string => {
+  const names = lines(listed)
+  const kept: Array<string> = []
+  for (const name of names) {
+    const lower = name.toLowerCase()
+    const plural = lower.endsWith("s") && names.some((other) => other.toLowerCase() === lower.slice(0, -1))
+    if (!plural && !kept.some((known) => known.toLowerCase() === lower)) kept.push(name)
+  }
+  return entityClassificationsBlock(kept)
+}
+
 const pronounStart = /^(He|She|It|They|This|These)\b\s*/
 
 /**
@@ -189,7 +317,7 @@ const relationBetween = (sentence: string, subject: string, object: string): str
  * with a relationship from the first entity it names to each other one and an attribute
  * for the first number.
  */
-export const answerTopics = (propositions: string): string => {
+export const answerTopics = (propositions: string, offered: ReadonlySet<string> = new Set()): string => {
   const lines = propositions
     .split("\n")
     .flatMap((line) => sentences(line))
@@ -203,7 +331,11 @@ export const answerTopics = (propositions: string): string => {
   const names = [...entities.keys()]
   const topic = names[0] ?? "General"
   const out: Array<string> = [`topic: ${topic}`, "", "entities:"]
-  for (const name of names) out.push(`${name}|${classify(name)}`)
+  const classificationOf = (name: string) => {
+    const domain = domainClassification(name)
+    return domain !== undefined && offered.has(domain.toLowerCase()) ? domain : classify(name)
+  }
+  for (const name of names) out.push(`${name}|${classificationOf(name)}`)
   out.push("")
   for (const line of lines) {
     out.push(`proposition: ${line}`)
@@ -228,8 +360,23 @@ export const answerTopics = (propositions: string): string => {
 
 /** The answer to a prompt's text (see the module doc). */
 export const answer = (prompt: string): string => {
+  if (prompt.includes("<entity_classifications>")) {
+    const chunks = [...prompt.matchAll(/<chunk>([\s\S]*?)<\/chunk>/g)].map((match) => match[1]!)
+    if (chunks.length > 0) {
+      return answerClassifications(
+        chunks,
+        lines(between(prompt, "<existing_classifications>", "</existing_classifications>"))
+      )
+    }
+    const listed = between(prompt, "<classifications>", "</classifications>")
+    if (listed !== undefined) return answerRanking(listed)
+  }
   const propositions = between(prompt, "<propositions>", "</propositions>")
-  if (propositions !== undefined) return answerTopics(propositions)
+  if (propositions !== undefined) {
+    // The classifications a topic prompt offers: its lines outside the propositions.
+    const outside = prompt.replace(`<propositions>${propositions}</propositions>`, "")
+    return answerTopics(propositions, new Set(lines(outside).map((line) => line.toLowerCase())))
+  }
   const text = between(prompt, "<text>", "</text>")
   if (text !== undefined) return answerPropositions(text)
   return prompt

@@ -80,7 +80,7 @@ describe("ExtractionConfig", () => {
 
   it("the prompt templates have no flag and no environment variable", () => {
     const entries = Setting.entries(ExtractionConfig.settings)
-    assert.strictEqual(entries.length, 9)
+    assert.strictEqual(entries.length, 15)
     for (const entry of entries.filter((e) => e.setting.kind === "object")) {
       assert.isUndefined(entry.flag)
       assert.deepStrictEqual(entry.envNames, [])
