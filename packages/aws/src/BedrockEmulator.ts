@@ -368,6 +368,7 @@ export const make = (
       Effect.gen(function*() {
         const { operation, run } = route(request)
         if (operation === undefined) return yield* run()
+        yield* model.count(operation)
         const injectedIndex = injected.findIndex((error) => error.operation === operation)
         if (injectedIndex >= 0) {
           const [error] = injected.splice(injectedIndex, 1)
@@ -379,7 +380,7 @@ export const make = (
           )
         }
         const isRuntime = operation === "InvokeModel" || operation === "Converse"
-        const throttled = yield* model.call(operation, isRuntime ? "runtime" : "control")
+        const throttled = yield* model.throttle(isRuntime ? "runtime" : "control")
         if (throttled !== undefined) return refused(throttled)
         const delay = delays?.[operation] ?? 0
         if (delay > 0) yield* Effect.sleep(Duration.millis(delay))

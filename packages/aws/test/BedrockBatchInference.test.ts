@@ -233,7 +233,7 @@ describe("BedrockBatchInference on the emulator", () => {
       assert.isAbove(lines.length, 0)
       assert.isBelow(lines.length, 100)
       assert.strictEqual((yield* manifestOf(jobArn)).processedRecordCount, lines.length)
-    }).pipe(Effect.provide(localLayer({ emulator: { timings: { inProgressMs: 400 } } }))))
+    }).pipe(Effect.provide(localLayer({ emulator: { timings: { inProgressMs: 400, stoppingMs: 1_000 } } }))))
 
   it.live("fails jobs whose input breaks the quotas or the format, with the reason", () =>
     Effect.gen(function*() {

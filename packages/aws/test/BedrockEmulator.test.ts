@@ -171,8 +171,11 @@ describe("one model, two faces", () => {
       assert.strictEqual(BatchInference.jobIdFromArn(emulated.jobArn), BatchInference.jobIdFromArn(simulated.jobArn))
       assert.deepStrictEqual(Object.keys(emulated.files).sort(), ["manifest.json.out", "same.jsonl.out"])
       assert.deepStrictEqual(emulated.files, simulated.files)
-      const { injectedErrors: _i, requestsAborted: _r, callsByOperation: _c, ...emulatedCounts } = emulated.counters
+      // The model's counters agree (the emulator adds counters of the wire; calls differ by the polling).
       const { callsByOperation: _s, ...simulatedCounts } = simulated.counters
+      const emulatedCounts = Object.fromEntries(
+        Object.keys(simulatedCounts).map((key) => [key, emulated.counters[key as keyof typeof simulatedCounts]])
+      )
       assert.deepStrictEqual(emulatedCounts, simulatedCounts)
       // The imposed stop left records unanswered; each record fault fired.
       assert.strictEqual(emulated.counters.statusesImposed.Stopped, 1)

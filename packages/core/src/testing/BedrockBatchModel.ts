@@ -182,7 +182,11 @@ export interface ListQuery {
 export interface BedrockBatchModel {
   readonly region: string
   readonly accountId: string
-  /** Count a call of an operation and roll its throttling (control plane or runtime). */
+  /** Count a call of an operation. */
+  readonly count: (operation: string) => Effect.Effect<void>
+  /** Roll the throttling of a call (control plane or runtime): the refusal when it is throttled. */
+  readonly throttle: (plane: "control" | "runtime") => Effect.Effect<Refusal | undefined>
+  /** Count a call of an operation and roll its throttling. */
   readonly call: (operation: string, plane: "control" | "runtime") => Effect.Effect<Refusal | undefined>
   readonly create: (body: unknown) => Effect.Effect<Result.Result<ModelJob, Refusal>>
   readonly get: (identifier: string) => Effect.Effect<Result.Result<ModelJob, Refusal>>
@@ -745,12 +749,16 @@ export const make = (options: Options): Effect.Effect<BedrockBatchModel, never, 
 
     // --- operations ---------------------------------------------------------------------
 
-    const call = (operation: string, plane: "control" | "runtime") =>
-      Effect.sync((): Refusal | undefined => {
+    const count = (operation: string) =>
+      Effect.sync(() => {
         counters.callsByOperation = {
           ...counters.callsByOperation,
           [operation]: (counters.callsByOperation[operation] ?? 0) + 1
         }
+      })
+
+    const throttle = (plane: "control" | "runtime") =>
+      Effect.sync((): Refusal | undefined => {
         const rate = (plane === "runtime" ? faults.runtimeThrottleRate : faults.throttleRate) ?? 0
         if (rate > 0 && nextFaultRoll() < rate) {
           counters.throttled++
@@ -881,7 +889,9 @@ export const make = (options: Options): Effect.Effect<BedrockBatchModel, never, 
     return {
       region,
       accountId,
-      call,
+      count,
+      throttle,
+      call: (operation, plane) => Effect.andThen(count(operation), throttle(plane)),
       create,
       get,
       stop,
