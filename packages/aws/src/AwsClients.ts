@@ -1,6 +1,6 @@
 /**
- * The AWS SDK v3 clients of batch-extract (S3, Bedrock control plane, Bedrock runtime) as
- * scoped resources, and their settings read through Effect `Config`.
+ * The AWS SDK v3 clients of batch-extract (S3, Bedrock control plane, Bedrock runtime,
+ * Service Quotas) as scoped resources, and their settings read through Effect `Config`.
  *
  * When to use: the live Layers of this package build their clients here; use these
  * constructors directly when you need a raw client with the same settings (e.g. a test that
@@ -14,7 +14,7 @@
  * - The region is the one given (from `BatchConfig.region`), else `AWS_REGION`, else the
  *   SDK's own resolution (the profile's region).
  * - Endpoints follow the standard variables (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_BEDROCK`,
- *   `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL`); credentials follow the SDK's
+ *   `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_SERVICE_QUOTAS`, `AWS_ENDPOINT_URL`); credentials follow the SDK's
  *   default chain (`AWS_PROFILE`, environment, SSO, instance roles…) unless given here.
  *
  * Gotchas: explicit credentials are `Redacted`; they are unwrapped only inside the SDK's
@@ -26,6 +26,7 @@
 import { BedrockClient } from "@aws-sdk/client-bedrock"
 import { BedrockRuntimeClient } from "@aws-sdk/client-bedrock-runtime"
 import { S3Client } from "@aws-sdk/client-s3"
+import { ServiceQuotasClient } from "@aws-sdk/client-service-quotas"
 import { Config, Effect, Option, Redacted, type Scope } from "effect"
 
 /** Static credentials (the secret parts are `Redacted`). */
@@ -40,9 +41,10 @@ export interface Endpoints {
   readonly s3?: string | undefined
   readonly bedrock?: string | undefined
   readonly bedrockRuntime?: string | undefined
+  readonly serviceQuotas?: string | undefined
 }
 
-/** Settings shared by the three clients. */
+/** Settings shared by the clients. */
 export interface ClientSettings {
   /** The AWS region (absent: the SDK resolves it from the profile). */
   readonly region?: string | undefined
@@ -58,7 +60,8 @@ const optionalString = (name: string) => Config.option(Config.String(name))
 /**
  * Client settings from `Config`: `region` when given (from `BatchConfig.region`) else
  * `AWS_REGION`; endpoints from `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL_BEDROCK`,
- * `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, falling back to `AWS_ENDPOINT_URL`.
+ * `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ENDPOINT_URL_SERVICE_QUOTAS`, falling back to
+ * `AWS_ENDPOINT_URL`.
  */
 export const config = (overrides: { readonly region?: string | undefined } = {}): Config.Config<ClientSettings> =>
   Config.all({
@@ -66,7 +69,8 @@ export const config = (overrides: { readonly region?: string | undefined } = {})
     any: optionalString("AWS_ENDPOINT_URL"),
     s3: optionalString("AWS_ENDPOINT_URL_S3"),
     bedrock: optionalString("AWS_ENDPOINT_URL_BEDROCK"),
-    bedrockRuntime: optionalString("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+    bedrockRuntime: optionalString("AWS_ENDPOINT_URL_BEDROCK_RUNTIME"),
+    serviceQuotas: optionalString("AWS_ENDPOINT_URL_SERVICE_QUOTAS")
   }).pipe(
     Config.map((env): ClientSettings => {
       const endpoint = (specific: Option.Option<string>) =>
@@ -76,7 +80,8 @@ export const config = (overrides: { readonly region?: string | undefined } = {})
         endpoints: {
           s3: endpoint(env.s3),
           bedrock: endpoint(env.bedrock),
-          bedrockRuntime: endpoint(env.bedrockRuntime)
+          bedrockRuntime: endpoint(env.bedrockRuntime),
+          serviceQuotas: endpoint(env.serviceQuotas)
         }
       }
     })
@@ -126,13 +131,20 @@ export const bedrockRuntimeClient = (
 ): Effect.Effect<BedrockRuntimeClient, never, Scope.Scope> =>
   scoped(() => new BedrockRuntimeClient(common(settings, settings.endpoints?.bedrockRuntime)))
 
+/** A Service Quotas client, destroyed when the scope closes. */
+export const serviceQuotasClient = (
+  settings: ClientSettings = {}
+): Effect.Effect<ServiceQuotasClient, never, Scope.Scope> =>
+  scoped(() => new ServiceQuotasClient(common(settings, settings.endpoints?.serviceQuotas)))
+
 /** Merge explicit settings over settings read from the environment (explicit wins). */
 export const merge = (fromEnvironment: ClientSettings, explicit: ClientSettings): ClientSettings => ({
   region: explicit.region ?? fromEnvironment.region,
   endpoints: {
     s3: explicit.endpoints?.s3 ?? fromEnvironment.endpoints?.s3,
     bedrock: explicit.endpoints?.bedrock ?? fromEnvironment.endpoints?.bedrock,
-    bedrockRuntime: explicit.endpoints?.bedrockRuntime ?? fromEnvironment.endpoints?.bedrockRuntime
+    bedrockRuntime: explicit.endpoints?.bedrockRuntime ?? fromEnvironment.endpoints?.bedrockRuntime,
+    serviceQuotas: explicit.endpoints?.serviceQuotas ?? fromEnvironment.endpoints?.serviceQuotas
   },
   credentials: explicit.credentials ?? fromEnvironment.credentials,
   forcePathStyle: explicit.forcePathStyle ?? fromEnvironment.forcePathStyle

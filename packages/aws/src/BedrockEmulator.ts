@@ -32,6 +32,12 @@
  * - {@link Counters}: jobs created, creates refused, repeated tokens, calls by operation, and
  *   every injected fault that fired (throttles, imposed statuses, record faults, injected
  *   exceptions).
+ * - AWS Service Quotas on the same port (`ListServiceQuotas`, `ListAWSDefaultServiceQuotas` for
+ *   service code `bedrock`; point `AWS_ENDPOINT_URL_SERVICE_QUOTAS` at {@link
+ *   BedrockEmulatorShape.endpoint}): the emulated account's batch quotas per model
+ *   ({@link ServiceQuotasOptions}) — by default the documented ones, whatever the emulator
+ *   enforces, so a test can make what the account says and what it enforces differ — or
+ *   `AccessDeniedException` for an account whose policy does not allow reading them.
  *
  * Gotchas: it listens on 127.0.0.1 only; releasing its scope closes the servers, destroys
  * open sockets and HTTP/2 sessions and interrupts every job fiber, so nothing keeps running.
@@ -39,9 +45,10 @@
  *
  * @since 0.1.0
  */
-import { BatchInference, type ModelFamily, type ObjectStore } from "@batch-extract/core"
+import { type AccountQuotas, BatchInference, type ModelFamily, type ObjectStore } from "@batch-extract/core"
 import { BedrockBatchModel as Model } from "@batch-extract/core/testing"
 import { Context, Data, Duration, Effect, Layer, Result, Schedule, type Scope } from "effect"
+import * as ServiceQuotasEmulation from "./internal/serviceQuotasEmulation.ts"
 import * as WireServer from "./internal/wireServer.ts"
 
 // -----------------------------------------------------------------------------
@@ -56,6 +63,8 @@ export type Operation =
   | "ListModelInvocationJobs"
   | "InvokeModel"
   | "Converse"
+  | "ListServiceQuotas"
+  | "ListAWSDefaultServiceQuotas"
 
 /** A final status the emulator can impose on a job. */
 export type ImposedStatus = Model.ImposedStatus
@@ -88,6 +97,19 @@ export interface Counters extends Model.Counters {
   readonly requestsAborted: number
   /** Calls answered with an exception queued by `failNext`. */
   readonly injectedErrors: number
+  /** Service Quotas calls answered (denials included; injected exceptions are `injectedErrors`). */
+  readonly serviceQuotaCalls: number
+}
+
+/**
+ * What the emulated account's Service Quotas answers: its applied batch quotas (the same for
+ * every model it lists), or a denial.
+ */
+export interface ServiceQuotasOptions {
+  /** The applied values (default: the documented quotas, `AccountQuotas.defaults`). */
+  readonly quotas?: Partial<AccountQuotas.Values> | undefined
+  /** Answer every Service Quotas call with `AccessDeniedException` (403). */
+  readonly denied?: boolean | undefined
 }
 
 /** Options of the emulator. */
@@ -106,6 +128,8 @@ export interface Options {
   readonly faults?: Faults | undefined
   /** Seed of every random choice (faults, job ids, output order). Default 1. */
   readonly seed?: number | undefined
+  /** What Service Quotas answers (default: the documented quotas, independent of `quotas`). */
+  readonly serviceQuotas?: ServiceQuotasOptions | undefined
 }
 
 /** Default timings: a job completes in well under a second. */
@@ -140,6 +164,8 @@ export interface BedrockEmulatorShape {
   readonly setFaults: (faults: Faults) => Effect.Effect<void>
   /** Change quotas (e.g. `maxConcurrentJobs`) while running. */
   readonly setQuotas: (quotas: Partial<Quotas>) => Effect.Effect<void>
+  /** Change what Service Quotas answers (the applied values, a denial) while running. */
+  readonly setServiceQuotas: (options: ServiceQuotasOptions) => Effect.Effect<void>
   /** Answer the next calls of the named operations with these exceptions, in order. */
   readonly failNext: (errors: ReadonlyArray<InjectedError>) => Effect.Effect<void>
   /** Every job the emulator knows, newest first. */
@@ -235,6 +261,12 @@ export const make = (
     let delays: Faults["delayMs"] = options.faults?.delayMs
     const injected: Array<InjectedError> = []
     let wire = { requestsAborted: 0, injectedErrors: 0 }
+    const serviceQuotas = ServiceQuotasEmulation.make({
+      quotas: options.serviceQuotas?.quotas,
+      denied: options.serviceQuotas?.denied,
+      region: model.region,
+      accountId: model.accountId
+    })
 
     // Jobs move on their own, as on the service: outputs appear without anyone asking.
     yield* Effect.forkScoped(Effect.repeat(model.advance, Schedule.spaced(Duration.millis(5))))
@@ -323,6 +355,13 @@ export const make = (
     const route = (
       request: WireRequest
     ): { readonly operation: Operation | undefined; readonly run: () => Effect.Effect<WireResponse> } => {
+      const quotasOperation = ServiceQuotasEmulation.operationOf(request)
+      if (quotasOperation !== undefined) {
+        return {
+          operation: quotasOperation === "unknown" ? undefined : quotasOperation,
+          run: () => Effect.sync(() => serviceQuotas.handle(quotasOperation, request))
+        }
+      }
       const segments = request.path.split("/").slice(1).map((s) => {
         try {
           return decodeURIComponent(s)
@@ -380,8 +419,11 @@ export const make = (
           )
         }
         const isRuntime = operation === "InvokeModel" || operation === "Converse"
-        const throttled = yield* model.throttle(isRuntime ? "runtime" : "control")
-        if (throttled !== undefined) return refused(throttled)
+        // Service Quotas is not the batch service: the model neither counts nor throttles it.
+        if (operation !== "ListServiceQuotas" && operation !== "ListAWSDefaultServiceQuotas") {
+          const throttled = yield* model.throttle(isRuntime ? "runtime" : "control")
+          if (throttled !== undefined) return refused(throttled)
+        }
         const delay = delays?.[operation] ?? 0
         if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
         return yield* run()
@@ -407,11 +449,15 @@ export const make = (
       port,
       region: model.region,
       accountId: model.accountId,
-      counters: Effect.map(model.counters, (counters) => ({ ...counters, ...wire })),
+      counters: Effect.map(
+        model.counters,
+        (counters) => ({ ...counters, ...wire, serviceQuotaCalls: serviceQuotas.calls() })
+      ),
       resetCounters: Effect.andThen(
         model.resetCounters,
         Effect.sync(() => {
           wire = { requestsAborted: 0, injectedErrors: 0 }
+          serviceQuotas.resetCalls()
         })
       ),
       setFaults: (next) =>
@@ -422,6 +468,7 @@ export const make = (
           })
         ),
       setQuotas: model.setQuotas,
+      setServiceQuotas: (next) => Effect.sync(() => serviceQuotas.set(next)),
       failNext: (errors) => Effect.sync(() => void injected.push(...errors)),
       jobs: Effect.map(model.jobs, (jobs) => jobs.map(Model.describe)),
       describedJobs: Effect.map(model.jobs, (jobs) => jobs.map(Model.toWire))

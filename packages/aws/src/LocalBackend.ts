@@ -1,8 +1,9 @@
 /**
  * The whole local emulation in one Layer: a local S3 (`LocalS3`) and the Bedrock emulator
- * (`BedrockEmulator`) on loopback, and the three ports — `ObjectStore`, `BatchInference`,
- * `ModelRuntime` — provided by the *live* Layers of this package, whose real SDK clients talk
- * to them. No AWS account, no network beyond 127.0.0.1.
+ * (`BedrockEmulator`, which also answers Service Quotas) on loopback, and the ports —
+ * `ObjectStore`, `BatchInference`, `ModelRuntime`, `AccountQuotas` — provided by the *live*
+ * Layers of this package, whose real SDK clients talk to them. No AWS account, no network
+ * beyond 127.0.0.1.
  *
  * When to use: integration tests of anything built on the ports, and the offline default of
  * the node entrypoint. `LocalBackend` (the service) gives the endpoints, the emulator's
@@ -31,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import type { BatchConfig, BatchInference, ModelRuntime, ObjectStore } from "@batch-extract/core"
+import type { AccountQuotas, BatchConfig, BatchInference, ModelRuntime, ObjectStore } from "@batch-extract/core"
 import { Context, Effect, Layer, Redacted } from "effect"
 import type * as AwsClients from "./AwsClients.ts"
 import * as BedrockBatchInference from "./BedrockBatchInference.ts"
@@ -39,6 +40,7 @@ import * as BedrockEmulator from "./BedrockEmulator.ts"
 import * as BedrockModelRuntime from "./BedrockModelRuntime.ts"
 import * as LocalS3 from "./LocalS3.ts"
 import * as S3ObjectStore from "./S3ObjectStore.ts"
+import * as ServiceQuotasAccountQuotas from "./ServiceQuotasAccountQuotas.ts"
 
 /** Options of the local backend. */
 export interface Options {
@@ -76,6 +78,7 @@ export type Services =
   | ObjectStore.ObjectStore
   | BatchInference.BatchInference
   | ModelRuntime.ModelRuntime
+  | AccountQuotas.AccountQuotas
   | LocalBackend
   | LocalS3.LocalS3
   | BedrockEmulator.BedrockEmulator
@@ -101,7 +104,12 @@ export const clientSettings = (
   region,
   credentials: localCredentials,
   forcePathStyle: true,
-  endpoints: { s3: s3.endpoint, bedrock: bedrock.endpoint, bedrockRuntime: bedrock.endpoint }
+  endpoints: {
+    s3: s3.endpoint,
+    bedrock: bedrock.endpoint,
+    bedrockRuntime: bedrock.endpoint,
+    serviceQuotas: bedrock.endpoint
+  }
 })
 
 /** Options of {@link layerEmulation}: those of {@link layer} that shape the servers, not the ports. */
@@ -147,7 +155,7 @@ export const layerEmulation = (
   return emulator.pipe(Layer.provideMerge(localS3))
 }
 
-/** The local S3, the emulator and the three ports on them. */
+/** The local S3, the emulator and the ports on them. */
 export const layer = (
   options: Options = {}
 ): Layer.Layer<Services, LocalS3.LocalS3Error | BedrockEmulator.EmulatorError> => {
@@ -166,6 +174,7 @@ export const layer = (
         }),
         BedrockBatchInference.layer({ client }),
         BedrockModelRuntime.layer({ client }),
+        ServiceQuotasAccountQuotas.layer({ client }),
         Layer.succeed(LocalBackend, { s3, bedrock, clientSettings: client })
       )
     })

@@ -65,7 +65,8 @@ describe("BedrockEmulator", () => {
         recordsRejected: 0,
         recordsUnanswered: 0,
         requestsAborted: 0,
-        injectedErrors: 0
+        injectedErrors: 0,
+        serviceQuotaCalls: 0
       })
     }).pipe(Effect.provide(standalone({ region: "us-west-2", accountId: "111122223333" }))))
 

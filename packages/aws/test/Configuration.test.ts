@@ -19,7 +19,8 @@ describe("configuration", () => {
         withEnvironment({
           AWS_REGION: "eu-west-1",
           AWS_ENDPOINT_URL: "http://127.0.0.1:1000",
-          AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://127.0.0.1:2000"
+          AWS_ENDPOINT_URL_BEDROCK_RUNTIME: "http://127.0.0.1:2000",
+          AWS_ENDPOINT_URL_SERVICE_QUOTAS: "http://127.0.0.1:3000"
         })
       )
       assert.deepStrictEqual(fromEnvironment, {
@@ -27,7 +28,8 @@ describe("configuration", () => {
         endpoints: {
           s3: "http://127.0.0.1:1000",
           bedrock: "http://127.0.0.1:1000",
-          bedrockRuntime: "http://127.0.0.1:2000"
+          bedrockRuntime: "http://127.0.0.1:2000",
+          serviceQuotas: "http://127.0.0.1:3000"
         }
       })
       const explicit = yield* AwsClients.config({ region: "us-west-2" }).pipe(
@@ -37,7 +39,7 @@ describe("configuration", () => {
       const nothing = yield* AwsClients.config().pipe(withEnvironment({}))
       assert.deepStrictEqual(nothing, {
         region: undefined,
-        endpoints: { s3: undefined, bedrock: undefined, bedrockRuntime: undefined }
+        endpoints: { s3: undefined, bedrock: undefined, bedrockRuntime: undefined, serviceQuotas: undefined }
       })
     }))
 

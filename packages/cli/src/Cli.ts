@@ -1,6 +1,6 @@
 /**
- * The command line of `batch-extract`, built with `effect/cli`: `extract`, `resume`, `status`
- * and `stop`, each a module of its own under `commands/`. Every `BatchConfig` and extraction
+ * The command line of `batch-extract`, built with `effect/cli`: `extract`, `plan`, `resume`,
+ * `status` and `stop`, each a module of its own under `commands/`. Every `BatchConfig` and extraction
  * setting has a flag (see `Settings.specs`); values are validated by the library, all at once.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
@@ -9,6 +9,7 @@ import { CliError, Command } from "effect/cli"
 import { readFileSync } from "node:fs"
 import * as Emulator from "./commands/Emulator.ts"
 import * as Extract from "./commands/Extract.ts"
+import * as Plan from "./commands/Plan.ts"
 import * as Resume from "./commands/Resume.ts"
 import * as Status from "./commands/Status.ts"
 import * as Stop from "./commands/Stop.ts"
@@ -23,6 +24,7 @@ export const command = Command.make("batch-extract").pipe(
   Command.withDescription("Lexical-graph extraction over large corpora with Amazon Bedrock batch inference"),
   Command.withSubcommands([
     Extract.command,
+    Plan.command,
     Resume.command,
     Status.command,
     Stop.command,

@@ -12,6 +12,7 @@
 import { AwsBackend } from "@batch-extract/aws"
 import type * as Local from "@batch-extract/aws/local"
 import {
+  type AccountQuotas,
   BatchConfig,
   type BatchInference,
   type ClassificationInference,
@@ -79,6 +80,8 @@ export interface Request {
     readonly topicsPrompt?: string | undefined
     readonly inferClassificationsPrompt?: string | undefined
   } | undefined
+  /** `--prices FILE`: token prices per model over the built-in table (the `prices` setting). */
+  readonly pricesFile?: string | undefined
   readonly force: boolean
   /** `--database URL`: the run state in PostgreSQL instead of the embedded store under `--out`. */
   readonly database: string | undefined
@@ -106,6 +109,11 @@ export interface RecordedRun {
   readonly faults: Faults.FaultsFile | undefined
   /** Input bytes per part of the run (absent in runs recorded before parts: the default). */
   readonly partBytes?: number | undefined
+  /**
+   * The run's quotas and where they came from (absent in runs recorded before quotas were
+   * read); their values are in `batch`, so every process that works on the run uses them.
+   */
+  readonly quotas?: AccountQuotas.Resolution | undefined
 }
 
 const runIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -164,6 +172,11 @@ export const resolve = (request: Request) =>
       } catch (error) {
         issues.push({ path: `extraction.${key}`, message: `${file} is not valid JSON: ${String(error)}` })
       }
+    }
+    if (request.pricesFile !== undefined) {
+      const prices = yield* Effect.result(readJsonFile(request.pricesFile, "prices"))
+      if (prices._tag === "Failure") issues.push(...prices.failure.issues)
+      else gathered.batch.prices = prices.success
     }
     const batch = yield* Effect.result(BatchConfig.decode(gathered.batch))
     if (batch._tag === "Failure") issues.push(...batch.failure.issues)
@@ -295,18 +308,21 @@ export interface SummaryFile extends ExtractRun.RunResult {
   readonly backend: RecordedRun["backend"]
   readonly output: string
   readonly elapsedSeconds: number
+  /** The quotas the run used: values, where they came from, the warning when they could not be read. */
+  readonly quotas?: AccountQuotas.Resolution | undefined
 }
 
 /**
  * The summary file's content: the run's result — every figure a view of the run state, over
  * every process that worked on it — with what only the command knows around it: the backend,
- * the output directory and the run's elapsed time (start to end).
+ * the output directory, the run's elapsed time (start to end) and the quotas it used.
  */
 export const summaryJson = (recorded: RecordedRun, result: ExtractRun.RunResult): SummaryFile => ({
   ...result,
   backend: recorded.backend,
   output: recorded.out,
-  elapsedSeconds: Math.round((result.finishedAt - result.startedAt) / 100) / 10
+  elapsedSeconds: Math.round((result.finishedAt - result.startedAt) / 100) / 10,
+  ...(recorded.quotas === undefined ? {} : { quotas: recorded.quotas })
 })
 
 /** Where a run's state lives: `--database URL`, else the embedded store under `--out`. */
@@ -398,6 +414,7 @@ export const report = (recorded: RecordedRun, result: ExtractRun.RunResult, json
         `${file.records.failed} failed; jobs: ${file.jobs.total} ${JSON.stringify(file.jobs.byStatus)}; ` +
         `summary: ${path.join(recorded.out, "summary.json")}`
     )
+    for (const line of costLines(file)) yield* Console.error(line)
     for (const failure of file.failures.slice(0, 20)) {
       yield* Console.error(`  failed ${failure.stage} ${failure.recordId}: ${failure.reason}`)
     }
@@ -409,6 +426,25 @@ export const report = (recorded: RecordedRun, result: ExtractRun.RunResult, json
     if (json) yield* Console.log(JSON.stringify(file, null, 2))
     return result.exitCode
   })
+
+const usd = (amount: number) => `$${amount.toFixed(amount !== 0 && Math.abs(amount) < 0.01 ? 4 : 2)}`
+
+/** What the report says of a run's cost (from the tokens it reported), line by line. */
+export const costLines = (
+  result: Pick<ExtractRun.RunResult, "cost" | "costNote" | "prices" | "stages">
+): Array<string> => {
+  if (result.cost === null || result.cost === undefined) {
+    return result.costNote === undefined ? [] : [`cost: unknown: ${result.costNote}`]
+  }
+  const stages = Object.entries(result.stages).flatMap(([stage, totals]) =>
+    totals.cost === null || totals.cost === undefined ? [] : [`${stage} ${usd(totals.cost.total)}`]
+  )
+  return [
+    `cost: ${usd(result.cost.total)} (${usd(result.cost.batch)} batch, ${usd(result.cost.onDemand)} on demand; ` +
+    `${usd(result.cost.saving)} less than all on demand)` + (stages.length === 0 ? "" : `: ${stages.join(", ")}`) +
+    (result.prices === undefined ? "" : ` at ${result.prices.pricedAs}'s prices (${result.prices.source})`)
+  ]
+}
 
 /** What the report and `status` say of a run's inferred entity classifications, line by line. */
 export const classificationLines = (inference: ClassificationInference.Inference): Array<string> => [
@@ -469,10 +505,7 @@ const planner = (options: {
             )
           )
           const services = Context.merge(context, ports)
-          const readerOptions: Document.ReaderOptions = {
-            ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
-            ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
-          }
+          const readerOptions = readerOptionsOf(recorded)
           const sink = yield* Outputs.sinkOf(recorded.out, recorded.collectionId).pipe(Effect.provideContext(services))
           const plan: ExtractRun.RunPlan = {
             batch,
@@ -493,6 +526,12 @@ const planner = (options: {
         }).pipe(Effect.provideContext(context))
     })
   })
+
+/** How a run reads its documents (`--text-field`, `--path-metadata-key`). */
+export const readerOptionsOf = (recorded: RecordedRun): Document.ReaderOptions => ({
+  ...(recorded.textField === undefined ? {} : { textField: recorded.textField }),
+  ...(recorded.pathMetadataKey === undefined ? {} : { pathMetadataKey: recorded.pathMetadataKey })
+})
 
 /** Input bytes per part when a run does not say (64 MB: a small corpus is one part). */
 export const defaultPartBytes = 64_000_000

@@ -74,6 +74,12 @@ export const promptFileFlags = {
   inferClassificationsPrompt: "infer-classifications-prompt"
 } as const
 
+/**
+ * Every setting without a flag of its own that the command reads from a file named by a flag:
+ * the prompt templates, and the token prices (`--prices FILE`, a JSON price table).
+ */
+export const settingFileFlags = { ...promptFileFlags, prices: "prices" } as const
+
 /** The settings gathered from every source, ready for the library's decoders. */
 export interface Gathered {
   readonly batch: Record<string, unknown>
@@ -210,7 +216,7 @@ export const readmeHeader = "| reference (Python) | batch-extract | flag | defau
 export const readmeTable = (): string => {
   const rows = specs.map((spec) => {
     const setting = spec.entry.setting
-    const promptFlag = promptFileFlags[spec.entry.name as keyof typeof promptFileFlags] as string | undefined
+    const promptFlag = settingFileFlags[spec.entry.name as keyof typeof settingFileFlags] as string | undefined
     const flag = spec.flag === undefined
       ? promptFlag === undefined ? "(config file)" : `${code(`--${promptFlag} FILE`)} (or the config file)`
       : spec.kind === "boolean"

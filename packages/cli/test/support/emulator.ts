@@ -14,8 +14,15 @@ import * as Cli from "./cli.ts"
 export interface EmulatorOptions {
   /** `--bucket` (default: the command's, `batch-extract-local`). */
   readonly buckets?: ReadonlyArray<string> | undefined
-  /** `--max-concurrent-jobs`: the emulated account's quota of live jobs. */
+  /** `--max-concurrent-jobs`: the emulated account's quota of live jobs (enforced, and answered by Service Quotas). */
   readonly maxConcurrentJobs?: number | undefined
+  /** `--min-records-per-job`, `--max-records-per-job`, `--max-input-file-bytes`, `--max-job-bytes`: its other quotas. */
+  readonly minRecordsPerJob?: number | undefined
+  readonly maxRecordsPerJob?: number | undefined
+  readonly maxInputFileBytes?: number | undefined
+  readonly maxJobBytes?: number | undefined
+  /** `--deny-service-quotas`: Service Quotas answers `AccessDeniedException`. */
+  readonly denyServiceQuotas?: boolean | undefined
   /** `--job-seconds`: least time a job spends InProgress (long: to kill workers mid-job). */
   readonly jobSeconds?: number | undefined
   readonly perRecordMs?: number | undefined
@@ -81,6 +88,11 @@ const flagsOf = (options: EmulatorOptions): Array<string> => {
   }
   for (const bucket of options.buckets ?? []) add("bucket", bucket)
   add("max-concurrent-jobs", options.maxConcurrentJobs)
+  add("min-records-per-job", options.minRecordsPerJob)
+  add("max-records-per-job", options.maxRecordsPerJob)
+  add("max-input-file-bytes", options.maxInputFileBytes)
+  add("max-job-bytes", options.maxJobBytes)
+  if (options.denyServiceQuotas === true) flags.push("--deny-service-quotas")
   add("job-seconds", options.jobSeconds)
   add("per-record-ms", options.perRecordMs)
   add("region", options.region)

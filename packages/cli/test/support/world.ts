@@ -38,7 +38,7 @@ export interface World {
   readonly s3: Proxy.Proxy
   /** In front of the emulator's control plane (the runtime, HTTP/2, goes straight to it). */
   readonly bedrock: Proxy.Proxy
-  /** The environment of a child that reaches the emulation through the proxies. */
+  /** The environment of a child that reaches the emulation (S3 and the control plane through the proxies). */
   readonly env: (extra?: Readonly<Record<string, string>>) => Record<string, string>
 }
 
@@ -82,6 +82,8 @@ export const make = (options: {
           AWS_ENDPOINT_URL_S3: s3.endpoint,
           AWS_ENDPOINT_URL_BEDROCK: bedrock.endpoint,
           AWS_ENDPOINT_URL_BEDROCK_RUNTIME: local.bedrock.endpoint,
+          // Service Quotas (the emulator answers it on its port), straight: never AWS's.
+          AWS_ENDPOINT_URL_SERVICE_QUOTAS: local.bedrock.endpoint,
           ...extra
         })
     }

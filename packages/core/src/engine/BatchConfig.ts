@@ -23,6 +23,7 @@
 import { Config, Context, Effect, Layer, Schema } from "effect"
 import * as BatchInference from "./BatchInference.ts"
 import * as ModelFamily from "./ModelFamily.ts"
+import * as Pricing from "./Pricing.ts"
 import * as Setting from "./Setting.ts"
 import { type ConfigIssue, InvalidConfig, issuesOf } from "./Setting.ts"
 
@@ -275,6 +276,17 @@ export const settings = {
   stopJobsOnInterrupt: Setting.defaulted(Schema.Boolean, true, {
     kind: "boolean",
     description: "stop remote jobs when interrupted (else leave them for a resume)"
+  }),
+  /**
+   * Token prices per model over the built-in table (`Pricing`): what plans estimate and
+   * summaries report costs with. Each entry replaces the built-in one of its model.
+   */
+  prices: Setting.optional(Pricing.PriceTable, {
+    kind: "object",
+    flag: false,
+    description: "token prices per model over the built-in table: {modelId: {batch: {input, output}, " +
+      "onDemand: {input, output}}}, US dollars per 1,000 tokens",
+    defaultText: "the built-in table (`Pricing`)"
   })
 }
 

@@ -85,8 +85,22 @@ const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 /** An outcome as a step's result (plain JSON data, kept as it is). */
 const storedOutcome = Schema.Unknown as unknown as Schema.Codec<RunState.StoredOutcome, unknown>
 
-interface Item extends Packer.Sized {
+/** A record as the packer sees it: serialized and measured once, and why it cannot be sent, if so. */
+export interface Packable extends Packer.Sized {
   readonly record: BatchRecord.PackedRecord
+}
+
+/**
+ * A new record as the runner packs it: its line and size (`BatchRecord.pack`), rejected when
+ * its id is unusable. What `Packer.plan(…, Packer.limitsOf(config))` takes to plan the jobs a
+ * run of these records would create — as a plan (`Plan`) does without sending them.
+ */
+export const packable = (record: BatchRecord.BatchRecord): Packable => {
+  const packed = BatchRecord.pack(record)
+  return { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+}
+
+interface Item extends Packable {
   /** The outcome an earlier attempt at the run recorded (the record is not sent again). */
   readonly previous?: BatchRecord.RecordOutcome | undefined
 }
@@ -189,11 +203,11 @@ export const run = <E, R>(
                 const packed = BatchRecord.pack(record)
                 return { record: packed, bytes: packed.bytes, passthrough: true, previous: outcome }
               }
-              const packed = BatchRecord.pack(record)
+              const item = packable(record)
               const previous = done.get(record.recordId)
               return previous !== undefined
-                ? { record: packed, bytes: packed.bytes, passthrough: true, previous: RunState.fromStored(previous) }
-                : { record: packed, bytes: packed.bytes, rejection: BatchRecord.recordIdProblem(record.recordId) }
+                ? { record: item.record, bytes: item.bytes, passthrough: true, previous: RunState.fromStored(previous) }
+                : item
             })
           ))
       ),

@@ -1,7 +1,8 @@
 /**
  * The summary of a run of the engine, folded from its events: records by outcome and by path
- * (batch or on demand), jobs by final status, tokens, and every failure with its reason — and
- * its JSON form (the engine's part of a `summary.json`).
+ * (batch or on demand), jobs by final status, tokens (in all and by path), and every failure
+ * with its reason — and its JSON form (the engine's part of a `summary.json`), with the run's
+ * cost when asked for (`toJson`'s `pricing`).
  *
  * When to use: {@link collect} around any run of the engine. A workload built on the engine
  * extends this summary with its own counts (the extraction: `ExtractionSummary`).
@@ -9,6 +10,7 @@
  * @since 0.1.0
  */
 import { Effect, Ref } from "effect"
+import * as Pricing from "./Pricing.ts"
 import * as RunEvents from "./RunEvents.ts"
 
 /** One record that failed for good. */
@@ -45,6 +47,11 @@ export interface RunSummary {
   }
   readonly onDemandCalls: number
   readonly tokens: { readonly input: number; readonly output: number }
+  /**
+   * The same tokens by how they were billed: of records a batch job answered (batch price),
+   * and of records answered on demand (on-demand price).
+   */
+  readonly tokensByVia: Pricing.TokensByVia
   /** Fraction of answered records billed at batch price (1 when nothing was answered). */
   readonly batchShare: number
   readonly failures: ReadonlyArray<Failure>
@@ -56,6 +63,7 @@ export const empty: RunSummary = {
   jobs: { total: 0, byStatus: {}, createsDeferred: 0, incomplete: [] },
   onDemandCalls: 0,
   tokens: { input: 0, output: 0 },
+  tokensByVia: { batch: Pricing.noTokens, onDemand: Pricing.noTokens },
   batchShare: 1,
   failures: []
 }
@@ -89,6 +97,13 @@ export const update = <S extends RunSummary>(summary: S, event: RunEvents.RunEve
         tokens: {
           input: summary.tokens.input + event.inputTokens,
           output: summary.tokens.output + event.outputTokens
+        },
+        tokensByVia: {
+          ...summary.tokensByVia,
+          [event.via]: Pricing.addTokens(summary.tokensByVia[event.via], {
+            input: event.inputTokens,
+            output: event.outputTokens
+          })
         },
         batchShare: share(batch, onDemand)
       }
@@ -132,6 +147,8 @@ export interface RunTotals {
   }
   readonly jobs: { readonly total: number; readonly byStatus: Readonly<Record<string, number>> }
   readonly tokens: { readonly input: number; readonly output: number }
+  /** The tokens by how they were billed (needed for the cost; see `toJson`'s `pricing`). */
+  readonly tokensByVia?: Pricing.TokensByVia | undefined
   readonly failures: ReadonlyArray<Failure>
 }
 
@@ -144,6 +161,14 @@ export interface Json {
   readonly failures: ReadonlyArray<Failure>
   /** Set when the figures are the whole run's ({@link RunTotals}): records, jobs, tokens, failures. */
   readonly resumed?: true
+  /**
+   * What the tokens cost, in US dollars (with `pricing` only): `batch` and `onDemand` the
+   * parts billed each way, `total`, and `saving` against an all-on-demand run; `null` when the
+   * model has no price (then `costNote` says so).
+   */
+  readonly cost?: Pricing.Cost | null
+  /** Why there is no cost, or what it leaves out. */
+  readonly costNote?: string
 }
 
 /**
@@ -152,10 +177,12 @@ export interface Json {
  *
  * Details: with `runTotals` (a resumed run), records, finished jobs, tokens, the batch share
  * and failures are the whole run's, and `resumed` is set; retried records and deferred
- * creates stay this process's.
+ * creates stay this process's. With `pricing` (the run's model and the `prices` setting), `cost`
+ * (and `costNote`) follow, from the tokens by path ({@link Pricing.report}).
  */
 export const toJson = (summary: RunSummary, options?: {
   readonly runTotals?: RunTotals | undefined
+  readonly pricing?: { readonly modelId: string; readonly prices?: Pricing.PriceTable | undefined } | undefined
 }): Json => {
   const totals = options?.runTotals
   const records = totals?.records ?? summary.records
@@ -186,5 +213,12 @@ export const toJson = (summary: RunSummary, options?: {
       reason: f.reason
     }))
   }
-  return totals === undefined ? json : { ...json, resumed: true }
+  const withTotals: Json = totals === undefined ? json : { ...json, resumed: true }
+  const pricing = options?.pricing
+  if (pricing === undefined) return withTotals
+  const byVia = totals === undefined ? summary.tokensByVia : totals.tokensByVia
+  const priced = byVia === undefined
+    ? { cost: null, costNote: "the tokens by path (batch or on demand) are unknown" }
+    : Pricing.report(pricing.modelId, byVia, pricing.prices)
+  return { ...withTotals, ...priced }
 }

@@ -139,72 +139,42 @@ export interface ExtractOptions {
   readonly classifications?: ReadonlyArray<string> | undefined
 }
 
-/** Errors that end an extraction (bad documents and failed records do not). */
-export type ExtractError = BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError
-
-interface InFlight {
-  readonly chunk: Chunker.Chunk
-  propositions: ReadonlyArray<string>
-  propositionDiagnostics: ReadonlyArray<ParseDiagnostic.ParseDiagnostic>
-  readonly failures: Array<ChunkFailure>
+/** What {@link chunksOf} needs (`EA`: how `admitChunks` may fail). */
+export interface ChunksOptions<EA = never> {
+  readonly chunking: Chunker.Chunking
+  /** Documents read ahead (`extractionBatchSize`). */
+  readonly extractionBatchSize: number
+  /** Chunk ids to leave out (already extracted and written). */
+  readonly skipChunk?: ((chunkId: string) => boolean) | undefined
+  /** Each document's new chunks → those to extract (see {@link ExtractOptions.admitChunks}). */
+  readonly admitChunks?:
+    | ((chunks: ReadonlyArray<Chunker.Chunk>) => Effect.Effect<ReadonlyArray<Chunker.Chunk>, EA>)
+    | undefined
 }
 
-type DocumentInput = Document.Document | Document.ReadResult
-
-const isReadResult = (input: DocumentInput): input is Document.ReadResult =>
-  "_tag" in input && (input._tag === "Read" || input._tag === "Skipped")
-
 /**
- * Extract a stream of documents (or reader results, whose skips are reported). Emits every
- * chunk once, as its extraction ends (chunks of one source may come in any order; each
- * carries its index).
+ * Documents (or reader results) → the chunks an extraction sends, in document order: each
+ * document chunked, chunks seen before in this stream (repeated documents or passages) and
+ * those `skipChunk` or `admitChunks` leave out dropped. Publishes `DocumentRead` for each
+ * document and `DocumentSkipped` for each skip (unreadable, unchunkable, without text) to the
+ * `ExtractionEvents` handler; never fails for a document.
+ *
+ * When to use: what {@link extract} sends to its first stage; a plan (`Plan`) counts and packs
+ * the same chunks without sending them.
  */
-export const extract = <E, R>(
-  documents: Stream.Stream<DocumentInput, E, R>,
-  options: ExtractOptions
-): Stream.Stream<ExtractedChunk, E | ExtractError, R | BatchRunner.Services> =>
-  Stream.unwrap(Effect.gen(function*() {
-    const { batch, extraction, runId } = options
-    // The engine's events of this run reach the extraction's handler too: one place to subscribe.
-    const engineEvents = ExtractionEvents.forwarding(
-      yield* RunEvents.RunEvents,
-      yield* ExtractionEvents.ExtractionEvents
-    )
-    const family = yield* Effect.fromResult(BatchConfig.modelFamily(batch))
-    const parameters = BatchConfig.inferenceParameters(batch)
-    const chunking = chunkingOf(extraction)
-    const inFlight = new Map<string, InFlight>()
+export const chunksOf = <E, R, EA = never>(
+  inputs: Stream.Stream<DocumentInput, E, R>,
+  options: ChunksOptions<EA>
+): Stream.Stream<Chunker.Chunk, E | EA, R> =>
+  Stream.suspend(() => {
     // Duplicates, in memory that grows with documents, not chunks: a chunk's id is its source's
     // id and a digest of its text and metadata, and a source id derived from the text repeats
     // only for the same text and metadata, so a repeated derived source brings only duplicates.
     // Sources with their own (`aws:`) ids keep their chunk ids, as two of them may differ.
     const seenSources = new Set<string>()
     const seenChunks = new Set<string>()
-
-    // Classifications to infer: the first documents are read (as far as the sample needs)
-    // and inferred from before anything is sent; then they are extracted like the rest.
-    let inputs: Stream.Stream<DocumentInput, E, R> = documents
-    let classifications = options.classifications ?? extraction.preferredEntityClassifications
-    if (options.classifications === undefined && extraction.inferEntityClassifications) {
-      const inference = ClassificationInference.optionsOf(extraction)
-      const [gathered, rest] = yield* Stream.peel(
-        documents,
-        ClassificationInference.sampleSink<DocumentInput>(chunking, ClassificationInference.sampleSize(inference))
-      )
-      const inferred = yield* ClassificationInference.infer(gathered.chunks, inference, batch)
-      yield* ExtractionEvents.publish({ _tag: "ClassificationsInferred", inference: inferred })
-      classifications = inferred.classifications
-      inputs = Stream.concat(Stream.fromIterable(gathered.inputs), rest)
-    }
-    const topicsOptions: Prompts.TopicsOptions = {
-      template: extraction.topicsPrompt,
-      preferredEntityClassifications: classifications,
-      preferredTopics: extraction.preferredTopics
-    }
-
-    // Documents → chunks (skips and unchunkable documents are reported, not fatal).
-    const chunks = inputs.pipe(
-      Stream.buffer({ capacity: extraction.extractionBatchSize }),
+    return inputs.pipe(
+      Stream.buffer({ capacity: options.extractionBatchSize }),
       Stream.mapEffect((input) =>
         Effect.gen(function*() {
           if (isReadResult(input) && input._tag === "Skipped") {
@@ -213,7 +183,7 @@ export const extract = <E, R>(
           }
           const document = isReadResult(input) ? input.document : input
           const where = isReadResult(input) ? input.path : (document.id ?? "(document)")
-          const result = yield* Effect.result(Chunker.chunk(document, chunking))
+          const result = yield* Effect.result(Chunker.chunk(document, options.chunking))
           if (Result.isFailure(result)) {
             yield* ExtractionEvents.publish({ _tag: "DocumentSkipped", path: where, reason: result.failure.message })
             return []
@@ -250,13 +220,82 @@ export const extract = <E, R>(
               reason: "the document has no text"
             })
           }
-          for (const chunk of fresh) {
-            inFlight.set(chunk.id, { chunk, propositions: [], propositionDiagnostics: [], failures: [] })
-          }
           return fresh
         })
       ),
       Stream.flattenIterable
+    )
+  })
+
+/** Errors that end an extraction (bad documents and failed records do not). */
+export type ExtractError = BatchRunner.InvalidRunOptions | ModelFamily.UnknownModelFamily | RunState.StateError
+
+interface InFlight {
+  readonly chunk: Chunker.Chunk
+  propositions: ReadonlyArray<string>
+  propositionDiagnostics: ReadonlyArray<ParseDiagnostic.ParseDiagnostic>
+  readonly failures: Array<ChunkFailure>
+}
+
+/** A document, or a reader's result (read or skipped). */
+export type DocumentInput = Document.Document | Document.ReadResult
+
+const isReadResult = (input: DocumentInput): input is Document.ReadResult =>
+  "_tag" in input && (input._tag === "Read" || input._tag === "Skipped")
+
+/**
+ * Extract a stream of documents (or reader results, whose skips are reported). Emits every
+ * chunk once, as its extraction ends (chunks of one source may come in any order; each
+ * carries its index).
+ */
+export const extract = <E, R>(
+  documents: Stream.Stream<DocumentInput, E, R>,
+  options: ExtractOptions
+): Stream.Stream<ExtractedChunk, E | ExtractError, R | BatchRunner.Services> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const { batch, extraction, runId } = options
+    // The engine's events of this run reach the extraction's handler too: one place to subscribe.
+    const engineEvents = ExtractionEvents.forwarding(
+      yield* RunEvents.RunEvents,
+      yield* ExtractionEvents.ExtractionEvents
+    )
+    const family = yield* Effect.fromResult(BatchConfig.modelFamily(batch))
+    const parameters = BatchConfig.inferenceParameters(batch)
+    const chunking = chunkingOf(extraction)
+    const inFlight = new Map<string, InFlight>()
+
+    // Classifications to infer: the first documents are read (as far as the sample needs)
+    // and inferred from before anything is sent; then they are extracted like the rest.
+    let inputs: Stream.Stream<DocumentInput, E, R> = documents
+    let classifications = options.classifications ?? extraction.preferredEntityClassifications
+    if (options.classifications === undefined && extraction.inferEntityClassifications) {
+      const inference = ClassificationInference.optionsOf(extraction)
+      const [gathered, rest] = yield* Stream.peel(
+        documents,
+        ClassificationInference.sampleSink<DocumentInput>(chunking, ClassificationInference.sampleSize(inference))
+      )
+      const inferred = yield* ClassificationInference.infer(gathered.chunks, inference, batch)
+      yield* ExtractionEvents.publish({ _tag: "ClassificationsInferred", inference: inferred })
+      classifications = inferred.classifications
+      inputs = Stream.concat(Stream.fromIterable(gathered.inputs), rest)
+    }
+    const topicsOptions: Prompts.TopicsOptions = {
+      template: extraction.topicsPrompt,
+      preferredEntityClassifications: classifications,
+      preferredTopics: extraction.preferredTopics
+    }
+
+    // Documents → chunks (skips and unchunkable documents are reported, not fatal).
+    const chunks = chunksOf(inputs, {
+      chunking,
+      extractionBatchSize: extraction.extractionBatchSize,
+      skipChunk: options.skipChunk,
+      admitChunks: options.admitChunks
+    }).pipe(
+      Stream.map((chunk) => {
+        inFlight.set(chunk.id, { chunk, propositions: [], propositionDiagnostics: [], failures: [] })
+        return chunk
+      })
     )
 
     /**

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Effect, Ref } from "effect"
+import type * as Pricing from "../engine/Pricing.ts"
 import * as RunSummary from "../engine/RunSummary.ts"
 import type * as ClassificationInference from "./ClassificationInference.ts"
 import * as ExtractionEvents from "./ExtractionEvents.ts"
@@ -138,10 +139,13 @@ export interface Json extends RunSummary.Json {
  * were inferred) and `failures`.
  *
  * Details: with `runTotals` (a resumed run) the engine's figures are the whole run's and
- * `resumed` is set; the extraction counts stay this process's.
+ * `resumed` is set; the extraction counts stay this process's. With `pricing`, `cost` (and
+ * `costNote`) follow the engine's figures.
  */
 export const toJson = (summary: ExtractionSummary, options?: {
   readonly runTotals?: RunSummary.RunTotals | undefined
+  /** The run's model and the `prices` setting: adds `cost` (see `RunSummary.toJson`). */
+  readonly pricing?: { readonly modelId: string; readonly prices?: Pricing.PriceTable | undefined } | undefined
 }): Json => {
   const { failures, resumed, ...engine } = RunSummary.toJson(summary, options)
   const x = summary.extraction

@@ -39,6 +39,7 @@ import type * as BatchConfig from "../engine/BatchConfig.ts"
 import type { BatchInference } from "../engine/BatchInference.ts"
 import type { ModelRuntime } from "../engine/ModelRuntime.ts"
 import type { ObjectStore } from "../engine/ObjectStore.ts"
+import * as Pricing from "../engine/Pricing.ts"
 import type * as RunState from "../engine/RunState.ts"
 import { RunState as RunStateService, StateError } from "../engine/RunState.ts"
 import type * as Chunker from "../extraction/Chunker.ts"
@@ -122,24 +123,48 @@ export interface RunResult extends ExtractionSummary.Json {
   readonly exitCode: number
   readonly startedAt: number
   readonly finishedAt: number
-  /** Per stage: records, jobs and tokens, and the model. */
-  readonly stages: Readonly<Record<string, RunStore.StageTotals & { readonly model: string }>>
+  /**
+   * What the run cost, in US dollars, from the tokens its records reported (and, with
+   * entity-classification inference, its calls'): `batch` and `onDemand` the parts billed each
+   * way, `total`, and `saving` against the same tokens all on demand. `null` for a model
+   * without a price (`costNote` says so).
+   */
+  readonly cost: Pricing.Cost | null
+  /** Why there is no cost. */
+  readonly costNote?: string
+  /** The prices the cost is from (absent for a model without a price). */
+  readonly prices?: ReturnType<typeof Pricing.describePrice>
+  /** Per stage: records, jobs and tokens (in all and by how they were billed), the model, the cost. */
+  readonly stages: Readonly<
+    Record<
+      string,
+      RunStore.StageTotals & {
+        readonly model: string
+        readonly tokensByVia: Pricing.TokensByVia
+        readonly cost: Pricing.Cost | null
+      }
+    >
+  >
 }
 
 /**
  * The summary of a run from its state: records, jobs, tokens and failures over every process
  * that worked on it; extraction counts from its manifest; `retried`, `createsDeferred`,
- * on-demand calls and incomplete jobs from the events of its parts (`events`).
+ * on-demand calls and incomplete jobs from the events of its parts (`events`); the cost per
+ * stage and in all, from the tokens of its records by how they were billed and the model's
+ * prices (`prices`: the run's `prices` setting over the built-in table; `Pricing`).
  */
 export const summarize = (
   runId: string,
   model: string,
   events: ExtractionSummary.ExtractionSummary,
   startedAt: number,
-  finishedAt: number
+  finishedAt: number,
+  prices?: Pricing.PriceTable | undefined
 ): Effect.Effect<RunResult, RunState.StateError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const stages = yield* RunStore.stageTotals(runId)
+    const byVia = yield* RunStore.tokensByVia(runId)
     const total = RunStore.sumStages(stages)
     const counts = yield* RunStore.manifestCounts(runId)
     const failures = yield* Stream.runCollect(RunStore.failures(runId))
@@ -162,13 +187,33 @@ export const summarize = (
     const { resumed: _, ...rest } = json
     const failed = json.failures.length > 0 || json.skippedDocuments.length > 0 ||
       counts.chunks.pending + counts.chunks.staged + counts.chunks.in_job > 0
+    const priced = Pricing.lookup(model, prices)
+    const none: Pricing.TokensByVia = { batch: Pricing.noTokens, onDemand: Pricing.noTokens }
+    const stageCost = (tokens: Pricing.TokensByVia) =>
+      priced === undefined ? null : Pricing.costOf(priced.price, tokens)
+    // The classification inference's calls are on demand, apart from the records' tokens.
+    const inferenceTokens = events.classifications?.tokens ?? Pricing.noTokens
+    const stageCosts = [...stages.keys()].map((stage) => stageCost(byVia.get(stage) ?? none))
+    const cost = priced === undefined ? null : [
+      ...stageCosts,
+      stageCost({ batch: Pricing.noTokens, onDemand: inferenceTokens })
+    ].reduce<Pricing.Cost>((sum, c) => (c === null ? sum : Pricing.addCosts(sum, c)), Pricing.noCost)
     return {
       runId,
       exitCode: failed ? 1 : 0,
       startedAt,
       finishedAt,
       ...rest,
-      stages: Object.fromEntries([...stages].map(([stage, totals]) => [stage, { ...totals, model }]))
+      cost,
+      ...(priced === undefined
+        ? { costNote: Pricing.unknownModelNote(model) }
+        : { prices: Pricing.describePrice(priced) }),
+      stages: Object.fromEntries(
+        [...stages].map(([stage, totals]) => {
+          const tokensByVia = byVia.get(stage) ?? none
+          return [stage, { ...totals, model, tokensByVia, cost: stageCost(tokensByVia) }]
+        })
+      )
     }
   })
 
@@ -239,7 +284,14 @@ const runBody = (runId: string) =>
       classifications: inference
     }
     const finishedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-    const result = yield* summarize(runId, plan.batch.model.modelId, events, run.startedAt, finishedAt)
+    const result = yield* summarize(
+      runId,
+      plan.batch.model.modelId,
+      events,
+      run.startedAt,
+      finishedAt,
+      plan.batch.prices
+    )
     yield* plan.finish(result)
     yield* RunStore.finishRun(runId, result.exitCode, result, finishedAt)
     yield* RunStore.releaseSlotsOf(runId)

@@ -23,6 +23,7 @@ import { type Array as Arr, Data, Duration, Effect, Layer, Option, Schedule, Sch
 import { SqlClient } from "effect/sql"
 import type { JobStatus } from "../engine/BatchInference.ts"
 import type * as BatchRecord from "../engine/BatchRecord.ts"
+import type * as Pricing from "../engine/Pricing.ts"
 import * as RunState from "../engine/RunState.ts"
 import type * as RunSummary from "../engine/RunSummary.ts"
 import * as ClassificationInference from "../extraction/ClassificationInference.ts"
@@ -718,19 +719,18 @@ export const recordParts = <E, R>(runId: string, inputs: Stream.Stream<Input, E,
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`DELETE FROM be_inputs WHERE run_id = ${runId}`.pipe(Effect.mapError(fail("could not record the inputs")))
+    const partOf = partitioner(partBytes)
     let part = 0
-    let inPart = 0
     let seq = 0
     let files = 0
     let bytes = 0
     yield* inputs.pipe(
       Stream.map((input) => {
-        if (inPart > 0 && inPart + input.size > partBytes) {
-          part += 1
-          inPart = 0
+        const next = partOf(input.size)
+        if (next !== part) {
+          part = next
           seq = 0
         }
-        inPart += input.size
         files += 1
         bytes += input.size
         return {
@@ -750,6 +750,25 @@ export const recordParts = <E, R>(runId: string, inputs: Stream.Stream<Input, E,
     )
     return { parts: files === 0 ? 0 : part + 1, files, bytes }
   })
+
+/**
+ * How a run's inputs are split into parts: a function to call with each input's size, in
+ * order, that returns its part (0, 1, …). A part takes inputs while they fit in `partBytes`;
+ * an input is never split, and a part holds at least one. {@link recordParts} splits a run with
+ * it; a plan of a run (`Plan`) splits its inputs the same way.
+ */
+export const partitioner = (partBytes: number): (size: number) => number => {
+  let part = 0
+  let inPart = 0
+  return (size) => {
+    if (inPart > 0 && inPart + size > partBytes) {
+      part += 1
+      inPart = 0
+    }
+    inPart += size
+    return part
+  }
+}
 
 /** How many parts a run's inputs were split into (0 before they were). */
 export const partCount = (runId: string) =>
@@ -962,6 +981,28 @@ export const stageTotals = (runId: string) =>
     }
     return stages as ReadonlyMap<string, StageTotals>
   }).pipe(Effect.mapError(fail(`could not total run ${runId}`)))
+
+/**
+ * A run's tokens per stage by how they were billed: of records answered by batch jobs and of
+ * records answered on demand (aggregated in the database). What the summary's cost is from.
+ */
+export const tokensByVia = (runId: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<
+      { stage: string; via: string | null; i: number | null; o: number | null }
+    >`SELECT stage, via,
+      sum(input_tokens) AS i, sum(output_tokens) AS o
+      FROM be_outcomes WHERE run_id = ${runId} AND tag <> 'Failed' GROUP BY stage, via`
+    const stages = new Map<string, { batch: Pricing.Tokens; onDemand: Pricing.Tokens }>()
+    for (const row of rows) {
+      const entry = stages.get(row.stage) ?? { batch: { input: 0, output: 0 }, onDemand: { input: 0, output: 0 } }
+      const via = row.via === "onDemand" ? "onDemand" : "batch"
+      entry[via] = { input: entry[via].input + num(row.i), output: entry[via].output + num(row.o) }
+      stages.set(row.stage, entry)
+    }
+    return stages as ReadonlyMap<string, Pricing.TokensByVia>
+  }).pipe(Effect.mapError(fail(`could not total the tokens of run ${runId}`)))
 
 /** Sum stage totals into a run's. */
 export const sumStages = (stages: ReadonlyMap<string, StageTotals>): StageTotals => {

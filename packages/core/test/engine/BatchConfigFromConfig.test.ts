@@ -204,6 +204,6 @@ describe("BatchConfig from Effect Config", () => {
       "EXTRACTION_MODEL"
     ])
     assert.deepStrictEqual(names.find(([name]) => name === "region")?.[1], ["BATCH_EXTRACT_REGION", "AWS_REGION"])
-    assert.strictEqual(names.length, 30)
+    assert.strictEqual(names.length, 31)
   })
 })
