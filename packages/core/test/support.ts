@@ -2,14 +2,14 @@
  * Shared helpers for the engine tests: a full simulated environment and a driver that
  * advances the TestClock until an effect is done.
  */
-import { BatchConfig, type BatchJob, type BatchRecord, ModelFamily, type RunState } from "@batch-extract/core"
+import { BatchConfig, type BatchJob, BatchRecord, ModelFamily, RunState } from "@batch-extract/core"
 import {
   type DeterministicModelRuntime,
   type InMemoryObjectStore,
   type SimulatedBatchInference,
   TestBackend
 } from "@batch-extract/core/testing"
-import { Effect } from "effect"
+import { Effect, FileSystem, Path, Schema } from "effect"
 
 export const baseConfig: BatchConfig.BatchConfigInput = {
   bucketName: "extract-bucket",
@@ -76,3 +76,48 @@ export const storedOutcomes = (
   }
   return found
 }
+
+/** One job's spec over records `firstRecord`…`firstRecord + n - 1` of the propositions stage of run "r". */
+export const jobSpec = (
+  n: number,
+  options: { readonly label?: string; readonly attempt?: number; readonly firstRecord?: number } = {}
+): BatchJob.JobSpec => ({
+  runId: "r",
+  stage: "propositions",
+  label: options.label ?? "1",
+  attempt: options.attempt ?? 1,
+  records: records((options.firstRecord ?? 0) + n).slice(options.firstRecord ?? 0).map(BatchRecord.pack)
+})
+
+/**
+ * A run state that keeps every step's result, encoded, and replays a kept step (as a durable
+ * run does); `memory` is the in-memory state underneath, `kept` the encoded results by step name.
+ */
+export const replayingState = Effect.map(RunState.makeMemory, (memory) => {
+  const kept = new Map<string, unknown>()
+  const store: RunState.Store = {
+    ...memory,
+    step: (name, success, effect) =>
+      kept.has(name)
+        ? Effect.sync(() => Schema.decodeUnknownSync(success)(kept.get(name)))
+        : Effect.tap(
+          effect,
+          (value) => Effect.sync(() => void kept.set(name, Schema.encodeUnknownSync(success)(value)))
+        )
+  }
+  return { store, memory, kept: kept as ReadonlyMap<string, unknown> }
+})
+
+/** A scoped temporary directory holding the given files (relative path → content). */
+export const tempTree = (files: Record<string, string | Uint8Array>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "documents-" })
+    for (const [name, content] of Object.entries(files)) {
+      const file = path.join(dir, name)
+      yield* fs.makeDirectory(path.dirname(file), { recursive: true })
+      yield* fs.writeFile(file, typeof content === "string" ? new TextEncoder().encode(content) : content)
+    }
+    return dir
+  })

@@ -2,7 +2,7 @@ import { BatchConfig, BatchJob, BatchRecord, BatchRunner, RunEvents, RunSummary 
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { config, makeEnv, records, runOnTestClock, settleRetryable } from "../support.ts"
+import { config, jobSpec, makeEnv, records, runOnTestClock, settleRetryable } from "../support.ts"
 
 const run = (n: number, overrides: Parameters<typeof config>[0] = {}, env: Parameters<typeof makeEnv>[0] = {}) =>
   Effect.gen(function*() {
@@ -101,13 +101,7 @@ describe("BatchRunner", () => {
       const cfg = yield* config({ deleteOnSuccess: false })
       const env = yield* makeEnv()
       const family = yield* Effect.fromResult(BatchConfig.modelFamily(cfg))
-      const spec = {
-        runId: "r",
-        stage: "propositions",
-        label: "1",
-        attempt: 1,
-        records: records(120).map(BatchRecord.pack)
-      }
+      const spec = jobSpec(120)
       const first = yield* runOnTestClock(
         BatchJob.run(cfg, family, spec, undefined, settleRetryable).pipe(Effect.provide(env.layer))
       )

@@ -1,24 +1,11 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Path, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import * as Document from "../../src/extraction/Document.ts"
+import { tempTree as tree } from "../support.ts"
 
 const encoder = new TextEncoder()
-
-/** A temp directory holding the given files (relative path → content). */
-const tree = (files: Record<string, string | Uint8Array>) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "documents-" })
-    for (const [name, content] of Object.entries(files)) {
-      const file = path.join(dir, name)
-      yield* fs.makeDirectory(path.dirname(file), { recursive: true })
-      yield* fs.writeFile(file, typeof content === "string" ? encoder.encode(content) : content)
-    }
-    return dir
-  })
 
 const summary = (result: Document.ReadResult) =>
   result._tag === "Read"
