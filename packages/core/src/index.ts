@@ -54,3 +54,9 @@ export * as Topics from "./extraction/Topics.ts"
 export * as ExtractRun from "./run/ExtractRun.ts"
 export * as RunStore from "./run/RunStore.ts"
 export * as SharedJobSlots from "./run/SharedJobSlots.ts"
+
+// The build stage: the lexical graph, the openCypher that writes it, the store ports
+export * as GraphModel from "./build/GraphModel.ts"
+export * as GraphStore from "./build/GraphStore.ts"
+export * as OpenCypher from "./build/OpenCypher.ts"
+export * as VectorStore from "./build/VectorStore.ts"

@@ -1,0 +1,187 @@
+/**
+ * The vector-store port: where the build writes embeddings (the reference's `chunk`,
+ * `statement` and optional `topic` indexes) and where a query finds the nearest ones.
+ *
+ * Contract of every implementation:
+ * - `createIndex(name, dimensions)` is idempotent for the same dimensions and fails with
+ *   {@link DimensionMismatch} when the index exists with others (an index built with another
+ *   embedding model must not be mixed with this one).
+ * - `upsert` writes rows by id, replacing a row with the same id (the reference inserted only
+ *   absent ids, so a row never changed, BUILD.md §9.12). A batch with a vector of the wrong
+ *   length fails whole, writing nothing.
+ * - `nearest` ranks by cosine similarity, best first, ties by id.
+ *
+ * Live Layer: the embedded store package (PGlite with pgvector). For tests: {@link makeMemory}
+ * / {@link layerMemory}.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Effect, Layer } from "effect"
+import type { Metadata } from "../extraction/Document.ts"
+
+/** One embedded text: the id of its node, its vector and what a query shows with it. */
+export interface VectorRow {
+  readonly id: string
+  readonly vector: ReadonlyArray<number>
+  readonly metadata: Metadata
+}
+
+/** A row found by {@link VectorStore} `nearest`, with its cosine similarity (-1..1). */
+export interface Match {
+  readonly id: string
+  readonly score: number
+  readonly metadata: Metadata
+}
+
+/** An index exists with other dimensions than asked, or a vector does not fit its index. */
+export class DimensionMismatch extends Data.TaggedError("DimensionMismatch")<{
+  readonly operation: string
+  readonly index: string
+  /** The index's dimensions. */
+  readonly expected: number
+  /** The dimensions asked for, or the length of the offending vector. */
+  readonly actual: number
+  readonly message: string
+}> {}
+
+/** The index was never created. */
+export class IndexNotFound extends Data.TaggedError("IndexNotFound")<{
+  readonly operation: string
+  readonly index: string
+  readonly message: string
+}> {}
+
+/** Any other store failure (connection, query, invalid argument). */
+export class VectorStoreError extends Data.TaggedError("VectorStoreError")<{
+  readonly operation: string
+  readonly message: string
+  /** Whether trying again may succeed. */
+  readonly retryable: boolean
+  readonly cause?: unknown
+}> {}
+
+/** The vector-store service. */
+export class VectorStore extends Context.Service<VectorStore, {
+  /** Create an index (no-op when it exists with the same dimensions). */
+  readonly createIndex: (
+    name: string,
+    dimensions: number
+  ) => Effect.Effect<void, DimensionMismatch | VectorStoreError>
+  /** Insert or replace rows by id (one batch). */
+  readonly upsert: (
+    index: string,
+    rows: ReadonlyArray<VectorRow>
+  ) => Effect.Effect<void, IndexNotFound | DimensionMismatch | VectorStoreError>
+  /** Delete rows by id (missing ids are ignored), e.g. the statements of a replaced chunk. */
+  readonly remove: (index: string, ids: ReadonlyArray<string>) => Effect.Effect<void, IndexNotFound | VectorStoreError>
+  /** The `k` rows most similar to a vector, best first. */
+  readonly nearest: (
+    index: string,
+    vector: ReadonlyArray<number>,
+    k: number
+  ) => Effect.Effect<ReadonlyArray<Match>, IndexNotFound | DimensionMismatch | VectorStoreError>
+  /** How many rows an index holds. */
+  readonly count: (index: string) => Effect.Effect<number, IndexNotFound | VectorStoreError>
+}>()("@batch-extract/core/VectorStore") {}
+
+/** Cosine similarity; 0 when either vector is all zeros (no direction to compare). */
+export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  let dot = 0
+  let normA = 0
+  let normB = 0
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i] ?? 0
+    dot += x * y
+    normA += x * x
+    normB += y * y
+  }
+  return normA === 0 || normB === 0 ? 0 : dot / Math.sqrt(normA * normB)
+}
+
+// -----------------------------------------------------------------------------
+// In memory
+// -----------------------------------------------------------------------------
+
+interface MemoryIndex {
+  readonly dimensions: number
+  readonly rows: Map<string, VectorRow>
+}
+
+/** A store in memory with the port's exact semantics (exhaustive cosine search). */
+export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() => {
+  const indexes = new Map<string, MemoryIndex>()
+
+  const indexOf = (operation: string, name: string): Effect.Effect<MemoryIndex, IndexNotFound> => {
+    const index = indexes.get(name)
+    return index === undefined
+      ? Effect.fail(new IndexNotFound({ operation, index: name, message: `vector index "${name}" does not exist` }))
+      : Effect.succeed(index)
+  }
+
+  const checkLength = (operation: string, name: string, index: MemoryIndex, vector: ReadonlyArray<number>) =>
+    vector.length === index.dimensions ? Effect.void : Effect.fail(
+      new DimensionMismatch({
+        operation,
+        index: name,
+        expected: index.dimensions,
+        actual: vector.length,
+        message: `vector of ${vector.length} dimensions for index "${name}" of ${index.dimensions}`
+      })
+    )
+
+  return {
+    createIndex: (name, dimensions) =>
+      Effect.suspend((): Effect.Effect<void, DimensionMismatch | VectorStoreError> => {
+        const operation = "VectorStore.createIndex"
+        if (!Number.isInteger(dimensions) || dimensions < 1) {
+          return Effect.fail(
+            new VectorStoreError({
+              operation,
+              message: `dimensions must be a positive integer, got ${dimensions}`,
+              retryable: false
+            })
+          )
+        }
+        const existing = indexes.get(name)
+        if (existing === undefined) {
+          indexes.set(name, { dimensions, rows: new Map() })
+          return Effect.void
+        }
+        return existing.dimensions === dimensions ? Effect.void : Effect.fail(
+          new DimensionMismatch({
+            operation,
+            index: name,
+            expected: existing.dimensions,
+            actual: dimensions,
+            message: `vector index "${name}" exists with ${existing.dimensions} dimensions, not ${dimensions}`
+          })
+        )
+      }),
+    upsert: (name, rows) =>
+      Effect.gen(function*() {
+        const operation = "VectorStore.upsert"
+        const index = yield* indexOf(operation, name)
+        for (const row of rows) yield* checkLength(operation, name, index, row.vector)
+        for (const row of rows) index.rows.set(row.id, row)
+      }),
+    remove: (name, ids) =>
+      Effect.map(indexOf("VectorStore.remove", name), (index) => {
+        for (const id of ids) index.rows.delete(id)
+      }),
+    nearest: (name, vector, k) =>
+      Effect.gen(function*() {
+        const operation = "VectorStore.nearest"
+        const index = yield* indexOf(operation, name)
+        yield* checkLength(operation, name, index, vector)
+        return [...index.rows.values()]
+          .map((row): Match => ({ id: row.id, score: cosine(vector, row.vector), metadata: row.metadata }))
+          .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+          .slice(0, Math.max(0, Math.floor(k)))
+      }),
+    count: (name) => Effect.map(indexOf("VectorStore.count", name), (index) => index.rows.size)
+  }
+})
+
+/** The in-memory store as a Layer (a fresh, empty store per build of the Layer). */
+export const layerMemory: Layer.Layer<VectorStore> = Layer.effect(VectorStore, makeMemory)
