@@ -9,7 +9,7 @@ import {
   type SimulatedBatchInference,
   TestBackend
 } from "@batch-extract/core/testing"
-import { Effect, FileSystem, Path, Schema } from "effect"
+import { Effect, FileSystem, Logger, Path, References, Schema } from "effect"
 
 export const baseConfig: BatchConfig.BatchConfigInput = {
   bucketName: "extract-bucket",
@@ -121,3 +121,26 @@ export const tempTree = (files: Record<string, string | Uint8Array>) =>
     }
     return dir
   })
+
+/** A log entry as a reader sees it: its level and its message text. */
+export interface LogEntry {
+  readonly level: string
+  readonly message: string
+}
+
+/**
+ * Collect the log entries an effect writes, from `Debug` up: `capture(effect)` runs it with a
+ * logger that keeps them in `logs` (and writes nothing out).
+ */
+export const capturingLogs = Effect.sync(() => {
+  const logs: Array<LogEntry> = []
+  const logger = Logger.make(({ logLevel, message }) => {
+    logs.push({ level: logLevel, message: (Array.isArray(message) ? message : [message]).map(String).join(" ") })
+  })
+  const capture = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.provideService(References.CurrentLoggers, new Set([logger])),
+      Effect.provideService(References.MinimumLogLevel, "Debug")
+    )
+  return { logs: logs as ReadonlyArray<LogEntry>, capture }
+})

@@ -126,13 +126,15 @@ export class Planner<A extends Sized> {
     return released === undefined ? [] : [this.job(released)]
   }
 
-  /** Held job + a tail below the minimum: one job if it fits, else two balanced ones. */
+  /**
+   * Held job + a tail below the minimum: two balanced jobs. They never fit in one: the held
+   * job was closed by the tail's first record. The split starts at the middle and only moves
+   * right: every split up to the held job's end leaves a first job within the limits (it is a
+   * prefix of the held job), and moving right only shrinks the second one.
+   */
   private rebalance(held: Group<A>, tail: Group<A>): Array<Plan<A>> {
     const all = [...held.items, ...tail.items]
     const bytes = held.bytes + tail.bytes
-    if (all.length <= this.limits.maxRecords && bytes <= this.limits.maxBytes) {
-      return [this.job({ items: all, bytes })]
-    }
     const prefix: Array<number> = [0]
     for (const item of all) prefix.push(prefix[prefix.length - 1]! + item.bytes)
     const n = all.length
@@ -140,15 +142,12 @@ export class Planner<A extends Sized> {
       k >= this.limits.minRecords && n - k >= this.limits.minRecords &&
       k <= this.limits.maxRecords && n - k <= this.limits.maxRecords &&
       prefix[k]! <= this.limits.maxBytes && bytes - prefix[k]! <= this.limits.maxBytes
-    const middle = Math.ceil(n / 2)
-    for (let offset = 0; offset <= n; offset++) {
-      for (const k of offset === 0 ? [middle] : [middle - offset, middle + offset]) {
-        if (k > 0 && k < n && fits(k)) {
-          return [
-            this.job({ items: all.slice(0, k), bytes: prefix[k]! }),
-            this.job({ items: all.slice(k), bytes: bytes - prefix[k]! })
-          ]
-        }
+    for (let k = Math.ceil(n / 2); k < n; k++) {
+      if (fits(k)) {
+        return [
+          this.job({ items: all.slice(0, k), bytes: prefix[k]! }),
+          this.job({ items: all.slice(k), bytes: bytes - prefix[k]! })
+        ]
       }
     }
     return [this.job(held), this.onDemand(tail, "tail below the minimum that no rebalancing can place in a job")]

@@ -202,11 +202,9 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const toMetadataValue = (u: unknown): MetadataValue => {
   if (u === null || typeof u === "string" || typeof u === "boolean" || typeof u === "number") return u
   if (Array.isArray(u)) return u.map(toMetadataValue)
-  if (isRecord(u)) {
-    const out: Record<string, MetadataValue> = {}
-    for (const [key, value] of Object.entries(u)) out[key] = toMetadataValue(value)
-    return out
-  }
+  // `Object.fromEntries` defines own keys: a `__proto__` key stays an ordinary key, as in the
+  // reference's dicts, where an assignment would set the object's prototype instead.
+  if (isRecord(u)) return Object.fromEntries(Object.entries(u).map(([key, value]) => [key, toMetadataValue(value)]))
   return String(u)
 }
 
@@ -246,12 +244,11 @@ const fromJsonObject = (
   }
   const text = value[textField] as string
   if (text.trim() === "") return skipped(path, "Empty", `the "${textField}" field is empty`, item)
-  const metadata: Record<string, MetadataValue> = {}
-  for (const [key, field] of Object.entries(value)) {
-    if (key === textField) continue
-    if (options.metadataFields !== undefined && !options.metadataFields.includes(key)) continue
-    metadata[key] = toMetadataValue(field)
-  }
+  const metadata: Record<string, MetadataValue> = Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => key !== textField && (options.metadataFields?.includes(key) ?? true))
+      .map(([key, field]) => [key, toMetadataValue(field)])
+  )
   const rawId = value[options.idField]
   const id = typeof rawId === "string" ? rawId : typeof rawId === "number" ? String(rawId) : undefined
   return read(make(text, { id, metadata: withPath(metadata, options, displayPath) }), path, item)

@@ -162,10 +162,9 @@ export const toExtracted = (
       })
     )
   }
-  const metadata: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(node.metadata)) {
-    if (!extractionKeys.has(key)) metadata[key] = value
-  }
+  const metadata: Record<string, unknown> = Object.fromEntries(
+    Object.entries(node.metadata).filter(([key]) => !extractionKeys.has(key))
+  )
   const timestamp = node.metadata[ExtractedChunk.extractTimestampKey]
   const chunk: Chunk = {
     id: node.id_,

@@ -21,6 +21,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  capturingLogs,
   config,
   type Env,
   jobSpec,
@@ -446,5 +447,79 @@ describe("BatchJob in a durable run", () => {
         records(200).slice(100).map((r) => r.recordId)
       )
       assert.strictEqual((yield* env.sim.counters).jobsCreated, 2)
+    }))
+})
+
+describe("BatchJob says what it could not read", () => {
+  it.effect("warns with the job's name and reason when its output cannot be read, and not when it wrote none", () =>
+    Effect.gen(function*() {
+      const unreadable = yield* capturingLogs
+      const { result } = yield* unreadable.capture(runJob(100, (env) =>
+        portsOf(env, {
+          store: { get: (ref) => (ref.key.endsWith(".jsonl.out") ? refusedGet() : env.store.service.get(ref)) }
+        })))
+      const warnings = unreadable.logs.filter((entry) => entry.level === "Warn")
+      assert.strictEqual(warnings.length, 1)
+      assert.isTrue(
+        warnings[0]!.message.startsWith(`could not read the output of ${result.jobName}: `),
+        warnings[0]!.message
+      )
+      assert.include(warnings[0]!.message, "not allowed")
+
+      // No output file at all: every record is missing, and that is no reason for a warning.
+      const absent = yield* capturingLogs
+      const none = yield* absent.capture(runJob(100, (env) =>
+        portsOf(env, {
+          store: {
+            get: (ref) =>
+              ref.key.endsWith(".jsonl.out")
+                ? Stream.fail(new ServiceError.NotFound({ operation: "ObjectStore.get", message: "no such key" }))
+                : env.store.service.get(ref)
+          }
+        })))
+      assert.isTrue(none.result.failed.every((failure) => failure.kind === "missing" && failure.retryable))
+      assert.strictEqual(none.result.failed.length, 100)
+      assert.deepStrictEqual(absent.logs.filter((entry) => entry.level === "Warn"), [])
+    }))
+})
+
+describe("BatchJob that ended before answering every record", () => {
+  it.effect("keeps the model's reason for a record it answered with an error; only the missing carry the job's end", () =>
+    Effect.gen(function*() {
+      const env = yield* makeEnv({ sim: { faults: { jobStatuses: ["PartiallyCompleted"], recordErrorRate: 0.3 } } })
+      const { result } = yield* runJob(100, (e) => e.layer, { env })
+      assert.strictEqual(result.status, "PartiallyCompleted")
+      const errored = result.failed.filter((failure) => failure.kind === "errored")
+      const missing = result.failed.filter((failure) => failure.kind === "missing")
+      assert.isAbove(errored.length, 0)
+      assert.isAbove(missing.length, 0)
+      for (const failure of errored) assert.match(failure.reason, /^model error/)
+      for (const failure of missing) assert.match(failure.reason, /^job ended PartiallyCompleted/)
+    }))
+})
+
+describe("BatchJob re-attached under another ARN", () => {
+  it.effect("records the ARN the service knows the job by when it differs from the one recorded", () =>
+    Effect.gen(function*() {
+      const env = yield* makeEnv()
+      const memory = yield* RunState.makeMemory
+      const created: Array<string> = []
+      const spying: RunState.Store = {
+        ...memory,
+        jobCreated: (runId, jobName, jobArn) =>
+          Effect.andThen(Effect.sync(() => void created.push(jobArn)), memory.jobCreated(runId, jobName, jobArn))
+      }
+      const first = yield* runJob(100, (e) => e.layer, { env, state: spying })
+      const [job] = (yield* memory.contents).jobs
+      // An older ARN of the same job, which the service still answers to with its own.
+      const alias = `${job!.jobArn!}-alias`
+      const again = yield* runJob(100, (e) =>
+        portsOf(e, {
+          batch: { getJob: (jobArn) => e.sim.service.getJob(jobArn === alias ? job!.jobArn! : jobArn) }
+        }), { env, state: spying, resume: { ...job!, jobArn: alias, finished: false } })
+      assert.strictEqual(again.result.jobArn, first.result.jobArn)
+      assert.strictEqual(again.result.succeeded.length, 100)
+      assert.strictEqual((yield* env.sim.counters).jobsCreated, 1)
+      assert.deepStrictEqual(created, [first.result.jobArn, first.result.jobArn])
     }))
 })

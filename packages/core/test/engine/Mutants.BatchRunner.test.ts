@@ -5,8 +5,10 @@
  */
 import {
   BatchInference,
+  type BatchJob,
   BatchRecord,
   BatchRunner,
+  ModelFamily,
   ModelRuntime,
   ObjectStore,
   RunEvents,
@@ -17,6 +19,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import {
+  capturingLogs,
   config,
   type Env,
   makeEnv,
@@ -481,6 +484,7 @@ describe("BatchRunner on demand in a durable run", () => {
       const again = yield* runOnTestClock(run)
       for (const { outcomes } of [first, again]) {
         assert.strictEqual(outcomes.length, 3)
+        assert.deepStrictEqual(outcomes.map((o) => o.recordId).sort(), records(3).map((r) => r.recordId).sort())
         for (const outcome of outcomes) {
           const i = records(3).findIndex((r) => r.recordId === outcome.recordId)
           assert.isTrue(outcome._tag === "Succeeded" && outcome.output.text.includes(`Record ${i} `), outcome.recordId)
@@ -596,5 +600,336 @@ describe("BatchRunner re-attaching the jobs of an interrupted run", () => {
       assert.strictEqual(outcomes.length, 150)
       assert.isTrue(outcomes.every((o) => o._tag === "Succeeded"))
       assert.strictEqual((yield* env.sim.counters).jobsCreated, 2)
+    }))
+})
+
+describe("BatchRunner re-attaching, what comes in and what it says", () => {
+  /**
+   * Run `first` records (150 by default) until their jobs run (left running on interrupt), then
+   * resume the run on `resumed` (the same records by default), its logs captured.
+   */
+  const resumeAfterInterrupt = (options: {
+    readonly first?: ReadonlyArray<BatchRecord.BatchRecord>
+    readonly resumed?: Stream.Stream<BatchRecord.BatchRecord>
+    readonly overrides?: Parameters<typeof config>[0]
+    readonly sim?: Parameters<typeof makeEnv>[0]
+    readonly beforeResume?: (env: Env, state: RunState.Store) => Effect.Effect<void, unknown>
+  } = {}) =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ stopJobsOnInterrupt: false, ...options.overrides })
+      const env = yield* makeEnv(options.sim)
+      const state = yield* RunState.makeMemory
+      const events: Array<RunEvents.RunEvent> = []
+      const first = options.first ?? records(150)
+      const run = (input: Stream.Stream<BatchRecord.BatchRecord>) =>
+        BatchRunner.runCollect(input, { config: cfg, runId: "run", stage: "propositions" }).pipe(
+          Effect.provide(env.layer),
+          Effect.provideService(RunState.RunState, state),
+          Effect.provideService(RunEvents.RunEvents, { publish: (event) => Effect.sync(() => void events.push(event)) })
+        )
+      const fiber = yield* Effect.forkChild(run(Stream.fromIterable(first)))
+      yield* TestClock.adjust(Duration.minutes(1))
+      yield* Fiber.interrupt(fiber)
+      const before = events.length
+      const open = yield* Effect.orDie(state.openJobs("run", "propositions"))
+      if (options.beforeResume !== undefined) yield* Effect.orDie(options.beforeResume(env, state))
+      const { capture, logs } = yield* capturingLogs
+      const { outcomes } = yield* capture(runOnTestClock(run(options.resumed ?? Stream.fromIterable(first))))
+      return { outcomes, open, resumed: events.slice(before), env, logs, jobs: (yield* env.sim.counters).jobsCreated }
+    })
+
+  const warnings = (logs: ReadonlyArray<{ readonly level: string; readonly message: string }>) =>
+    logs.flatMap((entry) => (entry.level === "Warn" ? [entry.message] : []))
+
+  it.effect("re-attaches a job whose staged input has blank lines between its records", () =>
+    Effect.gen(function*() {
+      const { jobs, outcomes } = yield* resumeAfterInterrupt({
+        beforeResume: (env, state) =>
+          Effect.gen(function*() {
+            const [job] = yield* state.openJobs("run", "propositions")
+            const ref = { bucket: job!.bucket, key: job!.inputKey }
+            const text = yield* env.store.read(ref)
+            const lines = text._tag === "Some" ? text.value.split("\n").filter((line) => line !== "") : []
+            yield* env.store.write(ref, lines.join("\n\n   \n") + "\n")
+          })
+      })
+      assert.strictEqual(outcomes.length, 150)
+      assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && o.via === "batch"))
+      assert.strictEqual(jobs, 1)
+    }))
+
+  it.effect("warns, naming the job and the reason, when the input of an open job cannot be read", () =>
+    Effect.gen(function*() {
+      const { logs, open, outcomes } = yield* resumeAfterInterrupt({
+        beforeResume: (env, state) =>
+          Effect.gen(function*() {
+            const [job] = yield* state.openJobs("run", "propositions")
+            yield* env.store.service.deleteMany(job!.bucket, [job!.inputKey])
+          })
+      })
+      assert.strictEqual(outcomes.length, 150)
+      const [warning, ...others] = warnings(logs)
+      assert.deepStrictEqual(others, [])
+      assert.isTrue(warning!.startsWith(`cannot re-attach ${open[0]!.jobName}: its input is unreadable (`), warning)
+      assert.isTrue(warning!.endsWith("); its records are planned again"), warning)
+    }))
+
+  it.effect("emits the outcomes of a re-attached job that ended before its records came in, once they come", () =>
+    Effect.gen(function*() {
+      const { jobs, logs, outcomes } = yield* resumeAfterInterrupt({
+        resumed: Stream.fromEffect(Effect.sleep(Duration.hours(3))).pipe(
+          Stream.flatMap(() => Stream.fromIterable(records(150)))
+        )
+      })
+      assert.strictEqual(outcomes.length, 150)
+      assert.deepStrictEqual(
+        outcomes.map((o) => o.recordId).sort(),
+        records(150).map((r) => r.recordId).sort()
+      )
+      assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && o.via === "batch"))
+      assert.strictEqual(jobs, 1)
+      assert.deepStrictEqual(warnings(logs), [])
+    }))
+
+  it.effect("keeps in the run state only the outcomes of re-attached records no longer among the inputs, and says so", () =>
+    Effect.gen(function*() {
+      const { logs, outcomes } = yield* resumeAfterInterrupt({ resumed: Stream.fromIterable(records(100)) })
+      assert.deepStrictEqual(
+        outcomes.map((o) => o.recordId).sort(),
+        records(100).map((r) => r.recordId).sort()
+      )
+      assert.deepStrictEqual(warnings(logs), [
+        "50 records of re-attached propositions jobs are no longer among the inputs; " +
+        "their outcomes stay in the run state only"
+      ])
+    }))
+
+  it.effect("does not count a re-attached record as recovered, even with an outcome recorded", () =>
+    Effect.gen(function*() {
+      const { outcomes, resumed } = yield* resumeAfterInterrupt({
+        beforeResume: (_, state) =>
+          state.recordOutcomes("run", "propositions", [answered(record(0).recordId, "recorded early")])
+      })
+      assert.strictEqual(outcomes.length, 150)
+      assert.isFalse(resumed.some((event) => event._tag === "RecordsRecovered"))
+      const first = outcomes.find((o) => o.recordId === record(0).recordId)!
+      assert.isTrue(first._tag === "Succeeded" && first.via === "batch")
+    }))
+
+  it.effect("answers a re-attached record from its job, whatever body it comes in with now", () =>
+    Effect.gen(function*() {
+      // A body that can no longer be serialized: it is never read again.
+      const changed = { ...record(0), modelInput: { ...record(0).modelInput, seed: BigInt(7) } }
+      const { jobs, outcomes } = yield* resumeAfterInterrupt({
+        resumed: Stream.fromIterable([changed, ...records(150).slice(1)])
+      })
+      assert.strictEqual(outcomes.length, 150)
+      assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && o.via === "batch"))
+      assert.strictEqual(jobs, 1)
+    }))
+
+  it.effect("emits the outcomes of re-attached jobs as each ends, the shorter job's first", () =>
+    Effect.gen(function*() {
+      const { jobs, open, outcomes } = yield* resumeAfterInterrupt({
+        first: records(250),
+        overrides: { maxBatchSize: 150, pollMaxSeconds: 60 },
+        sim: { sim: { timings: { perRecordMs: 20_000 } } }
+      })
+      assert.deepStrictEqual(open.map((job) => job.records).sort(), [100, 150])
+      assert.strictEqual(jobs, 2)
+      assert.strictEqual(outcomes.length, 250)
+      const shorter = new Set(records(250).slice(150).map((r) => r.recordId))
+      assert.isTrue(outcomes.slice(0, 100).every((o) => shorter.has(o.recordId)))
+    }))
+})
+
+describe("BatchRunner emits outcomes as they come", () => {
+  it.effect("reports a rejected record before the outcomes of a job planned ahead of it", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ maxBatchSize: 100 })
+      const env = yield* makeEnv()
+      const { outcomes } = yield* runOnTestClock(
+        BatchRunner.runCollect(
+          Stream.fromIterable([...records(201), { recordId: "bad id", modelInput: {} }]),
+          { config: cfg, runId: "run", stage: "propositions" }
+        ).pipe(Effect.provide(env.layer))
+      )
+      assert.strictEqual(outcomes.length, 202)
+      assert.deepStrictEqual([outcomes[0]!.recordId, outcomes[0]!._tag], ["bad id", "Failed"])
+    }))
+})
+
+describe("BatchRunner cut-off answers at the model's largest limit", () => {
+  it.effect("keeps a Llama answer cut off at the family's largest limit, with the reason, without asking again", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({
+        model: { modelId: "meta.llama3-1-8b-instruct-v1:0", maxTokens: 2048 },
+        maxRecordAttempts: 1
+      })
+      const env = yield* makeEnv()
+      let calls = 0
+      const runtime = Layer.succeed(ModelRuntime.ModelRuntime, {
+        invoke: () =>
+          Effect.sync(() => {
+            calls++
+            return { generation: "Title\nCut", stop_reason: "length", prompt_token_count: 3, generation_token_count: 5 }
+          })
+      })
+      const body = ModelFamily.llama.buildRequest({ user: "Say hi." }, { maxTokens: 2048 })
+      const { outcomes } = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.make({ recordId: "r1", modelInput: body }), {
+          config: cfg,
+          runId: "run",
+          stage: "propositions",
+          reaskCutOff: true
+        }).pipe(Effect.provide(Layer.merge(env.layer, runtime)))
+      )
+      assert.strictEqual(calls, 1)
+      const [outcome] = outcomes
+      assert.isTrue(outcome?._tag === "Succeeded" && outcome.output.text === "Title\nCut" && outcome.output.truncated)
+      assert.strictEqual(
+        outcome?._tag === "Succeeded" && outcome.partialReason,
+        "the answer was cut off at 2048 tokens, the model's largest limit; the partial answer was kept"
+      )
+      assert.strictEqual(outcome?.recordId, "r1")
+    }))
+})
+
+describe("BatchRunner on-demand concurrency", () => {
+  it.effect("makes on-demand calls, and asks cut-off answers again, several at once", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ onDemandConcurrency: 3 })
+      const env = yield* makeEnv()
+      const inFlight = new Map<number, number>()
+      const peak = new Map<number, number>()
+      const runtime = Layer.succeed(ModelRuntime.ModelRuntime, {
+        invoke: (request) => {
+          const limit = (request.body as { max_tokens: number }).max_tokens
+          return Effect.acquireUseRelease(
+            Effect.sync(() => {
+              const now = (inFlight.get(limit) ?? 0) + 1
+              inFlight.set(limit, now)
+              peak.set(limit, Math.max(peak.get(limit) ?? 0, now))
+            }),
+            () =>
+              Effect.as(Effect.sleep(Duration.seconds(5)), {
+                ...answer("Title\nA fact."),
+                stop_reason: limit < 1000 ? "max_tokens" : "end_turn"
+              }),
+            () => Effect.sync(() => void inFlight.set(limit, inFlight.get(limit)! - 1))
+          )
+        }
+      })
+      const { outcomes } = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable([withLimit(0, 500), withLimit(1, 500), withLimit(2, 500)]), {
+          config: cfg,
+          runId: "run",
+          stage: "propositions",
+          reaskCutOff: true
+        }).pipe(Effect.provide(Layer.merge(env.layer, runtime))),
+        { step: Duration.seconds(1) }
+      )
+      assert.isTrue(outcomes.every((o) => o._tag === "Succeeded" && !o.output.truncated))
+      assert.deepStrictEqual([peak.get(500), peak.get(1000)], [3, 3])
+    }))
+})
+
+describe("BatchRunner says where records go", () => {
+  it.effect("says at debug level which records go on demand and which go again, and why", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config()
+      const env = yield* makeEnv()
+      const small = yield* capturingLogs
+      yield* small.capture(runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(records(3)), { config: cfg, runId: "run", stage: "propositions" })
+          .pipe(Effect.provide(env.layer))
+      ))
+      assert.include(
+        small.logs.filter((entry) => entry.level === "Debug").map((entry) => entry.message),
+        "3 records go on demand: 3 records, below the minimum of 100 per job"
+      )
+
+      // A job whose output file holds only its first 40 answers: the other 60 go again.
+      const events: Array<RunEvents.RunEvent> = []
+      const partial = Layer.merge(
+        env.layer,
+        Layer.succeed(ObjectStore.ObjectStore, {
+          ...env.store.service,
+          get: (ref) =>
+            ref.key.endsWith(".jsonl.out")
+              ? Stream.unwrap(Effect.map(env.store.read(ref), (text) => {
+                const lines = text._tag === "Some" ? text.value.split("\n").filter((line) => line !== "") : []
+                const byId = (line: string) => (JSON.parse(line) as { recordId: string }).recordId
+                const first = new Set(records(40).map((r) => r.recordId))
+                return Stream.make(
+                  new TextEncoder().encode(lines.filter((line) => first.has(byId(line))).join("\n") + "\n")
+                )
+              }))
+              : env.store.service.get(ref)
+        })
+      )
+      const retried = yield* capturingLogs
+      yield* retried.capture(runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(records(100)), { config: cfg, runId: "run2", stage: "propositions" })
+          .pipe(
+            Effect.provide(partial),
+            Effect.provideService(RunEvents.RunEvents, {
+              publish: (event) => Effect.sync(() => void events.push(event))
+            })
+          )
+      ))
+      const planned = events.find((event) => event._tag === "JobPlanned")
+      const jobName = planned?._tag === "JobPlanned" ? planned.jobName : ""
+      assert.include(
+        retried.logs.filter((entry) => entry.level === "Debug").map((entry) => entry.message),
+        `60 records of ${jobName} go again (last reason: no output line for this record)`
+      )
+    }))
+})
+
+describe("BatchRunner in a durable run keeps what goes again", () => {
+  it.effect("keeps, in a job's output step, the records that go again and why", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config()
+      const env = yield* makeEnv()
+      const { kept, store } = yield* replayingState
+      // The first job's output file cannot be read: every record of it goes again.
+      let reads = 0
+      const ports = Layer.merge(
+        env.layer,
+        Layer.succeed(ObjectStore.ObjectStore, {
+          ...env.store.service,
+          get: (ref) =>
+            ref.key.endsWith(".jsonl.out") && reads++ === 0
+              ? Stream.fail(new ServiceError.AccessDenied({ operation: "ObjectStore.get", message: "no" }))
+              : env.store.service.get(ref)
+        })
+      )
+      yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(records(100)), { config: cfg, runId: "run", stage: "propositions" })
+          .pipe(Effect.provide(ports), Effect.provideService(RunState.RunState, store))
+      )
+      const outputs = [...kept].filter(([name]) => name.startsWith("output/")).map(([, value]) => value) as Array<
+        BatchJob.Settled
+      >
+      assert.strictEqual(outputs.length, 2)
+      const again = outputs.flatMap((settled) => settled.again)
+      assert.deepStrictEqual(again.map((group) => group.reason), ["no output line for this record"])
+      assert.deepStrictEqual([...again[0]!.recordIds].sort(), records(100).map((r) => r.recordId).sort())
+    }))
+})
+
+describe("BatchRunner with no attempt allowed", () => {
+  it.effect("reports a record failed as not attempted when its configuration allows no attempt", () =>
+    Effect.gen(function*() {
+      // A configuration built by hand (the decoder would refuse it) that allows no attempt.
+      const cfg = { ...(yield* config()), maxRecordAttempts: 0 }
+      const env = yield* makeEnv()
+      const { outcomes } = yield* runOnTestClock(
+        BatchRunner.runCollect(Stream.fromIterable(records(2)), { config: cfg, runId: "run", stage: "propositions" })
+          .pipe(Effect.provide(env.layer))
+      )
+      assert.deepStrictEqual(outcomes.map((o) => o._tag === "Failed" && o.reason), ["not attempted", "not attempted"])
+      assert.strictEqual(yield* env.runtime.calls, 0)
     }))
 })

@@ -194,3 +194,13 @@ describe("ModelFamily at its edges", () => {
     assert.deepStrictEqual(converse.inferenceConfig, { maxTokens: 10, temperature: 0.1, topP: 0.2 })
   })
 })
+
+describe("ModelFamily from an ARN", () => {
+  it("takes the model id after the first slash of the resource, every colon in it kept", () => {
+    // An empty resource type: the model id still starts after the slash.
+    assert.strictEqual(ModelFamily.familyOfModelId("arn:aws:bedrock:us-east-1::/anthropic.claude-v2"), "anthropic")
+    // The colons of a resource stay where they are: they are part of the id, never dropped.
+    assert.isUndefined(ModelFamily.familyOfModelId("arn:aws:bedrock:us-east-1::foundation-model/anthropic:.claude-v2"))
+    assert.isUndefined(ModelFamily.familyOfModelId("arn:aws:bedrock:us-east-1::foundation-model/us:.amazon.nova-lite"))
+  })
+})

@@ -86,4 +86,29 @@ describe("Packer at its limits", () => {
     assert.deepStrictEqual(shape(unplaceable), ["Job:100", "OnDemand:1"])
     assert.include(reasonsOf(unplaceable)[0]!, "minimum")
   })
+
+  it("starts afresh once finished: finishing again plans nothing, and a new set is planned on its own", () => {
+    const planner = new Packer.Planner<Item>({ minRecords: 1, maxRecords: 10, maxBytes: 1e12 })
+    const [a, b, c] = sized([10, 20, 30])
+    assert.deepStrictEqual([...planner.push(a!), ...planner.push(b!)], [])
+    assert.deepStrictEqual(planner.finish(), [{ _tag: "Job", items: [a!, b!], bytes: 30 }])
+    assert.deepStrictEqual(planner.finish(), [])
+    assert.deepStrictEqual(planner.push(c!), [])
+    assert.deepStrictEqual(planner.finish(), [{ _tag: "Job", items: [c!], bytes: 30 }])
+  })
+
+  it("never plans an empty set, even under limits that allow no record per job", () => {
+    const plans = Packer.planAll(uniform(3), { minRecords: 1, maxRecords: 0, maxBytes: 1e12 })
+    for (const plan of plans) {
+      assert.isTrue((plan._tag === "Job" || plan._tag === "OnDemand") && plan.items.length > 0, JSON.stringify(plan))
+    }
+    assert.deepStrictEqual(plans.flatMap((p) => (p._tag === "Job" ? p.items.map((i) => i.id) : [])), [0, 1, 2])
+  })
+
+  it("splits where the first job fills the byte limit exactly, records of no size behind it", () => {
+    // Four records held (10 bytes, the last two empty), a 3-byte tail: the middle split is exact.
+    const plans = Packer.planAll(sized([5, 5, 0, 0, 3]), { minRecords: 2, maxRecords: 4, maxBytes: 10 })
+    assert.deepStrictEqual(shape(plans), ["Job:3", "Job:2"])
+    assert.deepStrictEqual(plans.map((p) => (p._tag === "Job" ? p.bytes : -1)), [10, 3])
+  })
 })

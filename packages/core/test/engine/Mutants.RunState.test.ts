@@ -64,6 +64,17 @@ describe("RunState labels", () => {
     assert.strictEqual(RunState.jobNumberOf("retry"), 0)
   })
 
+  it("reads a job number only after a leading part prefix", () => {
+    assert.strictEqual(RunState.jobNumberOf("12p3.4"), 12)
+    assert.strictEqual(RunState.jobNumberOf("12p3.4r2"), 12)
+  })
+
+  it("gives back an outcome, body emptied, from a store that dropped the empty body (as JSON does)", () => {
+    const stored: RunState.StoredOutcome = JSON.parse(JSON.stringify(RunState.toStored(succeeded("a"))))
+    assert.isFalse("modelOutput" in stored)
+    assert.deepStrictEqual(RunState.fromStored(stored), { ...succeeded("a"), modelOutput: undefined })
+  })
+
   it("stores a succeeded outcome without its raw body and gives it back as an outcome", () => {
     const stored = RunState.toStored(succeeded("a"))
     assert.isTrue(stored._tag === "Succeeded" && stored.modelOutput === undefined && stored.output.text === "answer")

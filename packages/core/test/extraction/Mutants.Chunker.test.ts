@@ -1,7 +1,7 @@
 /**
  * The chunker at its edges: every invalid option named with its value, errors that say which
- * document failed, sources without a caller id, metadata as the budget counts it, and offsets
- * around unpaired surrogates.
+ * document failed, sources without a caller id, metadata as the budget counts it, offsets
+ * around unpaired surrogates, chunks the splitter joined across lost text, and splitter failures.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -144,5 +144,33 @@ describe("Chunker at its edges", () => {
       )
       assert.include(error.message, `(${chunkSize} tokens) does not fit in a chunk of ${chunkSize} tokens`)
       assert.include(error.message, "includeMetadata: false")
+    }))
+
+  it.effect("leaves a chunk joined across text the splitter lost unlocated, and still locates the chunks after it", () =>
+    Effect.gen(function*() {
+      // The phrase cut drops the second comma, so the first chunk ("one two, three four, …")
+      // is not in the text.
+      const text = "one two,, three four, five six seven eight nine ten eleven twelve thirteen fourteen"
+      const chunks = yield* Chunker.chunk(Document.make(text), { chunkSize: 8, chunkOverlap: 0 })
+      assert.strictEqual(chunks.length, 2)
+      assert.strictEqual(chunks[0]!.text, "one two, three four, five six")
+      assert.isNull(chunks[0]!.startCharIdx)
+      assert.isNull(chunks[0]!.endCharIdx)
+      const last = chunks[1]!
+      assert.strictEqual(last.startCharIdx, text.indexOf(last.text))
+      assert.strictEqual(last.endCharIdx, text.length)
+    }))
+
+  it.effect("fails with the splitter's reason when a single character has more tokens than a chunk", () =>
+    Effect.gen(function*() {
+      const document = Document.make("\u{12000}", { id: "cuneiform" })
+      const error = yield* Chunker.chunk(document, { chunkSize: 1, chunkOverlap: 0 }).pipe(Effect.flip)
+      assert.strictEqual(error._tag, "ChunkingError")
+      assert.strictEqual(error.documentId, "cuneiform")
+      assert.strictEqual(
+        error.message,
+        "the splitter failed: a single character has 4 tokens, more than the chunk size (1)"
+      )
+      assert.instanceOf(error.cause, Error)
     }))
 })

@@ -8,7 +8,7 @@ import { InMemoryObjectStore } from "@batch-extract/core/testing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Path, Stream } from "effect"
+import { Effect, FileSystem, Layer, Path, PlatformError, Stream } from "effect"
 import * as Document from "../../src/extraction/Document.ts"
 import { runOnTestClock, tempTree as tree } from "../support.ts"
 
@@ -406,6 +406,118 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Document readers", 
           Effect.flip
         )
         assert.strictEqual(notDirectory.message, "not a directory")
+      }))
+  })
+
+  describe("edge cases", () => {
+    it.effect("gives a skip with no place in the file no item field, and skips a JSON null as not an object", () =>
+      Effect.gen(function*() {
+        const dir = yield* tree({ "a.txt": "", "b.json": "[null, {\"text\":\"B.\"}]", "c.jsonl": "null\n" })
+        const results = yield* Stream.runCollect(Document.fromDirectory(dir))
+        assert.deepStrictEqual(results.map((r) => [r.path.slice(dir.length + 1), r.item, messageOf(r)]), [
+          ["a.txt", undefined, "the file is empty"],
+          ["b.json", 0, "expected a JSON object"],
+          ["b.json", 1, ""],
+          ["c.jsonl", 1, "expected a JSON object"]
+        ])
+        assert.notProperty(results[0]!, "item")
+      }))
+
+    it.effect("keeps a __proto__ key of JSON metadata as an ordinary key at any depth, never as a prototype", () =>
+      Effect.gen(function*() {
+        const json = "{\"text\":\"A.\",\"__proto__\":{\"x\":1},\"meta\":{\"__proto__\":{\"y\":2},\"k\":\"v\"}}"
+        const dir = yield* tree({ "a.json": json })
+        const [result] = yield* Stream.runCollect(Document.fromDirectory(dir))
+        const metadata = result?._tag === "Read" ? result.document.metadata : {}
+        assert.deepStrictEqual(Object.keys(metadata), ["__proto__", "meta"])
+        assert.deepStrictEqual(Object.keys(metadata["meta"] as object), ["__proto__", "k"])
+        assert.strictEqual(Object.getPrototypeOf(metadata), Object.prototype)
+        assert.strictEqual(Object.getPrototypeOf(metadata["meta"]), Object.prototype)
+        assert.strictEqual(
+          JSON.stringify(metadata),
+          "{\"__proto__\":{\"x\":1},\"meta\":{\"__proto__\":{\"y\":2},\"k\":\"v\"}}"
+        )
+      }))
+
+    it.effect("describes a read failure that is not an Error by its text, or as an unknown error", () =>
+      Effect.gen(function*() {
+        const failing = FileSystem.makeNoop({
+          readFile: (file) =>
+            Effect.fail(
+              (file === "a.txt" ? "disk on fire" : { code: 5 }) as unknown as PlatformError.PlatformError
+            )
+        })
+        const results = yield* Stream.runCollect(Document.fromFiles(["a.txt", "b.json"])).pipe(
+          Effect.provideService(FileSystem.FileSystem, failing)
+        )
+        assert.deepStrictEqual(results.map(outcome), [
+          ["a.txt", "Unreadable", undefined, "cannot read the file: disk on fire"],
+          ["b.json", "Unreadable", undefined, "cannot read the file: unknown error"]
+        ])
+      }))
+
+    it.effect("sorts a directory's entries itself, and says why a directory that cannot be listed was not", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tree({ "a.txt": "A.", "b.txt": "B.", "c.txt": "C." })
+        const reversed = FileSystem.FileSystem.of({
+          ...fs,
+          readDirectory: (path, options) => Effect.map(fs.readDirectory(path, options), (names) => [...names].reverse())
+        })
+        const listed = yield* Document.listDirectory(dir).pipe(Effect.provideService(FileSystem.FileSystem, reversed))
+        assert.deepStrictEqual(listed.map((f) => f.name), ["a.txt", "b.txt", "c.txt"])
+        const denied = PlatformError.systemError({
+          _tag: "PermissionDenied",
+          module: "FileSystem",
+          method: "readDirectory",
+          pathOrDescriptor: dir
+        })
+        const unlistable = FileSystem.FileSystem.of({ ...fs, readDirectory: () => Effect.fail(denied) })
+        const error = yield* Stream.runCollect(Document.fromDirectory(dir)).pipe(
+          Effect.provideService(FileSystem.FileSystem, unlistable),
+          Effect.flip
+        )
+        assert.deepStrictEqual([error.path, error.reason, error.message], [
+          dir,
+          "Unreadable",
+          `cannot list the directory: ${denied.message}`
+        ])
+      }))
+
+    it.effect("joins an object that arrives in pieces before reading it whole", () =>
+      Effect.gen(function*() {
+        const store = yield* InMemoryObjectStore.make()
+        const pieces = (text: string) => {
+          const bytes = encoder.encode(text)
+          return Stream.fromIterable([bytes.subarray(0, 3), bytes.subarray(3, 10), bytes.subarray(10)])
+        }
+        const inPieces = ObjectStore.ObjectStore.of({
+          ...store.service,
+          get: (ref) =>
+            pieces(ref.key.endsWith(".json") ? JSON.stringify([{ text: "First object." }]) : "A plain text object.")
+        })
+        const results = yield* Stream.runCollect(Document.fromObjects(refs("a.txt", "b.json"))).pipe(
+          Effect.provideService(ObjectStore.ObjectStore, inPieces)
+        )
+        assert.deepStrictEqual(results.map(outcome), [
+          [`s3://${bucket}/a.txt`, "Read", undefined, "A plain text object."],
+          [`s3://${bucket}/b.json`, "Read", 0, "First object."]
+        ])
+      }))
+
+    it.effect("lists a file that cannot be stat'ed, with size 0, and reading it reports it unreadable", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const path = yield* Path.Path
+        const dir = yield* tree({ "a.txt": "A." })
+        yield* fs.symlink(path.join(dir, "nowhere.txt"), path.join(dir, "b.txt"))
+        const listed = yield* Document.listDirectory(dir)
+        assert.deepStrictEqual(listed.map((f) => [f.path, f.name, f.size]), [
+          [path.join(dir, "a.txt"), "a.txt", 2],
+          [path.join(dir, "b.txt"), "b.txt", 0]
+        ])
+        const results = yield* Stream.runCollect(Document.fromListedFiles(listed))
+        assert.deepStrictEqual(results.map((r) => r._tag === "Skipped" ? r.reason : r._tag), ["Read", "Unreadable"])
       }))
   })
 })
