@@ -8,6 +8,7 @@ import {
   Document,
   Extraction,
   ExtractionEvents,
+  Ids,
   ModelRuntime,
   ServiceError,
   Topics
@@ -49,7 +50,12 @@ const skips = (events: ReadonlyArray<ExtractionEvents.Event>) =>
 const extractWith = (
   documents: ReadonlyArray<Document.Document>,
   runtime: ModelRuntime.ModelRuntime["Service"],
-  options: { readonly runId: string; readonly batch: Partial<Parameters<typeof config>[0]> }
+  options: {
+    readonly runId: string
+    readonly batch: Partial<Parameters<typeof config>[0]>
+    /** What the events handler does besides keeping the event. */
+    readonly onEvent?: (event: ExtractionEvents.Event) => Effect.Effect<void>
+  }
 ) =>
   Effect.gen(function*() {
     const batch = yield* config(options.batch)
@@ -61,7 +67,8 @@ const extractWith = (
         .pipe(
           Effect.provide(Layer.merge(env.layer, Layer.succeed(ModelRuntime.ModelRuntime, runtime))),
           Effect.provideService(ExtractionEvents.ExtractionEvents, {
-            publish: (event) => Effect.sync(() => void events.push(event))
+            publish: (event) =>
+              Effect.andThen(Effect.sync(() => void events.push(event)), options.onEvent?.(event) ?? Effect.void)
           })
         )
     )
@@ -141,6 +148,78 @@ describe("Extraction.chunksOf", () => {
       assert.strictEqual(admitted[0], all.length - 1)
       assert.deepStrictEqual(chunks.slice(0, all.length - 2).map((c) => c.id), all.slice(2).map((c) => c.id))
       assert.strictEqual(reads(events)[0]![3], 2)
+    }))
+
+  it.effect("treats a text read under an id of the caller's (not aws:) as the same text without one", () =>
+    Effect.gen(function*() {
+      const body = text(6, "textiles")
+      const per = (yield* Chunker.chunk(Document.make(body), chunking)).length
+      for (
+        const inputs of [[Document.make(body, { id: "report.txt" }), Document.make(body)], [
+          Document.make(body),
+          Document.make(body, { id: "report.txt" })
+        ]]
+      ) {
+        const { chunks, events } = yield* chunked(inputs)
+        assert.strictEqual(chunks.length, per)
+        // The repeat's chunks are duplicates, not skipped ones.
+        assert.deepStrictEqual(reads(events).map(([, n, duplicates, skipped]) => [n, duplicates, skipped]), [
+          [per, 0, 0],
+          [per, per, 0]
+        ])
+      }
+    }))
+
+  it.effect("drops an own-id document's chunks one by one, never whole, even under an id a text derives", () =>
+    Effect.gen(function*() {
+      // `derived` is the id the first text gets; a second text is given it as its own id.
+      const first = text(6, "forestry")
+      const second = text(5, "tourism")
+      const derived = Ids.sourceIdOf(Document.make(first))
+      const perFirst = (yield* Chunker.chunk(Document.make(first), chunking)).length
+      const perSecond = (yield* Chunker.chunk(Document.make(second, { id: derived }), chunking)).length
+      for (
+        const inputs of [[Document.make(first), Document.make(second, { id: derived })], [
+          Document.make(second, { id: derived }),
+          Document.make(first)
+        ]]
+      ) {
+        const { chunks, events } = yield* chunked(inputs)
+        assert.strictEqual(new Set(chunks.map((c) => c.id)).size, perFirst + perSecond)
+        assert.isTrue(reads(events).every(([, , duplicates]) => duplicates === 0))
+      }
+    }))
+
+  it.effect("takes a document that carries a _tag of its own for a document", () =>
+    Effect.gen(function*() {
+      const article = { _tag: "Article" as const, ...Document.make(text(4, "banking"), { id: "a-1" }) }
+      const { chunks, events } = yield* chunked([article])
+      assert.isAbove(chunks.length, 0)
+      assert.deepStrictEqual(reads(events).map(([path, n]) => [path, n]), [["a-1", chunks.length]])
+    }))
+
+  it.effect("reads documents at most a batch ahead of the chunks it gives", () =>
+    Effect.gen(function*() {
+      let read = 0
+      let readBeforeFirst = 0
+      const inputs = Stream.fromIterable(Array.from({ length: 30 }, (_, i) => Document.make(text(2, `item ${i}`))))
+        .pipe(
+          Stream.rechunk(1),
+          Stream.tap(() => Effect.sync(() => void read++))
+        )
+      yield* Extraction.chunksOf(inputs, { chunking, extractionBatchSize: 2 }).pipe(
+        // A slow consumer: the first chunk waits while the documents are read ahead.
+        Stream.tap(() =>
+          readBeforeFirst > 0 ? Effect.void : Effect.andThen(
+            Effect.repeat(Effect.yieldNow, { times: 200 }),
+            Effect.sync(() => void (readBeforeFirst = read))
+          )
+        ),
+        Stream.runDrain,
+        Effect.provideService(ExtractionEvents.ExtractionEvents, { publish: () => Effect.void })
+      )
+      assert.strictEqual(read, 30)
+      assert.isAtMost(readBeforeFirst, 6)
     }))
 
   it.effect("does not ask admission for a document with nothing new", () =>
@@ -230,6 +309,32 @@ Bolt|SIZE|small
       assert.deepStrictEqual(chunk!.diagnostics.topics.map((d) => d.reason), ["UnexpectedLine"])
       const extracted = events.find((e) => e._tag === "ChunkExtracted")
       assert.isTrue(extracted?._tag === "ChunkExtracted" && extracted.diagnostics === 2 && extracted.statements === 1)
+    }))
+
+  it.effect("does not hold other chunks back while the handler of one chunk's event is slow", () =>
+    Effect.gen(function*() {
+      let slow: string | undefined
+      const { chunks, events } = yield* extractWith(
+        ["aviation", "rail", "shipping", "trucking"].map((topic) => Document.make(text(3, topic))),
+        {
+          invoke: () =>
+            Effect.succeed({ content: [{ type: "text", text: "Acme grew" }], stop_reason: "end_turn", usage: {} })
+        },
+        {
+          runId: "slow-handler",
+          batch: { onDemandConcurrency: 4 },
+          onEvent: (event) => {
+            if (event._tag !== "ChunkExtracted" || slow !== undefined) return Effect.void
+            slow = event.chunkId
+            return Effect.sleep("1 minute")
+          }
+        }
+      )
+      const extracted = events.flatMap((e) => (e._tag === "ChunkExtracted" ? [e.chunkId] : []))
+      assert.isAbove(chunks.length, 2)
+      assert.strictEqual(extracted[0], slow)
+      // The slow chunk comes out last, after the chunks extracted while its handler ran.
+      assert.strictEqual(chunks[chunks.length - 1]!.chunk.id, slow)
     }))
 
   it.effect("uses a stage-1 template given in the settings", () =>

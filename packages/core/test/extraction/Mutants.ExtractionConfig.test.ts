@@ -4,7 +4,7 @@
  */
 import { ExtractionConfig, Prompts, Setting } from "@batch-extract/core"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { ConfigProvider, Effect } from "effect"
 
 const issuesOf = (input: unknown) => Effect.map(Effect.flip(ExtractionConfig.decode(input)), (error) => error.issues)
 
@@ -44,6 +44,24 @@ describe("ExtractionConfig checks across settings", () => {
         "extraction.extractionBatchSize",
         "extraction.unknown"
       ])
+    }))
+
+  it.effect("reports a layerConfig's problems under extraction., each at its environment variable", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.provide(Effect.service(ExtractionConfig.CurrentExtractionConfig), ExtractionConfig.layerConfig()).pipe(
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromUnknown({ BATCH_EXTRACT_CHUNK_SIZE: "big", EXTRACTION_BATCH_SIZE: "0" })
+          )
+        )
+      )
+      const message = error.cause.message
+      assert.match(message, /extraction\.chunkSize: must be a number, got "big"\n {2}at \["BATCH_EXTRACT_CHUNK_SIZE"\]/)
+      assert.match(
+        message,
+        /extraction\.extractionBatchSize: must be a whole number of at least 1, got 0\n {2}at \["EXTRACTION_BATCH_SIZE"\]/
+      )
     }))
 
   it.effect("defaults to no preferred topics", () =>
