@@ -10,7 +10,7 @@ import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, FileSystem, Layer, Path, PlatformError, Stream } from "effect"
 import * as Document from "../../src/extraction/Document.ts"
-import { runOnTestClock, tempTree as tree } from "../support.ts"
+import { capturingLogs, runOnTestClock, tempTree as tree } from "../support.ts"
 
 const encoder = new TextEncoder()
 const bucket = "inputs"
@@ -361,13 +361,12 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Document readers", 
                 bytes.subarray(i * 1_000, (i + 1) * 1_000))
             )
         })
-        const [result] = yield* Stream.runCollect(Document.fromObjects(refs("a.jsonl"))).pipe(
+        const results = yield* Stream.runCollect(Document.fromObjects(refs("a.jsonl"))).pipe(
           Effect.provideService(ObjectStore.ObjectStore, inPieces)
         )
-        // Not a binary object: the NUL byte spoils the line's JSON.
-        assert.deepStrictEqual(result && [result._tag, result._tag === "Skipped" && result.reason], [
-          "Skipped",
-          "InvalidJson"
+        // Not a binary object: the NUL byte spoils the line's JSON, and that is all.
+        assert.deepStrictEqual(results.map((r) => [r._tag, r._tag === "Skipped" && r.reason, r.item]), [
+          ["Skipped", "InvalidJson", 1]
         ])
       }))
 
@@ -518,6 +517,160 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Document readers", 
         ])
         const results = yield* Stream.runCollect(Document.fromListedFiles(listed))
         assert.deepStrictEqual(results.map((r) => r._tag === "Skipped" ? r.reason : r._tag), ["Read", "Unreadable"])
+      }))
+    it.effect("skips a JSONL input with a NUL byte in its first bytes as binary, naming it a file or an object", () =>
+      Effect.gen(function*() {
+        const bytes = new Uint8Array([...encoder.encode("{\"text\":\"A.\"}\n"), 0x00, 0x0a])
+        const dir = yield* tree({ "a.jsonl": bytes })
+        const store = yield* storeWith({ "b.jsonl": bytes })
+        const fromFile = yield* Stream.runCollect(Document.fromDirectory(dir))
+        const fromObject = yield* Stream.runCollect(Document.fromObjects(refs("b.jsonl"))).pipe(
+          Effect.provideService(ObjectStore.ObjectStore, store.service)
+        )
+        assert.deepStrictEqual([...fromFile, ...fromObject].map((r) => outcome(r).slice(1)), [
+          ["Binary", undefined, "the file holds NUL bytes: not a text file"],
+          ["Binary", undefined, "the object holds NUL bytes: not a text file"]
+        ])
+      }))
+
+    it.effect("resumes a cut-off line stream whose new download arrives in small pieces", () =>
+      Effect.gen(function*() {
+        const lines = ["{\"text\":\"First line.\"}", "{\"text\":\"Second line.\"}", "{\"text\":\"Third.\"}"]
+        const bytes = encoder.encode(lines.join("\n") + "\n")
+        const store = yield* storeWith({ "lines.jsonl": bytes })
+        let gets = 0
+        const cutThenPieces = ObjectStore.ObjectStore.of({
+          ...store.service,
+          get: () =>
+            Stream.suspend(() =>
+              ++gets === 1
+                ? Stream.concat(
+                  Stream.make(bytes.subarray(0, 30)),
+                  Stream.fail(new ServiceError.Unavailable({ operation: "ObjectStore.get", message: "reset" }))
+                )
+                : Stream.fromIterable(
+                  Array.from({ length: Math.ceil(bytes.length / 7) }, (_, i) => bytes.subarray(i * 7, (i + 1) * 7))
+                )
+            )
+        })
+        const results = yield* runOnTestClock(
+          Stream.runCollect(Document.fromObjects(refs("lines.jsonl"))).pipe(
+            Effect.provideService(ObjectStore.ObjectStore, cutThenPieces)
+          )
+        )
+        assert.deepStrictEqual(results.map(outcome).map((o) => o.slice(1)), [
+          ["Read", 1, "First line."],
+          ["Read", 2, "Second line."],
+          ["Read", 3, "Third."]
+        ])
+        assert.strictEqual(gets, 2)
+      }))
+
+    it.effect("logs each skip it drops as a warning, and nothing for the documents it keeps", () =>
+      Effect.gen(function*() {
+        const path = yield* Path.Path
+        const dir = yield* tree({ "a.txt": "A.", "b.txt": "", "c.jsonl": "{\"text\":\"C.\"}\n{\"title\":\"x\"}\n" })
+        const { capture, logs } = yield* capturingLogs
+        const kept = yield* capture(Stream.runCollect(Document.documents(Document.fromDirectory(dir))))
+        assert.deepStrictEqual(kept.map((d) => d.text), ["A.", "C."])
+        assert.deepStrictEqual(logs, [
+          { level: "Warn", message: `skipped ${path.join(dir, "b.txt")}: Empty: the file is empty` },
+          {
+            level: "Warn",
+            message: `skipped ${path.join(dir, "c.jsonl")} [2]: NoText: no string field "text" or "body" or "content"`
+          }
+        ])
+      }))
+
+    it.effect("takes an object's extension from the last segment of its key, a leading dot not starting one, as a file's", () =>
+      Effect.gen(function*() {
+        const contents = {
+          ".md": "Dot.",
+          "sub/.txt": "Dot.",
+          "noext": "None.",
+          "dir.txt/noext": "None.",
+          "a.TXT": "A."
+        }
+        const names = Object.keys(contents)
+        const options = { extensions: ["", ".txt", ".md"] }
+        const store = yield* storeWith(contents)
+        const objects = yield* Stream.runCollect(Document.fromObjects(refs(...names), options)).pipe(
+          Effect.provideService(ObjectStore.ObjectStore, store.service)
+        )
+        const dir = yield* tree(contents)
+        const path = yield* Path.Path
+        const files = yield* Stream.runCollect(
+          Document.fromListedFiles(names.map((name) => ({ path: path.join(dir, name), name })), options)
+        )
+        // An extension asked for that no reader handles is the readers' own skip.
+        const unsupported = "unsupported extension (readers handle .txt, .md, .markdown, .json, .jsonl)"
+        const expected = [
+          ["Unsupported", unsupported],
+          ["Unsupported", unsupported],
+          ["Unsupported", unsupported],
+          ["Unsupported", unsupported],
+          ["Read", "A."]
+        ]
+        const brief = (
+          r: Document.ReadResult
+        ) => (r._tag === "Read" ? ["Read", r.document.text] : [r.reason, r.message])
+        assert.deepStrictEqual(objects.map(brief), expected)
+        assert.deepStrictEqual(files.map(brief), expected)
+      }))
+
+    it.effect("stats the files of a directory it lists up to 16 at a time", () =>
+      Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const dir = yield* tree(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}.txt`, "x"])))
+        let inFlight = 0
+        let most = 0
+        const counting = FileSystem.FileSystem.of({
+          ...fs,
+          stat: (path) =>
+            Effect.gen(function*() {
+              inFlight++
+              most = Math.max(most, inFlight)
+              for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+              return yield* fs.stat(path)
+            }).pipe(Effect.ensuring(Effect.sync(() => void inFlight--)))
+        })
+        const listed = yield* Document.listDirectory(dir).pipe(Effect.provideService(FileSystem.FileSystem, counting))
+        assert.strictEqual(listed.length, 20)
+        assert.strictEqual(most, 16)
+      }))
+
+    it.effect("downloads up to `concurrency` whole objects at once, 8 by default and at least one", () =>
+      Effect.gen(function*() {
+        const keys = Array.from({ length: 12 }, (_, i) => `o${i}.txt`)
+        const store = yield* storeWith(Object.fromEntries(keys.map((key) => [key, `Text ${key}.`])))
+        const mostAtOnce = (options: Document.ObjectReaderOptions) =>
+          Effect.gen(function*() {
+            let inFlight = 0
+            let most = 0
+            const slow = ObjectStore.ObjectStore.of({
+              ...store.service,
+              get: (ref) =>
+                Stream.unwrap(Effect.gen(function*() {
+                  inFlight++
+                  most = Math.max(most, inFlight)
+                  yield* Effect.sleep("1 second")
+                  return store.service.get(ref)
+                })).pipe(Stream.ensuring(Effect.sync(() => void inFlight--)))
+            })
+            const results = yield* runOnTestClock(
+              Stream.runCollect(Document.fromObjects(refs(...keys), options)).pipe(
+                Effect.provideService(ObjectStore.ObjectStore, slow)
+              )
+            )
+            assert.deepStrictEqual(
+              results.map((r) => r._tag === "Read" && r.document.text),
+              keys.map((k) => `Text ${k}.`)
+            )
+            return most
+          })
+        assert.strictEqual(yield* mostAtOnce({}), 8)
+        assert.strictEqual(yield* mostAtOnce({ concurrency: 3 }), 3)
+        assert.strictEqual(yield* mostAtOnce({ concurrency: 0 }), 1)
       }))
   })
 })
