@@ -28,6 +28,10 @@ export default defineConfig({
   ssr: { resolve: { conditions: sourceConditions, externalConditions: sourceConditions } },
   test: {
     include: ["packages/core/test/**/*.test.ts"],
+    // A 1,000-document end-to-end run (about 15 s): it would run for every mutant of the
+    // extraction that the other tests let survive, the most expensive part of the run by far;
+    // its checks are made on small inputs by the TextNode, Sink and Extraction tests.
+    exclude: ["packages/core/test/extraction/ExtractToDirectory.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // One module graph for all the files of a run: each mutant run loads the sources once,
