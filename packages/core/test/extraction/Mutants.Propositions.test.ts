@@ -70,4 +70,10 @@ describe("Propositions.parse on markdown", () => {
     assert.strictEqual(Propositions.parse("Title of the report: Acme").title, "Title of the report: Acme")
     assert.strictEqual(Propositions.parse("Title **: Acme").title, "Acme")
   })
+
+  it("removes a Title label with no space after its colon or spaced from it, but not a longer word", () => {
+    assert.strictEqual(Propositions.parse("Title:Acme history").title, "Acme history")
+    assert.strictEqual(Propositions.parse("**Title** : Acme").title, "Acme")
+    assert.strictEqual(Propositions.parse("Titles: Acme").title, "Titles: Acme")
+  })
 })
