@@ -76,4 +76,11 @@ describe("Propositions.parse on markdown", () => {
     assert.strictEqual(Propositions.parse("**Title** : Acme").title, "Acme")
     assert.strictEqual(Propositions.parse("Titles: Acme").title, "Titles: Acme")
   })
+
+  it("keeps every non-empty line after the title verbatim, whatever its wording", () => {
+    const lines = ["Stryker was here!", "Nothing happened", "-", "1."]
+    const parsed = Propositions.parse(["Title", ...lines].join("\n"))
+    assert.deepStrictEqual(parsed.propositions, lines)
+    assert.deepStrictEqual(parsed.diagnostics, [])
+  })
 })

@@ -8,7 +8,7 @@ import { InMemoryObjectStore } from "@batch-extract/core/testing"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, FileSystem, Layer, Path, Result, Stream } from "effect"
+import { Effect, FileSystem, Layer, Path, PlatformError, Random, Result, Stream } from "effect"
 import * as Chunker from "../../src/extraction/Chunker.ts"
 import * as Document from "../../src/extraction/Document.ts"
 import * as ExtractedChunk from "../../src/extraction/ExtractedChunk.ts"
@@ -70,6 +70,39 @@ describe("Sink at its edges", () => {
     ])
     assert.deepStrictEqual(ordered.map((n) => n.id_), ["a1", "a2", "b", "c", "d", "z", "e"])
   })
+
+  it("orders nodes that start together by end, and keeps nodes that tie on everything in the order given", () => {
+    const ids = (nodes: ReadonlyArray<TextNode.TextNode>) => Sink.documentOrder(nodes).map((n) => n.id_)
+    assert.deepStrictEqual(ids([node("y", 0, 4), node("x", 0, 9)]), ["y", "x"])
+    assert.deepStrictEqual(ids([node("a", 0, 4), node("b", 0, 4)]), ["a", "b"])
+    const twins = [{ ...node("a", 0, 4), text: "first" }, { ...node("a", 0, 4), text: "second" }]
+    assert.deepStrictEqual(Sink.documentOrder(twins).map((n) => n.text), ["first", "second"])
+  })
+
+  it.effect("keys objects under a prefix of several segments, trimming only its trailing slashes", () =>
+    Effect.gen(function*() {
+      const value = withIds(yield* extracted, "aws::s", "aws::s:1")
+      assert.deepStrictEqual(
+        Sink.objectKey({ prefix: "a//b/", collectionId: "c" }, value),
+        Result.succeed("a//b/c/aws::s/aws::s:1.json")
+      )
+    }))
+
+  it.effect("says which object it could not fetch, and the service's reason", () =>
+    Effect.gen(function*() {
+      const memory = yield* InMemoryObjectStore.make()
+      yield* memory.write({ bucket: "out", key: "c/aws::s/aws::s:1.json" }, "{}")
+      const refusing = ObjectStore.ObjectStore.of({
+        ...memory.service,
+        get: () => Stream.fail(new ServiceError.AccessDenied({ operation: "ObjectStore.get", message: "not yours" }))
+      })
+      const error = yield* Stream.runCollect(Sink.readObjectStore({ bucket: "out", collectionId: "c" })).pipe(
+        Effect.provideService(ObjectStore.ObjectStore, refusing),
+        Effect.flip
+      )
+      assert.deepStrictEqual([error.operation, error.location], ["read", "s3://out/c/aws::s/aws::s:1.json"])
+      assert.include(error.message, "not yours")
+    }))
 
   it.effect("keys objects under the prefix without doubled slashes, or under the collection alone", () =>
     Effect.gen(function*() {
@@ -249,6 +282,7 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Sink on a file syst
       assert.match(ids.message, /^cannot list: /)
       const read = yield* Stream.runCollect(Sink.readDirectory({ directory: dir, collectionId: "c" })).pipe(Effect.flip)
       assert.deepStrictEqual([read.operation, read.location], ["list", path.join(dir, "c")])
+      assert.match(read.message, /^cannot list: /)
       // A source entry that is a dangling link.
       yield* fs.makeDirectory(path.join(dir, "d"))
       yield* fs.symlink(path.join(dir, "nowhere"), path.join(dir, "d", "aws::gone"))
@@ -262,4 +296,67 @@ layer(Layer.mergeAll(NodeFileSystem.layer, NodePath.layer))("Sink on a file syst
     assert.strictEqual(Sink.idOfFileName("aws__a_1", "windowsSafe"), "aws::a:1")
     assert.strictEqual(Sink.fileName("aws::a:1"), "aws::a:1")
   })
+
+  it.effect("reads back sources in sorted order even from a file system that lists them in reverse", () =>
+    Effect.gen(function*() {
+      const { dir, fs, path } = yield* scratch
+      const reversing = FileSystem.FileSystem.of({
+        ...fs,
+        readDirectory: (p, options) => Effect.map(fs.readDirectory(p, options), (names) => [...names].reverse())
+      })
+      const names = ["aws::b", "aws::a", "aws::c"]
+      for (const name of names) yield* fs.makeDirectory(path.join(dir, "c", name), { recursive: true })
+      const read = yield* Stream.runCollect(Sink.readDirectory({ directory: dir, collectionId: "c" })).pipe(
+        Effect.provideService(FileSystem.FileSystem, reversing)
+      )
+      assert.deepStrictEqual(read.map((s) => s.sourceId), ["aws::a", "aws::b", "aws::c"])
+    }))
+
+  it.effect("says which chunk file it could not check, and why", () =>
+    Effect.gen(function*() {
+      const { dir, fs, path } = yield* scratch
+      const value = withIds(yield* extracted, "aws::s", "aws::s:1")
+      const broken = FileSystem.FileSystem.of({
+        ...fs,
+        exists: (p) =>
+          Effect.fail(PlatformError.systemError({
+            _tag: "PermissionDenied",
+            module: "FileSystem",
+            method: "exists",
+            description: "no entry",
+            pathOrDescriptor: p
+          }))
+      })
+      const error = yield* Sink.existsInDirectory({ directory: dir, collectionId: "c" }, value).pipe(
+        Effect.provideService(FileSystem.FileSystem, broken),
+        Effect.flip
+      )
+      assert.deepStrictEqual([error.operation, error.location], [
+        "read",
+        path.join(dir, "c", "aws::s", "aws::s:1.json")
+      ])
+      assert.match(error.message, /^cannot check: .*no entry/)
+      assert.isTrue(PlatformError.isPlatformError(error.cause))
+    }))
+
+  it.effect("names a temporary file after its target with an alphanumeric suffix", () =>
+    Effect.gen(function*() {
+      const { dir, fs, path } = yield* scratch
+      const written: Array<string> = []
+      const recording = FileSystem.FileSystem.of({
+        ...fs,
+        writeFileString: (p, text, options) => {
+          written.push(path.basename(p))
+          return fs.writeFileString(p, text, options)
+        }
+      })
+      // This seed draws a negative number first.
+      yield* Sink.writeFileAtomically(path.join(dir, "out.json"), "x").pipe(
+        Effect.provideService(FileSystem.FileSystem, recording),
+        Random.withSeed("example")
+      )
+      assert.strictEqual(written.length, 1)
+      assert.match(written[0]!, /^out\.json\.[0-9a-z]+\.tmp$/)
+      assert.strictEqual(yield* fs.readFileString(path.join(dir, "out.json")), "x")
+    }))
 })
