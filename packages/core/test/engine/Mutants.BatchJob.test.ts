@@ -80,6 +80,17 @@ const runJob = (
     return { result, events, env, cfg, spec }
   })
 
+/** An in-memory run state (`memory`) behind a store (`spying`) that also keeps every created job's ARN. */
+const recordingCreates = Effect.map(RunState.makeMemory, (memory) => {
+  const created: Array<string> = []
+  const spying: RunState.Store = {
+    ...memory,
+    jobCreated: (runId, jobName, jobArn) =>
+      Effect.andThen(Effect.sync(() => void created.push(jobArn)), memory.jobCreated(runId, jobName, jobArn))
+  }
+  return { created, memory, spying }
+})
+
 const finished = (events: ReadonlyArray<RunEvents.RunEvent>) =>
   events.flatMap((event) => (event._tag === "JobFinished" ? [event] : []))
 
@@ -299,13 +310,7 @@ describe("BatchJob re-attached", () => {
   ) =>
     Effect.gen(function*() {
       const env = yield* makeEnv()
-      const memory = yield* RunState.makeMemory
-      const created: Array<string> = []
-      const spying: RunState.Store = {
-        ...memory,
-        jobCreated: (runId, jobName, jobArn) =>
-          Effect.andThen(Effect.sync(() => void created.push(jobArn)), memory.jobCreated(runId, jobName, jobArn))
-      }
+      const { created, memory, spying } = yield* recordingCreates
       const first = yield* runJob(100, (e) => e.layer, { env, state: spying })
       const [job] = (yield* memory.contents).jobs
       const later = second === undefined ? env : yield* second(env)
@@ -502,13 +507,7 @@ describe("BatchJob re-attached under another ARN", () => {
   it.effect("records the ARN the service knows the job by when it differs from the one recorded", () =>
     Effect.gen(function*() {
       const env = yield* makeEnv()
-      const memory = yield* RunState.makeMemory
-      const created: Array<string> = []
-      const spying: RunState.Store = {
-        ...memory,
-        jobCreated: (runId, jobName, jobArn) =>
-          Effect.andThen(Effect.sync(() => void created.push(jobArn)), memory.jobCreated(runId, jobName, jobArn))
-      }
+      const { created, memory, spying } = yield* recordingCreates
       const first = yield* runJob(100, (e) => e.layer, { env, state: spying })
       const [job] = (yield* memory.contents).jobs
       // An older ARN of the same job, which the service still answers to with its own.
