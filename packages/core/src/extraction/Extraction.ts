@@ -39,6 +39,7 @@ import type * as Document from "./Document.ts"
 import type * as ExtractedChunkModule from "./ExtractedChunk.ts"
 import * as ExtractionConfigModule from "./ExtractionConfig.ts"
 import * as ExtractionEvents from "./ExtractionEvents.ts"
+import * as Ids from "./Ids.ts"
 import type * as ParseDiagnostic from "./ParseDiagnostic.ts"
 import * as Prompts from "./Prompts.ts"
 import * as Propositions from "./Propositions.ts"
@@ -167,12 +168,11 @@ export const chunksOf = <E, R, EA = never>(
   options: ChunksOptions<EA>
 ): Stream.Stream<Chunker.Chunk, E | EA, R> =>
   Stream.suspend(() => {
-    // Duplicates, in memory that grows with documents, not chunks: a chunk's id is its source's
-    // id and a digest of its text and metadata, and a source id derived from the text repeats
-    // only for the same text and metadata, so a repeated derived source brings only duplicates.
-    // Sources with their own (`aws:`) ids keep their chunk ids, as two of them may differ.
-    const seenSources = new Set<string>()
-    const seenChunks = new Set<string>()
+    // Duplicates: a chunk's id is its source's id and 8 hex of a digest of its text and
+    // metadata, so the stream's chunk ids are kept as each source's id once and 8 characters per
+    // chunk. A repeated document, a passage repeated within one, and a document given as its own
+    // (`aws:`) id the id another one's text derives all meet their duplicates here, in any order.
+    const seen = new Map<string, string>()
     return inputs.pipe(
       Stream.buffer({ capacity: options.extractionBatchSize }),
       Stream.mapEffect((input) =>
@@ -191,17 +191,22 @@ export const chunksOf = <E, R, EA = never>(
           const unique: Array<Chunker.Chunk> = []
           let duplicates = 0
           const source = result.success[0]?.source.id
-          const ownId = document.id !== undefined && document.id.startsWith("aws:")
-          const repeated = source !== undefined && !ownId && seenSources.has(source)
-          const inDocument = new Set<string>()
-          for (const chunk of result.success) {
-            const seen = repeated || inDocument.has(chunk.id) || (ownId && seenChunks.has(chunk.id))
-            if (seen) duplicates++
-            else if (options.skipChunk?.(chunk.id) !== true) unique.push(chunk)
-            inDocument.add(chunk.id)
-            if (ownId) seenChunks.add(chunk.id)
+          const before = source === undefined ? "" : (seen.get(source) ?? "")
+          const known = new Set<string>()
+          for (let at = 0; at < before.length; at += Ids.chunkDigestLength) {
+            known.add(before.slice(at, at + Ids.chunkDigestLength))
           }
-          if (source !== undefined && !ownId) seenSources.add(source)
+          let added = ""
+          for (const chunk of result.success) {
+            const digest = chunk.id.slice(-Ids.chunkDigestLength)
+            if (known.has(digest)) duplicates++
+            else {
+              known.add(digest)
+              added += digest
+              if (options.skipChunk?.(chunk.id) !== true) unique.push(chunk)
+            }
+          }
+          if (source !== undefined && added !== "") seen.set(source, before + added)
           const fresh = options.admitChunks === undefined || unique.length === 0
             ? unique
             : yield* options.admitChunks(unique)

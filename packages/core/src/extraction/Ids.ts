@@ -112,9 +112,12 @@ export const sourceIdOf = (document: {
   ? document.id
   : sourceId(document.text, document.metadata))
 
+/** The hex digits that end a chunk id, after its source's id and a colon. */
+export const chunkDigestLength = 8
+
 /** The chunk id of a chunk of a source: `<source id>:<8 hex>`. */
 export const chunkId = (source: string, chunkText: string, metadata: Metadata): string =>
-  `${source}:${md5Hex(chunkText + metadataString(metadata)).slice(0, 8)}`
+  `${source}:${md5Hex(chunkText + metadataString(metadata)).slice(0, chunkDigestLength)}`
 
 /**
  * The hash stored on a chunk's source relationship: the two digests the source id truncates,

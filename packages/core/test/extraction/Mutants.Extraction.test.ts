@@ -190,6 +190,33 @@ describe("Extraction.chunksOf", () => {
       }
     }))
 
+  it.effect("sends a text once when it also comes under the id it derives as its own, in either order", () =>
+    Effect.gen(function*() {
+      // An earlier run's source id given back as the document's own id, beside the same text
+      // without one; a third document under that id shares only the first passage.
+      const first = text(6, "dairy")
+      const derived = Ids.sourceIdOf(Document.make(first))
+      const all = yield* Chunker.chunk(Document.make(first), chunking)
+      const partial = `${all[0]!.text} ${text(2, "cattle")}`
+      const sharing = yield* Chunker.chunk(Document.make(partial, { id: derived }), chunking)
+      const shared = sharing.filter((c) => all.some((a) => a.id === c.id)).length
+      assert.isAbove(shared, 0)
+      assert.isBelow(shared, sharing.length)
+      for (
+        const inputs of [
+          [Document.make(first), Document.make(first, { id: derived }), Document.make(partial, { id: derived })],
+          [Document.make(partial, { id: derived }), Document.make(first, { id: derived }), Document.make(first)]
+        ]
+      ) {
+        const { chunks, events } = yield* chunked(inputs)
+        const ids = chunks.map((c) => c.id)
+        assert.strictEqual(new Set(ids).size, ids.length)
+        assert.strictEqual(ids.length, all.length + sharing.length - shared)
+        const duplicates = reads(events).reduce((sum, [, , n]) => sum + Number(n), 0)
+        assert.strictEqual(duplicates, all.length + sharing.length + all.length - ids.length)
+      }
+    }))
+
   it.effect("takes a document that carries a _tag of its own for a document", () =>
     Effect.gen(function*() {
       const article = { _tag: "Article" as const, ...Document.make(text(4, "banking"), { id: "a-1" }) }
@@ -289,6 +316,27 @@ Bolt|SIZE|small
       const extracted = events.flatMap((e) => (e._tag === "ChunkExtracted" ? [e] : []))
       assert.strictEqual(extracted.length, chunks.length)
       assert.isTrue(extracted.every((e) => e.failures.length === 2 && e.diagnostics === 0 && e.topics === 0))
+    }))
+
+  it.effect("extracts each chunk once when a text also comes under the id it derives as its own", () =>
+    Effect.gen(function*() {
+      const first = text(60, "fishing")
+      const derived = Ids.sourceIdOf(Document.make(first))
+      const runtime: ModelRuntime.ModelRuntime["Service"] = {
+        invoke: () =>
+          Effect.succeed({ content: [{ type: "text", text: "Acme grew" }], stop_reason: "end_turn", usage: {} })
+      }
+      const alone = yield* extractWith([Document.make(first)], runtime, { runId: "derived-alone", batch: {} })
+      assert.isAbove(alone.chunks.length, 1)
+      for (const ownFirst of [false, true]) {
+        const documents = [Document.make(first), Document.make(first, { id: derived })]
+        const { chunks } = yield* extractWith(ownFirst ? documents.reverse() : documents, runtime, {
+          runId: `derived-as-own-${ownFirst}`,
+          batch: {}
+        })
+        assert.sameMembers(chunks.map((c) => c.chunk.id), alone.chunks.map((c) => c.chunk.id))
+        assert.isTrue(chunks.every((c) => c.failures.length === 0))
+      }
     }))
 
   it.effect("counts the diagnostics of both stages of a chunk", () =>
