@@ -23,9 +23,12 @@
  *   request token returns the first job; a create beyond `maxConcurrentJobs` jobs in
  *   Submitted/Validating/Scheduled/InProgress is refused with `ServiceQuotaExceededException`.
  * - Records are answered by the deterministic `OfflineModel` in the model family's shape;
- *   `InvokeModel` and `Converse` runtime calls too. Bodies are validated per family as the
- *   service documents them (`RequestBodies`): an invalid record gets an error line (400), an
- *   invalid runtime call a `ValidationException`.
+ *   `InvokeModel` and `Converse` runtime calls too. Embedding models (Titan Text Embeddings
+ *   V2, Cohere Embed v3) get deterministic vectors, in batch and on demand alike — except that
+ *   a batch job for a model batch inference does not accept (Cohere Embed) is refused, as is
+ *   Converse for any embedding model. Bodies are validated per family as the service
+ *   documents them (`RequestBodies`): an invalid record gets an error line (400), an invalid
+ *   runtime call a `ValidationException`.
  * - Faults on request ({@link Faults}, seeded so runs repeat): throttling, imposed final
  *   statuses, errored / missing / malformed / truncated output lines, and exact exceptions
  *   for the next calls of an operation ({@link InjectedError}).

@@ -35,6 +35,46 @@ describe("BedrockModelRuntime on the emulator (HTTP/2)", () => {
       assert.strictEqual((yield* local.bedrock.counters).callsByOperation.InvokeModel, 3)
     }).pipe(Effect.provide(localLayer())))
 
+  it.live("InvokeModel answers embedding models with vectors: Titan one, Cohere one per text; no Converse for them", () =>
+    Effect.gen(function*() {
+      const titan = ModelFamily.titanEmbed
+      const titanAnswer = yield* invoke({
+        modelId: "amazon.titan-embed-text-v2:0",
+        invocationType: "InvokeModel",
+        body: titan.embedding!.buildEmbeddingRequest(["Ada Lovelace wrote notes in London."], "document")
+      })
+      const titanRead = Result.getOrThrow(titan.readOutput(titanAnswer))
+      assert.strictEqual(titanRead.vectors?.length, 1)
+      assert.strictEqual(titanRead.vectors?.[0]?.length, 1024)
+      assert.isAbove(titanRead.usage.inputTokens, 0)
+
+      const cohere = ModelFamily.cohereEmbed
+      const texts = ["Ada Lovelace wrote notes.", "They were long.", "London is a city."]
+      const cohereAnswer = yield* invoke({
+        modelId: "cohere.embed-english-v3",
+        invocationType: "InvokeModel",
+        body: cohere.embedding!.buildEmbeddingRequest(texts, "document")
+      })
+      const cohereRead = Result.getOrThrow(cohere.readOutput(cohereAnswer))
+      assert.strictEqual(cohereRead.vectors?.length, 3)
+      assert.isTrue(cohereRead.vectors!.every((vector) => vector.length === 1024))
+      assert.strictEqual(cohereRead.usage.inputTokens, ModelFamily.estimateCohereTokens(texts))
+
+      const invalid = yield* Effect.flip(invoke({
+        modelId: "cohere.embed-multilingual-v3",
+        invocationType: "InvokeModel",
+        body: { texts: ["x"], input_type: "document" }
+      }))
+      assert.strictEqual(invalid.exceptionName, "ValidationException")
+      const converse = yield* Effect.flip(invoke({
+        modelId: "amazon.titan-embed-text-v2:0",
+        invocationType: "Converse",
+        body: ModelFamily.converse.buildRequest(prompt, { maxTokens: 10 })
+      }))
+      assert.strictEqual(converse.exceptionName, "ValidationException")
+      assert.match(converse.message, /does not support the Converse API/)
+    }).pipe(Effect.provide(localLayer())))
+
   it.live("Converse returns the Converse response shape", () =>
     Effect.gen(function*() {
       const body = ModelFamily.converse.buildRequest(prompt, { maxTokens: 512, temperature: 0 })

@@ -74,6 +74,38 @@ describe("the engine on the local emulation (real SDK clients)", () => {
       }).pipe(Effect.provide(backend(cfg, { emulator: { faults, seed: 3 } })))
     }))
 
+  it.live("embeds texts with Titan Text Embeddings V2 in a batch job end to end: one vector per record", () =>
+    Effect.gen(function*() {
+      const cfg = yield* config({ model: { modelId: "amazon.titan-embed-text-v2:0" } })
+      const family = yield* Effect.fromResult(BatchConfig.modelFamily(cfg))
+      const input = Stream.range(0, 119).pipe(
+        Stream.map((i): BatchRecord.BatchRecord => ({
+          recordId: `emb:c${i}`,
+          modelInput: family.embedding!.buildEmbeddingRequest([`Record ${i} was written in Boston.`], "document")
+        }))
+      )
+      yield* Effect.gen(function*() {
+        const { outcomes, summary } = yield* BatchRunner.runCollect(input, {
+          config: cfg,
+          runId: "embeddings",
+          stage: "embeddings"
+        })
+        assert.strictEqual(outcomes.length, 120)
+        for (const outcome of outcomes) {
+          assert.isTrue(outcome._tag === "Succeeded" && outcome.via === "batch", outcome.recordId)
+          if (outcome._tag === "Succeeded") {
+            assert.strictEqual(outcome.output.vectors?.length, 1)
+            assert.strictEqual(outcome.output.vectors?.[0]?.length, 1024)
+          }
+        }
+        assert.strictEqual(summary.records.batch, 120)
+        const local = yield* LocalBackend.LocalBackend
+        const counters = yield* local.bedrock.counters
+        assert.strictEqual(counters.jobsCreated, 1)
+        assert.strictEqual(counters.recordsRejected, 0, "no body refused")
+      }).pipe(Effect.provide(backend(cfg, { emulator: { seed: 5 } })))
+    }))
+
   const families = [
     { label: "Anthropic (InvokeModel)", model: { modelId: "us.anthropic.claude-3-5-haiku-20241022-v1:0" } },
     { label: "Amazon Nova (InvokeModel)", model: { modelId: "us.amazon.nova-lite-v1:0" } },

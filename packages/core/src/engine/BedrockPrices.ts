@@ -14,6 +14,9 @@
  *   Claude Sonnet 4 in the copy read here), the batch price is 50% of on-demand — the
  *   discount the pricing page states for batch — and the entry's `note` says it is derived,
  *   not published.
+ * - Embedding models (Titan Text Embeddings V2, Cohere Embed v3) are billed for input tokens
+ *   only: their output price is 0. Cohere Embed cannot run in batch jobs; its batch price
+ *   follows the 50% convention but never applies.
  * - Claude Sonnet 4.5 and Haiku 4.5 (and later Claude models) cost 10% more through a
  *   geographic inference profile (`us.`, `eu.`, `apac.`, …) than through `global.` or the base
  *   id: their `geoPremium` is 0.1.
@@ -49,6 +52,13 @@ const novaCopy = "The pricing page's Amazon Nova table (on-demand and batch) as 
 const llamaCopy = "The pricing page's Meta table (on-demand and batch) as transcribed on 2025-07-20 in " +
   "github.com/convo-lang/convo-lang packages/convo-lang-bedrock/bedrock-pricing.md; the same figures in " +
   "aws/agent-toolkit-for-aws bedrock-pricing-cache.md (2026-09-03, US East Ohio)."
+
+const cohereEmbedCopy = "The pricing page lists Cohere Embed 3 at $0.0001 per 1,000 input tokens; read here from " +
+  "github.com/BerriAI/litellm model_prices_and_context_window.json (commit 00035b69f416, provider bedrock: " +
+  "1e-07 USD per input token, 0 per output token; undated copy). Embeddings have no output tokens. Bedrock batch " +
+  "inference does not accept Cohere Embed (`ModelFamily.cohereEmbed.embedding.batch` is false; its records go on " +
+  "demand), so no batch price is published: the batch price here is 50% of on-demand only to keep the table's " +
+  "shape, and no batch job is billed at it."
 
 /**
  * The built-in table, by base model id (an inference-profile id or ARN finds its base model;
@@ -157,5 +167,21 @@ export const table = {
     note: "The pricing page's Amazon Titan table (Korean edition, US East N. Virginia; on-demand and batch) as " +
       "crawled in github.com/sungminna/GapS crawl/aws_pricing_data_titan.md (undated copy). Embeddings have " +
       "no output tokens."
+  },
+  "cohere.embed-english-v3": {
+    name: "Cohere Embed English v3",
+    onDemand: rate(0.0001, 0),
+    batch: rate(0.00005, 0),
+    source: pricingPage,
+    read,
+    note: cohereEmbedCopy
+  },
+  "cohere.embed-multilingual-v3": {
+    name: "Cohere Embed Multilingual v3",
+    onDemand: rate(0.0001, 0),
+    batch: rate(0.00005, 0),
+    source: pricingPage,
+    read,
+    note: cohereEmbedCopy
   }
 } as const

@@ -13,8 +13,10 @@
  *   large ({@link Quotas}); a bucket owner other than `s3AccountId` fails it too.
  * - Outputs: `<output>/<jobId>/<input>.jsonl.out` (lines in a seeded shuffled order, with the
  *   KMS key of `s3OutputDataConfig`) and `<output>/<jobId>/manifest.json.out`.
- * - Records are answered by the `OfflineModel` in the family's shape; a body the service
- *   would refuse ({@link RequestBodies}) gets an error line with `errorCode` 400.
+ * - Records are answered by the `OfflineModel` in the family's shape (embedding models with
+ *   deterministic vectors); a body the service would refuse ({@link RequestBodies}) gets an
+ *   error line with `errorCode` 400. A batch job for an embedding model batch inference does
+ *   not accept (Cohere Embed) and a Converse call or job for an embedding model are refused.
  * - Creates are validated as the service does (patterns, the KMS key's place, VPC lists,
  *   timeout range, tags, the model id's family); a repeated client request token returns the
  *   first job; a name in use is a conflict; a create beyond `maxConcurrentJobs` live jobs
@@ -367,6 +369,29 @@ const familyFor = (
   const resolved = ModelFamily.resolve({ modelId, invocationType })
   if (Result.isSuccess(resolved)) return resolved.success
   return override === undefined ? undefined : ModelFamily.families[override]
+}
+
+/**
+ * Why the service refuses an embedding model on this path, or `undefined`: embedding models
+ * have no Converse API, and batch jobs take only those Bedrock batch inference accepts
+ * (`ModelFamily.Embedding.batch`).
+ */
+const embeddingRefusal = (
+  modelId: string,
+  invocationType: BatchInference.InvocationType,
+  override: ModelFamily.FamilyName | undefined,
+  plane: "batch" | "runtime"
+): Refusal | undefined => {
+  const named = ModelFamily.familyOfModelId(modelId) ?? override
+  const embedding = named === undefined ? undefined : ModelFamily.families[named].embedding
+  if (embedding === undefined) return undefined
+  if (invocationType === "Converse") {
+    return refuse("InvalidRequest", "ValidationException", `The model ${modelId} does not support the Converse API.`)
+  }
+  if (plane === "batch" && !embedding.batch) {
+    return refuse("InvalidRequest", "ValidationException", `The model ${modelId} does not support batch inference.`)
+  }
+  return undefined
 }
 
 const zeroCounters = (): Counters => ({
@@ -774,6 +799,13 @@ export const make = (options: Options): Effect.Effect<BedrockBatchModel, never, 
           return Result.fail(refuse("InvalidRequest", "ValidationException", validated.message))
         }
         const request = validated.request
+        const notForEmbedding = embeddingRefusal(
+          request.modelId,
+          request.modelInvocationType,
+          options.family,
+          "batch"
+        )
+        if (notForEmbedding !== undefined) return Result.fail(notForEmbedding)
         const family = familyFor(request.modelId, request.modelInvocationType, options.family)
         if (family === undefined) {
           return Result.fail(
@@ -863,6 +895,8 @@ export const make = (options: Options): Effect.Effect<BedrockBatchModel, never, 
       )
 
     const invoke: BedrockBatchModel["invoke"] = (modelId, invocationType, body) => {
+      const notForEmbedding = embeddingRefusal(modelId, invocationType, options.family, "runtime")
+      if (notForEmbedding !== undefined) return Result.fail(notForEmbedding)
       const family = familyFor(modelId, invocationType, options.family)
       if (family === undefined) {
         return Result.fail(

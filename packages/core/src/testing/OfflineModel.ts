@@ -21,15 +21,22 @@
  * - a prompt holding `<text>…</text>` (the proposition stage) gets a title line and one
  *   proposition per sentence (abbreviation-aware), a leading pronoun replaced by the
  *   subject of the sentence before;
- * - anything else is echoed back.
+ * - anything else is echoed back;
+ * - an embedding request (Titan Text Embeddings V2, Cohere Embed v3) gets one vector per
+ *   text, of the requested dimensions, from {@link embed}: feature hashing of the lower-cased
+ *   words and word pairs, L2-normalised, so texts sharing words land near each other.
  *
  * Token counts are estimated (4 characters a token); an answer longer than the request's
  * token limit is cut off with the family's max-tokens stop reason, as a real model would.
+ *
+ * Gotchas: the vectors are not semantic — a paraphrase with other words is far away — and
+ * Titan's `normalize: false` still gets unit vectors.
  *
  * @since 0.1.0
  */
 import { Result } from "effect"
 import * as ModelFamily from "../engine/ModelFamily.ts"
+import * as SeededRandom from "./SeededRandom.ts"
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -382,7 +389,105 @@ export const answer = (prompt: string): string => {
   return prompt
 }
 
-/** The prompt text (system and user turns) and the token limit of a request body. */
+// -----------------------------------------------------------------------------
+// Embeddings
+// -----------------------------------------------------------------------------
+
+/**
+ * A deterministic embedding of a text: its lower-cased words (weight 1) and pairs of
+ * neighbouring words (weight ½) hashed (32-bit FNV-1a, `SeededRandom.hash`, stable across runs
+ * and platforms) into `dimensions` slots with a hash-chosen sign, then
+ * L2-normalised. Texts sharing most words are near each other (cosine), the same text always
+ * gets the same vector, and every vector has norm 1; a text without words gets a fixed unit
+ * vector (every slot `1/√dimensions`).
+ */
+export const embed = (text: string, dimensions: number): Array<number> => {
+  const size = Math.max(0, Math.floor(dimensions))
+  const vector = new Array<number>(size).fill(0)
+  if (size === 0) return vector
+  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []
+  const add = (feature: string, weight: number) => {
+    const hash = SeededRandom.hash(feature)
+    vector[hash % size]! += (hash >>> 31 === 1 ? -1 : 1) * weight
+  }
+  words.forEach((word, i) => {
+    add(`w:${word}`, 1)
+    if (i > 0) add(`b:${words[i - 1]} ${word}`, 0.5)
+  })
+  const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0))
+  return norm === 0 ? vector.fill(1 / Math.sqrt(size)) : vector.map((x) => x / norm)
+}
+
+/** The texts of an embedding request, the vector size it asks for, and whether it asked for typed embeddings. */
+export interface EmbeddingRequest {
+  readonly texts: ReadonlyArray<string>
+  readonly dimensions: number
+  /** The request named `embedding_types` (Cohere): the answer lists floats under `embeddings.float`. */
+  readonly byType: boolean
+}
+
+/** Read an embedding request body of an embedding family (Titan: one text; Cohere: a list). */
+export const readEmbeddingRequest = (
+  family: ModelFamily.ModelFamily,
+  body: unknown
+): Result.Result<EmbeddingRequest, string> => {
+  if (!isRecord(body)) return Result.fail("request body is not an object")
+  const dimensions = family.embedding?.dimensions ?? 1024
+  switch (family.name) {
+    case "titan-embed": {
+      if (typeof body.inputText !== "string") return Result.fail("inputText is required")
+      return Result.succeed({
+        texts: [body.inputText],
+        dimensions: typeof body.dimensions === "number" ? body.dimensions : 1024,
+        byType: false
+      })
+    }
+    case "cohere-embed": {
+      if (!Array.isArray(body.texts) || !body.texts.every((t) => typeof t === "string")) {
+        return Result.fail("texts must be a list of strings")
+      }
+      return Result.succeed({
+        texts: body.texts as Array<string>,
+        dimensions,
+        byType: body.embedding_types !== undefined
+      })
+    }
+    default:
+      return Result.fail(`the ${family.name} family is not an embedding model`)
+  }
+}
+
+/**
+ * An embedding answer in the family's response shape, one {@link embed} vector per text:
+ * Titan `{embedding, inputTextTokenCount, embeddingsByType: {float}}` (its first text);
+ * Cohere `{id, texts, embeddings, response_type}` (`embeddings: {float}` when `byType`).
+ */
+export const toEmbeddingResponse = (
+  family: ModelFamily.ModelFamily,
+  request: EmbeddingRequest
+): Record<string, unknown> => {
+  if (family.name === "titan-embed") {
+    const text = request.texts[0] ?? ""
+    const vector = embed(text, request.dimensions)
+    return { embedding: vector, inputTextTokenCount: estimateTokens(text), embeddingsByType: { float: vector } }
+  }
+  const vectors = request.texts.map((text) => embed(text, request.dimensions))
+  return {
+    id: `offline-${SeededRandom.hash(request.texts.join("\u0000")).toString(16).padStart(8, "0")}`,
+    texts: [...request.texts],
+    embeddings: request.byType ? { float: vectors } : vectors,
+    response_type: request.byType ? "embeddings_by_type" : "embeddings_floats"
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Requests and responses
+// -----------------------------------------------------------------------------
+
+/**
+ * The prompt text (system and user turns) and the token limit of a request body. An
+ * embedding body's prompt is its texts, one a line, and its limit 0 (no answer tokens).
+ */
 export const readRequest = (
   family: ModelFamily.ModelFamily,
   body: unknown
@@ -417,10 +522,16 @@ export const readRequest = (
         maxTokens: typeof body.max_gen_len === "number" ? body.max_gen_len : 512
       })
     }
+    case "titan-embed":
+    case "cohere-embed":
+      return Result.map(readEmbeddingRequest(family, body), ({ texts }) => ({ prompt: texts.join("\n"), maxTokens: 0 }))
   }
 }
 
-/** Wrap an answer in a family's response shape. */
+/**
+ * Wrap an answer in a family's response shape. An embedding family embeds the answer text as
+ * its one text (usage and `truncated` do not apply).
+ */
 export const toResponse = (
   family: ModelFamily.ModelFamily,
   text: string,
@@ -455,26 +566,35 @@ export const toResponse = (
         generation_token_count: usage.outputTokens,
         stop_reason: truncated ? "length" : "stop"
       }
+    case "titan-embed":
+    case "cohere-embed":
+      return toEmbeddingResponse(family, {
+        texts: [text],
+        dimensions: family.embedding?.dimensions ?? 1024,
+        byType: false
+      })
   }
 }
 
 /**
  * Answer a request body of the given family, as the model would: the response body, or a
  * reason when the body is invalid for that family (a real service answers those with a
- * validation error).
+ * validation error). An embedding body gets its vectors ({@link toEmbeddingResponse}).
  */
 export const respond = (
   family: ModelFamily.ModelFamily,
   body: unknown
 ): Result.Result<Record<string, unknown>, string> =>
-  Result.map(readRequest(family, body), ({ maxTokens, prompt }) => {
-    const full = answer(prompt)
-    const truncated = estimateTokens(full) > maxTokens
-    const text = truncated ? full.slice(0, maxTokens * 4) : full
-    return toResponse(
-      family,
-      text,
-      { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(text) },
-      truncated
-    )
-  })
+  ModelFamily.isEmbedding(family)
+    ? Result.map(readEmbeddingRequest(family, body), (request) => toEmbeddingResponse(family, request))
+    : Result.map(readRequest(family, body), ({ maxTokens, prompt }) => {
+      const full = answer(prompt)
+      const truncated = estimateTokens(full) > maxTokens
+      const text = truncated ? full.slice(0, maxTokens * 4) : full
+      return toResponse(
+        family,
+        text,
+        { inputTokens: estimateTokens(prompt), outputTokens: estimateTokens(text) },
+        truncated
+      )
+    })

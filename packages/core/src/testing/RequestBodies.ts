@@ -1,7 +1,8 @@
 /**
  * Validation of model request bodies as Amazon Bedrock documents them, per family: the
- * Anthropic Messages body, the Amazon Nova `messages-v1` body, the Meta Llama `prompt` body
- * and the Converse request (the `modelInput` of a Converse-type batch job). The simulated
+ * Anthropic Messages body, the Amazon Nova `messages-v1` body, the Meta Llama `prompt` body,
+ * the Converse request (the `modelInput` of a Converse-type batch job), and the embedding
+ * bodies of Amazon Titan Text Embeddings V2 and Cohere Embed v3. The simulated
  * services answer an invalid body the way the service does: a batch record gets an error
  * line (`errorCode` 400), a runtime call a `ValidationException`.
  *
@@ -18,6 +19,13 @@
  *   `max_gen_len` 1..2048; no `messages` (the chat turns belong in the prompt template).
  * - Converse: `messages` required; no `modelId` (the job names the model) and no
  *   `toolConfig` (tool calling is not supported for Converse-type jobs).
+ * - Titan Text Embeddings V2: `inputText` a non-empty string of at most 50,000 characters;
+ *   `dimensions` 256, 512 or 1024; `normalize` a boolean; `embeddingTypes` a list of
+ *   `float` / `binary`.
+ * - Cohere Embed v3: `texts` a list of 1 to 96 strings of at most 2,048 characters each;
+ *   `input_type` one of `search_document`, `search_query`, `classification`, `clustering`
+ *   (required); `truncate` `NONE`, `START` or `END`; `embedding_types` a list of `float`,
+ *   `int8`, `uint8`, `binary`, `ubinary`.
  *
  * @since 0.1.0
  */
@@ -197,6 +205,63 @@ const converse = (body: Record<string, unknown>): Problem =>
     () => inferenceConfig(body.inferenceConfig, new Set(["maxTokens", "temperature", "topP", "stopSequences"]))
   )
 
+const oneOf = (value: unknown, name: string, allowed: ReadonlyArray<string | number>): Problem =>
+  allowed.includes(value as string | number)
+    ? undefined
+    : `${name}: ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`
+
+const optionalListOf = (value: unknown, name: string, allowed: ReadonlyArray<string>): Problem => {
+  if (value === undefined) return undefined
+  if (!Array.isArray(value) || value.length === 0) return `${name} must be a non-empty list`
+  const other = value.find((item) => !allowed.includes(item as string))
+  return other === undefined ? undefined : `${name}: ${JSON.stringify(other)} is not one of ${allowed.join(", ")}`
+}
+
+/** Characters as the embedding models count them (code points). */
+const characters = (text: string): number => Array.from(text).length
+
+const titanEmbedKeys = new Set(["inputText", "dimensions", "normalize", "embeddingTypes"])
+
+const titanEmbed = (body: Record<string, unknown>): Problem =>
+  firstProblem(
+    () => onlyKeys(body, titanEmbedKeys),
+    () =>
+      typeof body.inputText === "string" && body.inputText !== ""
+        ? characters(body.inputText) <= 50_000 ? undefined : "inputText must be at most 50000 characters long"
+        : body.inputText === undefined
+        ? "inputText is required"
+        : "inputText must be a non-empty string",
+    () => body.dimensions === undefined ? undefined : oneOf(body.dimensions, "dimensions", [256, 512, 1024]),
+    () =>
+      body.normalize === undefined || typeof body.normalize === "boolean" ? undefined : "normalize must be a boolean",
+    () => optionalListOf(body.embeddingTypes, "embeddingTypes", ["float", "binary"])
+  )
+
+const cohereEmbedKeys = new Set(["texts", "input_type", "truncate", "embedding_types"])
+
+const cohereEmbed = (body: Record<string, unknown>): Problem =>
+  firstProblem(
+    () => onlyKeys(body, cohereEmbedKeys),
+    () => {
+      const texts = body.texts
+      if (texts === undefined) return "texts is required"
+      if (!Array.isArray(texts) || texts.length < 1 || texts.length > 96) {
+        return `texts must be a list of 1 to 96 strings, got ${Array.isArray(texts) ? texts.length : typeof texts}`
+      }
+      const at = texts.findIndex((text) => typeof text !== "string" || characters(text) > 2048)
+      if (at < 0) return undefined
+      return typeof texts[at] === "string"
+        ? `texts.${at} must be at most 2048 characters long`
+        : `texts.${at} must be a string`
+    },
+    () =>
+      body.input_type === undefined
+        ? "input_type is required"
+        : oneOf(body.input_type, "input_type", ["search_document", "search_query", "classification", "clustering"]),
+    () => body.truncate === undefined ? undefined : oneOf(body.truncate, "truncate", ["NONE", "START", "END"]),
+    () => optionalListOf(body.embedding_types, "embedding_types", ["float", "int8", "uint8", "binary", "ubinary"])
+  )
+
 /**
  * Why the service would refuse this request body for the family, or `undefined` when the
  * body is valid.
@@ -212,5 +277,9 @@ export const problemOf = (family: ModelFamily.FamilyName, body: unknown): string
       return llama(body)
     case "converse":
       return converse(body)
+    case "titan-embed":
+      return titanEmbed(body)
+    case "cohere-embed":
+      return cohereEmbed(body)
   }
 }

@@ -28,7 +28,9 @@ describe("Pricing", () => {
       "amazon.nova-pro-v1:0",
       "meta.llama3-1-70b-instruct-v1:0",
       "meta.llama3-3-70b-instruct-v1:0",
-      "amazon.titan-embed-text-v2:0"
+      "amazon.titan-embed-text-v2:0",
+      "cohere.embed-english-v3",
+      "cohere.embed-multilingual-v3"
     ]
     assert.deepStrictEqual(Object.keys(decoded).sort(), [...required].sort())
     for (const [model, price] of Object.entries(decoded)) {

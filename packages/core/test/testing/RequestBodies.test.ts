@@ -87,7 +87,35 @@ describe("request bodies, per family", () => {
       anthropic_version: "bedrock-2023-05-31",
       max_tokens: 10,
       messages: [{ role: "user", content: "hi" }]
-    }, /extraneous key/]
+    }, /extraneous key/],
+    ["titan-embed", "no inputText", { dimensions: 1024 }, /inputText is required/],
+    ["titan-embed", "an empty inputText", { inputText: "" }, /non-empty string/],
+    ["titan-embed", "a list of texts", { inputText: ["a", "b"], dimensions: 1024 }, /non-empty string/],
+    ["titan-embed", "an inputText above 50,000 characters", { inputText: "a".repeat(50_001) }, /50000/],
+    ["titan-embed", "dimensions of 768", { inputText: "hi", dimensions: 768 }, /dimensions: 768 is not one of/],
+    ["titan-embed", "a non-boolean normalize", { inputText: "hi", normalize: "yes" }, /normalize/],
+    ["titan-embed", "a Cohere body", { texts: ["hi"], input_type: "search_document" }, /extraneous key \[texts\]/],
+    ["titan-embed", "an unknown embedding type", { inputText: "hi", embeddingTypes: ["int8"] }, /embeddingTypes/],
+    ["cohere-embed", "no texts", { input_type: "search_document" }, /texts is required/],
+    ["cohere-embed", "no texts in the list", { texts: [], input_type: "search_document" }, /1 to 96/],
+    ["cohere-embed", "97 texts", {
+      texts: Array.from({ length: 97 }, () => "x"),
+      input_type: "search_document"
+    }, /1 to 96 strings, got 97/],
+    ["cohere-embed", "a text above 2,048 characters", {
+      texts: ["ok", "a".repeat(2049)],
+      input_type: "search_document"
+    }, /texts\.1 must be at most 2048/],
+    [
+      "cohere-embed",
+      "a text that is not a string",
+      { texts: [1], input_type: "search_document" },
+      /texts\.0 must be a string/
+    ],
+    ["cohere-embed", "no input_type", { texts: ["hi"] }, /input_type is required/],
+    ["cohere-embed", "another input_type", { texts: ["hi"], input_type: "document" }, /input_type: "document"/],
+    ["cohere-embed", "another truncate", { texts: ["hi"], input_type: "search_query", truncate: "RIGHT" }, /truncate/],
+    ["cohere-embed", "a Titan body", { inputText: "hi" }, /extraneous key \[inputText\]/]
   ]
   for (const [family, what, body, reason] of refused) {
     it(`refuses ${family} bodies with ${what}`, () => {
@@ -97,6 +125,26 @@ describe("request bodies, per family", () => {
 
   it("a Llama body with only a prompt is valid (max_gen_len, temperature and top_p have defaults)", () => {
     assert.isUndefined(RequestBodies.problemOf("llama", { prompt: "hi" }))
+  })
+
+  it("accepts the embedding bodies the families build, for documents and queries, and the documented options", () => {
+    for (const family of [ModelFamily.titanEmbed, ModelFamily.titanEmbedWith(256), ModelFamily.cohereEmbed]) {
+      for (const purpose of ["document", "query"] as const) {
+        const body = family.embedding!.buildEmbeddingRequest(["Alice lives in Paris."], purpose)
+        assert.isUndefined(RequestBodies.problemOf(family.name, body), `${family.name} ${purpose}`)
+      }
+    }
+    const many = Array.from({ length: 96 }, (_, i) => `text ${i} ${"é".repeat(3000)}`)
+    assert.isUndefined(
+      RequestBodies.problemOf(
+        "cohere-embed",
+        ModelFamily.cohereEmbed.embedding!.buildEmbeddingRequest(many, "document")
+      )
+    )
+    assert.isUndefined(RequestBodies.problemOf("titan-embed", { inputText: "hi", embeddingTypes: ["float", "binary"] }))
+    assert.isUndefined(
+      RequestBodies.problemOf("cohere-embed", { texts: ["hi"], input_type: "clustering", embedding_types: ["float"] })
+    )
   })
 
   it.effect("a batch job answers a refused body with an error line, counted; on demand it is refused again and reported", () =>

@@ -95,7 +95,8 @@ export type Respond = (family: ModelFamily.ModelFamily, body: unknown) => Result
 /**
  * Answer one record with the offline model, or with the fault its roll (0..1) selects:
  * missing, errored, malformed (a garbage line) or truncated (cut with the max-tokens stop
- * reason). A body the service would refuse for the family gets an error line (400).
+ * reason; not for embedding models, which answer whole). A body the service would refuse for
+ * the family gets an error line (400).
  */
 export const answerRecord = (
   family: ModelFamily.ModelFamily,
@@ -122,7 +123,8 @@ export const answerRecord = (
       fault: "malformed"
     }
   }
-  const truncate = roll < threshold + faults.truncatedRate
+  // An embedding answer has no token limit to be cut off at.
+  const truncate = roll < threshold + faults.truncatedRate && !ModelFamily.isEmbedding(family)
   const response = respond(family, record.modelInput)
   if (Result.isFailure(response)) {
     return errorLine(record, 400, `Malformed input request: ${response.failure}`, "rejected")
