@@ -40,6 +40,8 @@ export class GraphStoreError extends Data.TaggedError("GraphStoreError")<{
 export interface Removed {
   readonly nodes: number
   readonly edges: number
+  /** The nodes deleted (their rows in the vector indexes go with them). */
+  readonly deletedNodes: ReadonlyArray<GraphModel.NodeRef>
 }
 
 /**
@@ -137,6 +139,7 @@ const upsertNode = (state: State, node: GraphModel.GraphNode) => {
 const removeChunkFrom = (state: State, chunkId: string): Removed => {
   let nodes = 0
   let edges = 0
+  const deletedNodes: Array<GraphModel.NodeRef> = []
   for (const [key, edge] of state.edges) {
     if (!edge.chunkIds.includes(chunkId)) continue
     const rest = edge.chunkIds.filter((id) => id !== chunkId)
@@ -156,6 +159,7 @@ const removeChunkFrom = (state: State, chunkId: string): Removed => {
     }
     state.nodes.delete(key)
     nodes += 1
+    deletedNodes.push({ label: node.label, id: node.id })
     // DETACH DELETE: edges of other chunks attached to the node go with it.
     for (const [edgeKey, edge] of state.edges) {
       if (nodeKey(edge.from) === key || nodeKey(edge.to) === key) {
@@ -164,7 +168,7 @@ const removeChunkFrom = (state: State, chunkId: string): Removed => {
       }
     }
   }
-  return { nodes, edges }
+  return { nodes, edges, deletedNodes }
 }
 
 /**

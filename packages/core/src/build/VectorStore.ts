@@ -3,9 +3,13 @@
  * `statement` and optional `topic` indexes) and where a query finds the nearest ones.
  *
  * Contract of every implementation:
- * - `createIndex(name, dimensions)` is idempotent for the same dimensions and fails with
- *   {@link DimensionMismatch} when the index exists with others (an index built with another
- *   embedding model must not be mixed with this one).
+ * - `createIndex(name, spec)` is idempotent for the same {@link IndexSpec} and fails with
+ *   {@link DimensionMismatch} when the index exists with other dimensions, or
+ *   {@link ModelMismatch} with another embedding model: vectors of two models are not
+ *   comparable, so an index holds one model's. `describeIndex` tells which (a query embeds its
+ *   question with that model).
+ * - Every row carries the `digest` of what was embedded (model and text); `digests` gives them
+ *   back by id, so a build embeds only rows that are missing or changed.
  * - `upsert` writes rows by id, replacing a row with the same id (the reference inserted only
  *   absent ids, so a row never changed, BUILD.md §9.12). A batch with a vector of the wrong
  *   length fails whole, writing nothing.
@@ -23,7 +27,16 @@ import type { Metadata } from "../extraction/Document.ts"
 export interface VectorRow {
   readonly id: string
   readonly vector: ReadonlyArray<number>
+  /** What was embedded (model and text), as a digest: unchanged means no need to embed again. */
+  readonly digest: string
   readonly metadata: Metadata
+}
+
+/** What an index holds: vectors of one model, of its dimensions. */
+export interface IndexSpec {
+  readonly dimensions: number
+  /** The embedding model id. */
+  readonly model: string
 }
 
 /** A row found by {@link VectorStore} `nearest`, with its cosine similarity (-1..1). */
@@ -41,6 +54,16 @@ export class DimensionMismatch extends Data.TaggedError("DimensionMismatch")<{
   readonly expected: number
   /** The dimensions asked for, or the length of the offending vector. */
   readonly actual: number
+  readonly message: string
+}> {}
+
+/** An index exists with vectors of another embedding model than asked. */
+export class ModelMismatch extends Data.TaggedError("ModelMismatch")<{
+  readonly operation: string
+  readonly index: string
+  /** The index's model. */
+  readonly expected: string
+  readonly actual: string
   readonly message: string
 }> {}
 
@@ -62,11 +85,18 @@ export class VectorStoreError extends Data.TaggedError("VectorStoreError")<{
 
 /** The vector-store service. */
 export class VectorStore extends Context.Service<VectorStore, {
-  /** Create an index (no-op when it exists with the same dimensions). */
+  /** Create an index (no-op when it exists with the same spec). */
   readonly createIndex: (
     name: string,
-    dimensions: number
-  ) => Effect.Effect<void, DimensionMismatch | VectorStoreError>
+    spec: IndexSpec
+  ) => Effect.Effect<void, DimensionMismatch | ModelMismatch | VectorStoreError>
+  /** The spec an index was created with, or `undefined` when it does not exist. */
+  readonly describeIndex: (name: string) => Effect.Effect<IndexSpec | undefined, VectorStoreError>
+  /** The digests of the rows with these ids that exist (missing ids are left out). */
+  readonly digests: (
+    index: string,
+    ids: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, string>, IndexNotFound | VectorStoreError>
   /** Insert or replace rows by id (one batch). */
   readonly upsert: (
     index: string,
@@ -103,8 +133,7 @@ export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): numb
 // In memory
 // -----------------------------------------------------------------------------
 
-interface MemoryIndex {
-  readonly dimensions: number
+interface MemoryIndex extends IndexSpec {
   readonly rows: Map<string, VectorRow>
 }
 
@@ -131,8 +160,8 @@ export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() 
     )
 
   return {
-    createIndex: (name, dimensions) =>
-      Effect.suspend((): Effect.Effect<void, DimensionMismatch | VectorStoreError> => {
+    createIndex: (name, { dimensions, model }) =>
+      Effect.suspend((): Effect.Effect<void, DimensionMismatch | ModelMismatch | VectorStoreError> => {
         const operation = "VectorStore.createIndex"
         if (!Number.isInteger(dimensions) || dimensions < 1) {
           return Effect.fail(
@@ -145,8 +174,19 @@ export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() 
         }
         const existing = indexes.get(name)
         if (existing === undefined) {
-          indexes.set(name, { dimensions, rows: new Map() })
+          indexes.set(name, { dimensions, model, rows: new Map() })
           return Effect.void
+        }
+        if (existing.model !== model) {
+          return Effect.fail(
+            new ModelMismatch({
+              operation,
+              index: name,
+              expected: existing.model,
+              actual: model,
+              message: `vector index "${name}" holds vectors of ${existing.model}, not ${model}`
+            })
+          )
         }
         return existing.dimensions === dimensions ? Effect.void : Effect.fail(
           new DimensionMismatch({
@@ -157,6 +197,20 @@ export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() 
             message: `vector index "${name}" exists with ${existing.dimensions} dimensions, not ${dimensions}`
           })
         )
+      }),
+    describeIndex: (name) =>
+      Effect.sync(() => {
+        const index = indexes.get(name)
+        return index === undefined ? undefined : { dimensions: index.dimensions, model: index.model }
+      }),
+    digests: (name, ids) =>
+      Effect.map(indexOf("VectorStore.digests", name), (index) => {
+        const found = new Map<string, string>()
+        for (const id of ids) {
+          const row = index.rows.get(id)
+          if (row !== undefined) found.set(id, row.digest)
+        }
+        return found
       }),
     upsert: (name, rows) =>
       Effect.gen(function*() {

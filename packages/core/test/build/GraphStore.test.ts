@@ -113,7 +113,9 @@ describe("GraphStore (in memory)", () => {
         assert.deepStrictEqual(b.properties, { value: "B2", extra: 1 })
         assert.deepStrictEqual(b.chunkIds, ["a", "b"])
         // Removing "a" deletes the edge and node a; b stays (chunk b contributed it too).
-        assert.deepStrictEqual(yield* store.removeChunk("a"), { nodes: 1, edges: 1 })
+        const removed = yield* store.removeChunk("a")
+        assert.deepStrictEqual({ nodes: removed.nodes, edges: removed.edges }, { nodes: 1, edges: 1 })
+        assert.strictEqual(removed.deletedNodes.length, 1)
         assert.deepStrictEqual((yield* memory.nodes).map((n) => n.id), ["b"])
       })
     ))

@@ -5,6 +5,7 @@ import * as VectorStore from "../../src/build/VectorStore.ts"
 const row = (id: string, vector: ReadonlyArray<number>, text = id): VectorStore.VectorRow => ({
   id,
   vector,
+  digest: `d-${text}`,
   metadata: { text }
 })
 
@@ -15,29 +16,38 @@ describe("VectorStore (in memory)", () => {
   it.effect("creates an index once; other dimensions are a typed error", () =>
     withStore((store) =>
       Effect.gen(function*() {
-        yield* store.createIndex("statement", 3)
-        yield* store.createIndex("statement", 3)
-        const error = yield* Effect.flip(store.createIndex("statement", 1024))
+        yield* store.createIndex("statement", { dimensions: 3, model: "m" })
+        yield* store.createIndex("statement", { dimensions: 3, model: "m" })
+        const error = yield* Effect.flip(store.createIndex("statement", { dimensions: 1024, model: "m" }))
         assert.strictEqual(error._tag, "DimensionMismatch")
         if (error._tag === "DimensionMismatch") {
           assert.strictEqual(error.index, "statement")
           assert.strictEqual(error.expected, 3)
           assert.strictEqual(error.actual, 1024)
         }
-        const invalid = yield* Effect.flip(store.createIndex("chunk", 0))
+        const invalid = yield* Effect.flip(store.createIndex("chunk", { dimensions: 0, model: "m" }))
         assert.strictEqual(invalid._tag, "VectorStoreError")
+        const other = yield* Effect.flip(store.createIndex("statement", { dimensions: 3, model: "other" }))
+        assert.strictEqual(other._tag, "ModelMismatch")
+        assert.include(other.message, "holds vectors of m, not other")
+        assert.deepStrictEqual(yield* store.describeIndex("statement"), { dimensions: 3, model: "m" })
+        assert.isUndefined(yield* store.describeIndex("topic"))
       })
     ))
 
   it.effect("upserts by id: the same id twice is one row, replaced", () =>
     withStore((store) =>
       Effect.gen(function*() {
-        yield* store.createIndex("chunk", 2)
+        yield* store.createIndex("chunk", { dimensions: 2, model: "m" })
         yield* store.upsert("chunk", [row("a", [1, 0], "old"), row("b", [0, 1])])
         yield* store.upsert("chunk", [row("a", [1, 0], "new")])
         assert.strictEqual(yield* store.count("chunk"), 2)
         const [best] = yield* store.nearest("chunk", [1, 0], 1)
         assert.deepStrictEqual(best, { id: "a", score: 1, metadata: { text: "new" } })
+        assert.deepStrictEqual(
+          [...(yield* store.digests("chunk", ["b", "a", "missing"]))],
+          [["b", "d-b"], ["a", "d-new"]]
+        )
         yield* store.remove("chunk", ["a", "missing"])
         assert.strictEqual(yield* store.count("chunk"), 1)
       })
@@ -46,7 +56,7 @@ describe("VectorStore (in memory)", () => {
   it.effect("refuses a batch with a vector of the wrong length, writing nothing", () =>
     withStore((store) =>
       Effect.gen(function*() {
-        yield* store.createIndex("chunk", 2)
+        yield* store.createIndex("chunk", { dimensions: 2, model: "m" })
         const error = yield* Effect.flip(store.upsert("chunk", [row("a", [1, 0]), row("b", [1, 0, 0])]))
         assert.strictEqual(error._tag, "DimensionMismatch")
         assert.strictEqual(yield* store.count("chunk"), 0)
@@ -57,7 +67,7 @@ describe("VectorStore (in memory)", () => {
   it.effect("ranks by cosine similarity, best first, ties by id, k at most", () =>
     withStore((store) =>
       Effect.gen(function*() {
-        yield* store.createIndex("statement", 2)
+        yield* store.createIndex("statement", { dimensions: 2, model: "m" })
         yield* store.upsert("statement", [
           row("opposite", [-1, 0]),
           row("far", [0, 1]),
@@ -87,7 +97,7 @@ describe("VectorStore (in memory)", () => {
   it.effect("is provided as a Layer", () =>
     Effect.gen(function*() {
       const store = yield* VectorStore.VectorStore
-      yield* store.createIndex("chunk", 1)
+      yield* store.createIndex("chunk", { dimensions: 1, model: "m" })
       assert.strictEqual(yield* store.count("chunk"), 0)
     }).pipe(Effect.provide(VectorStore.layerMemory)))
 

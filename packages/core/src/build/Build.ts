@@ -1,0 +1,404 @@
+/**
+ * The build stage: extracted chunks → the lexical graph ({@link GraphStore}) and the vector
+ * indexes ({@link VectorStore}), the texts embedded by a Bedrock embedding model through the
+ * engine — in batch jobs at the batch price, on demand below a job's minimum size, as any
+ * stage's records.
+ *
+ * How it goes, as chunks come in (streamed, never the whole corpus in memory):
+ * - Chunks are taken `chunksPerWrite` at a time. Each chunk's contribution replaces what the
+ *   chunk contributed before (`GraphStore.removeChunk`, then upserts by id), so a second build,
+ *   a resumed one, or a chunk extracted again adds nothing twice.
+ * - Each chunk's text and statements (the reference's `chunk` and `statement` indexes) become
+ *   embedding records, unless the index already holds a row with the same digest (model and
+ *   text): a build over unchanged chunks embeds nothing. A text already on its way (the same
+ *   statement from two chunks) is sent once.
+ * - Records accumulate across chunks into normal-size batch jobs (`BatchRunner.run`, stage
+ *   `embeddings`, the run state keeping every answer, so a resumed build pays no embedding
+ *   twice). A model Bedrock batch does not accept (`ModelFamily.Embedding.batch` false) is
+ *   called on demand, `maxTextsPerRequest` texts a call.
+ * - Each vector is written as its answer comes in. A text that could not be embedded is
+ *   reported in the summary with its reason; its node is in the graph, without a row.
+ *
+ * When to use: after `Extraction.extract` (`Build.build(Extraction.extract(docs, …), …)`), or
+ * on chunk files read back (`GraphModel.decodeChunk`), the reference's included.
+ *
+ * Gotchas:
+ * - A chunk of the wrong shape fails the build with `GraphModel.InvalidInput` before anything of
+ *   its group is written; groups before it stay written (each chunk whole). Check files first
+ *   (`GraphModel.decodeChunk`) to refuse a bad corpus before writing anything.
+ * - Shared nodes take, key by key, the values of the chunk written last (the reference's order
+ *   is the file listing's; see DECISIONS.md).
+ * - The `topic` index is not built: a topic's text is made of the statements of every chunk of
+ *   its source, so it is only known at the end of the source.
+ *
+ * @since 0.3.0
+ */
+import { Clock, Data, Effect, Result, Stream } from "effect"
+import * as BatchConfig from "../engine/BatchConfig.ts"
+import type * as BatchRecord from "../engine/BatchRecord.ts"
+import * as BatchRunner from "../engine/BatchRunner.ts"
+import type * as ModelFamily from "../engine/ModelFamily.ts"
+import { ModelRuntime } from "../engine/ModelRuntime.ts"
+import type * as RunState from "../engine/RunState.ts"
+import * as ServiceError from "../engine/ServiceError.ts"
+import type * as ExtractedChunk from "../extraction/ExtractedChunk.ts"
+import { md5Hex } from "../extraction/Ids.ts"
+import * as GraphModel from "./GraphModel.ts"
+import * as GraphStore from "./GraphStore.ts"
+import * as OpenCypher from "./OpenCypher.ts"
+import * as VectorStore from "./VectorStore.ts"
+
+/** What the build takes: extracted chunks, or chunk files as the build reads them. */
+export type Buildable = ExtractedChunk.ExtractedChunk | GraphModel.ChunkInput
+
+/** The indexes built unless told otherwise (the reference's default). */
+export const defaultIndexes: ReadonlyArray<BuiltIndex> = ["chunk", "statement"]
+
+/** The vector indexes this build writes. */
+export type BuiltIndex = "chunk" | "statement"
+
+/** The engine stage name of embedding records (in job names, keys and events). */
+export const stage = "embeddings"
+
+/** Options of a build. */
+export interface Options {
+  /** The engine's configuration with the embedding model as `model.modelId`. */
+  readonly embedding: BatchConfig.BatchConfig
+  /** Names the build's run (the run state keeps its embedding answers under it). */
+  readonly runId: string
+  /** The vector indexes to build (default {@link defaultIndexes}). */
+  readonly indexes?: ReadonlyArray<BuiltIndex> | undefined
+  /** Chunks merged into one graph write (default 50). */
+  readonly chunksPerWrite?: number | undefined
+  /** Nodes or edges per store call (default `OpenCypher.defaultBatchSize`). */
+  readonly graphBatchSize?: number | undefined
+  /** Vector rows per store call (default 100). */
+  readonly vectorBatchSize?: number | undefined
+}
+
+/** The embedding model cannot embed (it is a text model), or the options are unusable. */
+export class InvalidBuildOptions extends Data.TaggedError("InvalidBuildOptions")<{
+  readonly message: string
+}> {}
+
+/** A text that could not be embedded, and why. */
+export interface EmbeddingFailure {
+  readonly index: BuiltIndex
+  readonly id: string
+  readonly reason: string
+}
+
+/** What a build did. */
+export interface Summary {
+  /** Chunks read. */
+  readonly chunks: number
+  /** Chunks without topics: nothing built from them (as in the reference). */
+  readonly chunksWithoutTopics: number
+  /** Nodes and edges written (upserted), by label; an element shared by chunks counts per write. */
+  readonly written: GraphModel.Counts
+  /** Nodes and edges removed when chunks replaced what they contributed before. */
+  readonly removed: { readonly nodes: number; readonly edges: number }
+  readonly embeddings: {
+    /** Vectors written, by index. */
+    readonly written: { readonly [I in BuiltIndex]: number }
+    /** Texts answered in batch jobs and on demand. */
+    readonly batch: number
+    readonly onDemand: number
+    /** Texts whose row was current: not embedded again. */
+    readonly unchanged: number
+    readonly inputTokens: number
+    readonly failed: ReadonlyArray<EmbeddingFailure>
+  }
+}
+
+/** Errors that end a build. */
+export type BuildError =
+  | InvalidBuildOptions
+  | GraphModel.InvalidInput
+  | GraphStore.GraphStoreError
+  | VectorStore.DimensionMismatch
+  | VectorStore.ModelMismatch
+  | VectorStore.IndexNotFound
+  | VectorStore.VectorStoreError
+  | BatchRunner.InvalidRunOptions
+  | ModelFamily.UnknownModelFamily
+  | RunState.StateError
+
+/** The digest a row carries: what was embedded, with which model and dimensions. */
+export const digestOf = (model: string, dimensions: number, text: string): string =>
+  md5Hex(`${model}\n${dimensions}\n${text}`)
+
+/** The record id of a text to embed: its index and node id. */
+export const recordIdOf = (index: BuiltIndex, id: string): string => `${index}.${id}`
+
+const isExtracted = (item: Buildable): item is ExtractedChunk.ExtractedChunk => "chunk" in item && "topics" in item
+
+interface Pending {
+  readonly index: BuiltIndex
+  readonly id: string
+  readonly digest: string
+  readonly text: string
+  readonly chunkId: string
+}
+
+/** One text's answer. */
+interface Embedded {
+  readonly recordId: string
+  readonly vector: ReadonlyArray<number> | undefined
+  readonly failure: string | undefined
+  readonly via: BatchRecord.Via
+  readonly inputTokens: number
+}
+
+const positive = (name: string, value: number | undefined, fallback: number) =>
+  value === undefined
+    ? Effect.succeed(fallback)
+    : Number.isInteger(value) && value >= 1
+    ? Effect.succeed(value)
+    : Effect.fail(new InvalidBuildOptions({ message: `${name} must be a positive integer, got ${value}` }))
+
+/**
+ * Build the graph and the vector indexes from chunks; the summary when every chunk is built.
+ *
+ * @example
+ * ```ts
+ * const summary = yield* Build.build(Extraction.extract(documents, extractOptions), {
+ *   embedding: embeddingConfig,
+ *   runId: "corpus-1"
+ * })
+ * ```
+ */
+export const build = <E, R>(
+  chunks: Stream.Stream<Buildable, E, R>,
+  options: Options
+): Effect.Effect<
+  Summary,
+  E | BuildError,
+  R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
+> =>
+  Effect.gen(function*() {
+    const config = options.embedding
+    const model = config.model.modelId
+    const family = yield* Effect.fromResult(BatchConfig.modelFamily(config))
+    const embedding = family.embedding
+    if (embedding === undefined) {
+      return yield* new InvalidBuildOptions({
+        message: `"${model}" is not an embedding model; set the embedding model (e.g. amazon.titan-embed-text-v2:0)`
+      })
+    }
+    const indexes = [...new Set(options.indexes ?? defaultIndexes)]
+    for (const index of indexes as ReadonlyArray<string>) {
+      if (index !== "chunk" && index !== "statement") {
+        return yield* new InvalidBuildOptions({
+          message: `the ${index} index cannot be built; the indexes are chunk and statement`
+        })
+      }
+    }
+    const chunksPerWrite = yield* positive("chunksPerWrite", options.chunksPerWrite, 50)
+    const graphBatchSize = yield* positive("graphBatchSize", options.graphBatchSize, OpenCypher.defaultBatchSize)
+    const vectorBatchSize = yield* positive("vectorBatchSize", options.vectorBatchSize, 100)
+
+    const graph = yield* GraphStore.GraphStore
+    const vectors = yield* VectorStore.VectorStore
+    for (const index of indexes) yield* vectors.createIndex(index, { dimensions: embedding.dimensions, model })
+    const buildTimestamp = yield* Clock.currentTimeMillis
+
+    const written = GraphModel.emptyCounts()
+    const removed = { nodes: 0, edges: 0 }
+    const rows = { chunk: 0, statement: 0 }
+    const tally = { chunks: 0, chunksWithoutTopics: 0, batch: 0, onDemand: 0, unchanged: 0, inputTokens: 0 }
+    const failed: Array<EmbeddingFailure> = []
+    // Texts sent and not yet written, by record id: bounded by what is in flight.
+    const pending = new Map<string, Pending>()
+    const wanted = new Set<string>(indexes)
+
+    /** Write a group of chunks to the graph; the texts of theirs to embed. */
+    const writeGroup = (group: ReadonlyArray<Buildable>) =>
+      Effect.gen(function*() {
+        const contributions: Array<GraphModel.Contribution> = []
+        const problems: Array<GraphModel.ChunkProblem> = []
+        const ids: Array<string> = []
+        for (const item of group) {
+          const input = isExtracted(item) ? GraphModel.fromExtracted(item) : item
+          ids.push(input.id_)
+          const result = GraphModel.contribution(input, { buildTimestamp })
+          if (Result.isFailure(result)) problems.push(...result.failure.problems)
+          else if (result.success === undefined) tally.chunksWithoutTopics += 1
+          else contributions.push(result.success)
+        }
+        if (problems.length > 0) {
+          return yield* new GraphModel.InvalidInput({
+            problems,
+            message: problems.map((problem) => `${problem.chunkId}: ${problem.message}`).join("; ")
+          })
+        }
+        tally.chunks += group.length
+        const deleted: Array<GraphModel.NodeRef> = []
+        for (const id of ids) {
+          const gone = yield* graph.removeChunk(id)
+          removed.nodes += gone.nodes
+          removed.edges += gone.edges
+          deleted.push(...gone.deletedNodes)
+        }
+        const merged = GraphModel.merge(contributions)
+        yield* GraphStore.write(merged, { batchSize: graphBatchSize })
+        // Rows of chunks and statements no chunk contributes any more.
+        const kept = new Set(merged.nodes.map((node) => node.id))
+        for (const index of indexes) {
+          const label = index === "chunk" ? GraphModel.NodeLabel.Chunk : GraphModel.NodeLabel.Statement
+          const gone = deleted.filter((node) => node.label === label && !kept.has(node.id)).map((node) => node.id)
+          if (gone.length > 0) yield* vectors.remove(index, gone)
+        }
+        const counts = GraphModel.counts(merged)
+        for (const label of GraphModel.nodeLabels) written.nodes[label] += counts.nodes[label]
+        for (const label of GraphModel.edgeLabels) written.edges[label] += counts.edges[label]
+
+        const texts: Array<Pending> = []
+        for (const index of indexes) {
+          const candidates = merged.embeddings.filter((e) =>
+            e.index === index && wanted.has(e.index) && !pending.has(recordIdOf(index, e.id))
+          )
+          if (candidates.length === 0) continue
+          const current = yield* vectors.digests(index, candidates.map((e) => e.id))
+          for (const e of candidates) {
+            const digest = digestOf(model, embedding.dimensions, e.text)
+            if (current.get(e.id) === digest) {
+              tally.unchanged += 1
+              continue
+            }
+            const text: Pending = { index, id: e.id, digest, text: e.text, chunkId: e.chunkIds[0] ?? "" }
+            pending.set(recordIdOf(index, e.id), text)
+            texts.push(text)
+          }
+        }
+        return texts
+      })
+
+    const texts = chunks.pipe(
+      Stream.grouped(chunksPerWrite),
+      Stream.mapEffect(writeGroup),
+      Stream.flattenIterable
+    )
+
+    const readVectors = (body: unknown, count: number): Result.Result<ModelFamily.ModelOutput, string> =>
+      Result.flatMap(family.readOutput(body), (output) =>
+        output.vectors?.length === count
+          ? Result.succeed(output)
+          : Result.fail(`expected ${count} embedding(s), the answer has ${output.vectors?.length ?? 0}`))
+
+    // In batch: one text a record, through the engine.
+    const inBatch = (): Stream.Stream<
+      Embedded,
+      E | BuildError,
+      R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
+    > =>
+      BatchRunner.run(
+        Stream.map(texts, (text): BatchRecord.BatchRecord => ({
+          recordId: recordIdOf(text.index, text.id),
+          modelInput: embedding.buildEmbeddingRequest([text.text.slice(0, embedding.maxTextCharacters)], "document")
+        })),
+        { config, runId: options.runId, stage }
+      ).pipe(Stream.map((outcome): Embedded => {
+        if (outcome._tag === "Failed") {
+          return {
+            recordId: outcome.recordId,
+            vector: undefined,
+            failure: outcome.reason,
+            via: "batch",
+            inputTokens: 0
+          }
+        }
+        const vector = outcome.output.vectors?.[0]
+        return {
+          recordId: outcome.recordId,
+          vector,
+          failure: vector === undefined ? "the answer holds no embedding" : undefined,
+          via: outcome.via,
+          inputTokens: outcome.output.usage.inputTokens
+        }
+      }))
+
+    // On demand: `maxTextsPerRequest` texts a call.
+    const onDemand = (): Stream.Stream<
+      Embedded,
+      E | BuildError,
+      R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
+    > =>
+      texts.pipe(
+        Stream.grouped(embedding.maxTextsPerRequest),
+        Stream.mapEffect((group) =>
+          Effect.gen(function*() {
+            const runtime = yield* ModelRuntime
+            const body = embedding.buildEmbeddingRequest(
+              group.map((text) => text.text.slice(0, embedding.maxTextCharacters)),
+              "document"
+            )
+            const answer = yield* ServiceError.retryTransient(
+              runtime.invoke({ modelId: model, invocationType: "InvokeModel", body })
+            ).pipe(Effect.result)
+            const output = Result.isSuccess(answer)
+              ? readVectors(answer.success, group.length)
+              : Result.fail(`on-demand call failed: ${ServiceError.describe(answer.failure)}`)
+            const share = Result.isSuccess(output) ? output.success.usage.inputTokens / group.length : 0
+            return group.map((text, i): Embedded => ({
+              recordId: recordIdOf(text.index, text.id),
+              vector: Result.isSuccess(output) ? output.success.vectors![i] : undefined,
+              failure: Result.isFailure(output) ? output.failure : undefined,
+              via: "onDemand",
+              inputTokens: share
+            }))
+          }), { concurrency: config.onDemandConcurrency }),
+        Stream.flattenIterable
+      )
+
+    const answers = embedding.batch ? inBatch() : onDemand()
+
+    yield* answers.pipe(
+      Stream.grouped(vectorBatchSize),
+      Stream.runForEach((group) =>
+        Effect.gen(function*() {
+          const byIndex = new Map<BuiltIndex, Array<VectorStore.VectorRow>>()
+          for (const answer of group) {
+            const text = pending.get(answer.recordId)
+            if (text === undefined) continue
+            tally.inputTokens += answer.inputTokens
+            if (answer.vector === undefined) {
+              pending.delete(answer.recordId)
+              failed.push({ index: text.index, id: text.id, reason: answer.failure ?? "no embedding" })
+              continue
+            }
+            if (answer.via === "batch") tally.batch += 1
+            else tally.onDemand += 1
+            const list = byIndex.get(text.index) ?? []
+            list.push({
+              id: text.id,
+              vector: answer.vector,
+              digest: text.digest,
+              metadata: { value: text.text, chunkId: text.chunkId }
+            })
+            byIndex.set(text.index, list)
+          }
+          for (const [index, list] of byIndex) {
+            yield* vectors.upsert(index, list)
+            rows[index] += list.length
+            for (const row of list) pending.delete(recordIdOf(index, row.id))
+          }
+        })
+      )
+    )
+
+    return {
+      chunks: tally.chunks,
+      chunksWithoutTopics: tally.chunksWithoutTopics,
+      written,
+      removed,
+      embeddings: {
+        written: rows,
+        batch: tally.batch,
+        onDemand: tally.onDemand,
+        unchanged: tally.unchanged,
+        inputTokens: Math.round(tally.inputTokens),
+        failed
+      }
+    } satisfies Summary
+  })
