@@ -57,6 +57,7 @@ export * as SharedJobSlots from "./run/SharedJobSlots.ts"
 
 // The build stage: the lexical graph, the openCypher that writes it, the store ports
 export * as Build from "./build/Build.ts"
+export * as BuildConfig from "./build/BuildConfig.ts"
 export * as ChunkFiles from "./build/ChunkFiles.ts"
 export * as GraphModel from "./build/GraphModel.ts"
 export * as GraphStore from "./build/GraphStore.ts"
