@@ -286,12 +286,14 @@ export const build = <E, R>(
           ? Result.succeed(output)
           : Result.fail(`expected ${count} embedding(s), the answer has ${output.vectors?.length ?? 0}`))
 
-    // In batch: one text a record, through the engine.
-    const inBatch = (): Stream.Stream<
+    type Answers = Stream.Stream<
       Embedded,
       E | BuildError,
       R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
-    > =>
+    >
+
+    // In batch: one text a record, through the engine.
+    const inBatch = (): Answers =>
       BatchRunner.run(
         Stream.map(texts, (text): BatchRecord.BatchRecord => ({
           recordId: recordIdOf(text.index, text.id),
@@ -319,11 +321,7 @@ export const build = <E, R>(
       }))
 
     // On demand: `maxTextsPerRequest` texts a call.
-    const onDemand = (): Stream.Stream<
-      Embedded,
-      E | BuildError,
-      R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
-    > =>
+    const onDemand = (): Answers =>
       texts.pipe(
         Stream.grouped(embedding.maxTextsPerRequest),
         Stream.mapEffect((group) =>
