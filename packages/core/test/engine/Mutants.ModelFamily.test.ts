@@ -204,3 +204,48 @@ describe("ModelFamily from an ARN", () => {
     assert.isUndefined(ModelFamily.familyOfModelId("arn:aws:bedrock:us-east-1::foundation-model/us:.amazon.nova-lite"))
   })
 })
+
+describe("embedding families at their edges", () => {
+  it("a Titan family of any vector size embeds the user turn, keeps its bodies as they are, and goes in batch jobs", () => {
+    for (const dimensions of [256, 512, 1024] as const) {
+      const family = ModelFamily.titanEmbedWith(dimensions)
+      const body = family.buildRequest({ system: "ignored", user: "Alice." }, { maxTokens: 10 })
+      assert.deepStrictEqual(body, { inputText: "Alice.", dimensions, normalize: true })
+      assert.strictEqual(family.withMaxTokens(body, 4096), body)
+      assert.isTrue(family.embedding?.batch, String(dimensions))
+    }
+  })
+
+  it("counts no input tokens for a Cohere answer whose texts are missing or not all strings", () => {
+    const answers: ReadonlyArray<unknown> = [
+      { embeddings: [[1, 0]] },
+      { texts: "x", embeddings: [[1, 0]] },
+      { texts: [4, 8], embeddings: [[1, 0], [0, 1]] },
+      { texts: ["abcd", 8], embeddings: [[1, 0], [0, 1]] }
+    ]
+    for (const answer of answers) {
+      const output = read(ModelFamily.cohereEmbed, answer)
+      assert.deepStrictEqual(output.usage, { inputTokens: 0, outputTokens: 0 }, JSON.stringify(answer))
+      assert.strictEqual(output.vectors?.length, (answer as { embeddings: Array<unknown> }).embeddings.length)
+    }
+  })
+
+  it("refuses a Cohere answer with no vectors at all", () => {
+    for (const embeddings of [[], { float: [] }]) {
+      const result = ModelFamily.cohereEmbed.readOutput({ texts: [], embeddings })
+      assert.isTrue(Result.isFailure(result), JSON.stringify(embeddings))
+      if (Result.isFailure(result)) assert.match(result.failure, /no embeddings/)
+    }
+  })
+
+  it("names Cohere Embed only from an id that starts with its model name", () => {
+    const cases: ReadonlyArray<readonly [string, ModelFamily.FamilyName | undefined]> = [
+      ["cohere.embed-english-v3:0", "cohere-embed"],
+      ["cohere.embed-multilingual-v3:0", "cohere-embed"],
+      ["foo.cohere.embed-english-v3", undefined],
+      ["foo.cohere.embed-multilingual-v3", undefined],
+      ["arn:aws:bedrock:us-east-1::foundation-model/my.cohere.embed-english-v3", undefined]
+    ]
+    for (const [id, family] of cases) assert.strictEqual(ModelFamily.familyOfModelId(id), family, id)
+  })
+})
