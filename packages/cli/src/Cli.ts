@@ -1,15 +1,17 @@
 /**
- * The command line of `batch-extract`, built with `effect/cli`: `extract`, `plan`, `resume`,
- * `status` and `stop`, each a module of its own under `commands/`. Every `BatchConfig` and extraction
+ * The command line of `batch-extract`, built with `effect/cli`: `extract`, `plan`, `build`,
+ * `query`, `resume`, `status` and `stop`, each a module of its own under `commands/`. Every `BatchConfig` and extraction
  * setting has a flag (see `Settings.specs`); values are validated by the library, all at once.
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Effect, Exit } from "effect"
 import { CliError, Command } from "effect/cli"
 import { readFileSync } from "node:fs"
+import * as Build from "./commands/Build.ts"
 import * as Emulator from "./commands/Emulator.ts"
 import * as Extract from "./commands/Extract.ts"
 import * as Plan from "./commands/Plan.ts"
+import * as Query from "./commands/Query.ts"
 import * as Resume from "./commands/Resume.ts"
 import * as Status from "./commands/Status.ts"
 import * as Stop from "./commands/Stop.ts"
@@ -25,6 +27,8 @@ export const command = Command.make("batch-extract").pipe(
   Command.withSubcommands([
     Extract.command,
     Plan.command,
+    Build.command,
+    Query.command,
     Resume.command,
     Status.command,
     Stop.command,

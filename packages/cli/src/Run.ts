@@ -15,6 +15,7 @@ import {
   type AccountQuotas,
   BatchConfig,
   type BatchInference,
+  BuildConfig,
   type ClassificationInference,
   Document,
   Extraction,
@@ -118,7 +119,8 @@ export interface RecordedRun {
 
 const runIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 
-const readJsonFile = (file: string, label: string) =>
+/** A JSON file's content, or invalid input naming it under `label`. */
+export const readJsonFile = (file: string, label: string) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(file).pipe(
@@ -182,6 +184,8 @@ export const resolve = (request: Request) =>
     if (batch._tag === "Failure") issues.push(...batch.failure.issues)
     const extraction = yield* Effect.result(Extraction.decodeConfig(gathered.extraction))
     if (extraction._tag === "Failure") issues.push(...extraction.failure.issues)
+    const build = yield* Effect.result(BuildConfig.decode(gathered.build))
+    if (build._tag === "Failure") issues.push(...build.failure.issues)
     let faults: Faults.FaultsFile | undefined
     if (request.faultsFile !== undefined) {
       if (request.backend !== "local") issues.push({ path: "faults", message: "--faults needs --backend local" })
@@ -229,7 +233,7 @@ export const resolve = (request: Request) =>
     if (request.partMb !== undefined && !(request.partMb > 0)) {
       issues.push({ path: "part-mb", message: `must be a number above 0, got ${request.partMb}` })
     }
-    if (issues.length > 0 || batch._tag === "Failure" || extraction._tag === "Failure") {
+    if (issues.length > 0 || batch._tag === "Failure" || extraction._tag === "Failure" || build._tag === "Failure") {
       return yield* new InvalidInput({ issues })
     }
     const recorded: RecordedRun = {
@@ -244,7 +248,7 @@ export const resolve = (request: Request) =>
       faults,
       partBytes: request.partMb === undefined ? defaultPartBytes : Math.round(request.partMb * 1_000_000)
     }
-    return { batch: batch.success, extraction: extraction.success, recorded }
+    return { batch: batch.success, extraction: extraction.success, build: build.success, recorded }
   })
 
 /**
@@ -252,7 +256,7 @@ export const resolve = (request: Request) =>
  * never loads it (nor the test kit it answers with).
  */
 export const backendLayer = (
-  recorded: RecordedRun,
+  recorded: Pick<RecordedRun, "backend" | "faults">,
   batch: BatchConfig.BatchConfig
 ): Layer.Layer<AwsBackend.Services, BackendError> => {
   if (recorded.backend === "aws") return AwsBackend.layer(batch)
@@ -281,7 +285,7 @@ export type RunError =
 
 const localLayer = (
   Local: typeof import("@batch-extract/aws/local"),
-  recorded: RecordedRun,
+  recorded: Pick<RecordedRun, "faults">,
   batch: BatchConfig.BatchConfig
 ) => {
   const faults = recorded.faults

@@ -9,7 +9,7 @@
  * sees every problem at once, each with its path. The README's configuration table is
  * rendered from the same declarations ({@link readmeTable}).
  */
-import { BatchConfig, ExtractionConfig, Setting } from "@batch-extract/core"
+import { BatchConfig, BuildConfig, ExtractionConfig, Setting } from "@batch-extract/core"
 
 /** How a raw string becomes a value. */
 export type Kind = Setting.Kind
@@ -26,7 +26,10 @@ export interface Spec {
   readonly description: string
 }
 
-const specsOf = (scope: "batch" | "extraction", settings: Setting.Settings): ReadonlyArray<Spec> =>
+/** The groups settings belong to: the engine's, the extraction's and the build's. */
+export type Scope = "batch" | "extraction" | "build"
+
+const specsOf = (scope: Scope, settings: Setting.Settings): ReadonlyArray<Spec> =>
   Setting.entries(settings).map((entry) => ({
     path: [scope, ...entry.path],
     entry,
@@ -35,10 +38,11 @@ const specsOf = (scope: "batch" | "extraction", settings: Setting.Settings): Rea
     description: entry.setting.description
   }))
 
-/** Every setting of `BatchConfig` and of the extraction, in declaration order. */
+/** Every setting of `BatchConfig`, of the extraction and of the build, in declaration order. */
 export const specs: ReadonlyArray<Spec> = [
   ...specsOf("batch", BatchConfig.settings),
-  ...specsOf("extraction", ExtractionConfig.settings)
+  ...specsOf("extraction", ExtractionConfig.settings),
+  ...specsOf("build", BuildConfig.settings)
 ]
 
 /** Every name a spec answers to in a config file. */
@@ -84,6 +88,7 @@ export const settingFileFlags = { ...promptFileFlags, prices: "prices" } as cons
 export interface Gathered {
   readonly batch: Record<string, unknown>
   readonly extraction: Record<string, unknown>
+  readonly build: Record<string, unknown>
   readonly issues: ReadonlyArray<BatchConfig.ConfigIssue>
 }
 
@@ -94,7 +99,7 @@ interface Raw {
 }
 
 /** Groups a config file may nest settings in. */
-const fileGroups = new Set(["model", "extraction", "batch", "batch_config", "batchConfig"])
+const fileGroups = new Set(["model", "extraction", "batch", "batch_config", "batchConfig", "build"])
 
 /**
  * Merge the sources: `defaults` < config file < environment < flags. Unknown config-file
@@ -119,7 +124,7 @@ export const gather = (sources: {
     if (typeof sources.file !== "object" || sources.file === null || Array.isArray(sources.file)) {
       issues.push({ path: "(config file)", message: "must be a JSON object" })
     } else {
-      // Accept flat settings, and the nested `model` / `extraction` / `batch` groups.
+      // Accept flat settings, and the nested `model` / `extraction` / `batch` / `build` groups.
       const flat: Array<[string, unknown]> = []
       for (const [key, value] of Object.entries(sources.file)) {
         if (fileGroups.has(key) && typeof value === "object" && value !== null && !Array.isArray(value)) {
@@ -151,15 +156,17 @@ export const gather = (sources: {
 
   const batch: Record<string, unknown> = {}
   const extraction: Record<string, unknown> = {}
+  const build: Record<string, unknown> = {}
+  const groups: Record<Scope, Record<string, unknown>> = { batch, extraction, build }
   for (const [spec, raw] of chosen) {
     const converted = convert(spec, raw.value)
     if ("problem" in converted) {
       issues.push({ path: spec.path.slice(1).join("."), message: `${converted.problem} (from ${raw.origin})` })
       continue
     }
-    Setting.setPath(spec.path[0] === "batch" ? batch : extraction, spec.path.slice(1), converted.value)
+    Setting.setPath(groups[spec.path[0] as Scope], spec.path.slice(1), converted.value)
   }
-  return { batch, extraction, issues }
+  return { batch, extraction, build, issues }
 }
 
 // -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@
  * declaration, regenerate it with `npm run readme:settings`
  * (`vitest run packages/cli/test/Settings.test.ts --update`).
  */
-import { BatchConfig, ExtractionConfig, Setting } from "@batch-extract/core"
+import { BatchConfig, BuildConfig, ExtractionConfig, Setting } from "@batch-extract/core"
 import { assert, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { readFileSync } from "node:fs"
@@ -44,10 +44,11 @@ describe("settings", () => {
   it("every declared setting is a spec, in declaration order, with its names", () => {
     const declared = [
       ...Setting.entries(BatchConfig.settings).map((entry) => `batch.${entry.name}`),
-      ...Setting.entries(ExtractionConfig.settings).map((entry) => `extraction.${entry.name}`)
+      ...Setting.entries(ExtractionConfig.settings).map((entry) => `extraction.${entry.name}`),
+      ...Setting.entries(BuildConfig.settings).map((entry) => `build.${entry.name}`)
     ]
     assert.deepStrictEqual(Settings.specs.map((spec) => spec.path.join(".")), declared)
-    assert.strictEqual(Settings.specs.filter((spec) => spec.flag !== undefined).length, 42)
+    assert.strictEqual(Settings.specs.filter((spec) => spec.flag !== undefined).length, 47)
 
     // No flag, environment variable or config-file name belongs to two settings.
     for (
@@ -74,6 +75,13 @@ describe("settings", () => {
       "max_num_concurrent_batches"
     ])
     assert.strictEqual(byName("extraction.enablePropositionExtraction").flag, "propositions")
+    // The build's settings: `--model` stays the extraction model.
+    assert.strictEqual(byName("build.embeddingModel").flag, "embedding-model")
+    assert.deepStrictEqual(Settings.envNames(byName("build.embeddingModel")), [
+      "BATCH_EXTRACT_EMBEDDING_MODEL",
+      "EMBEDDINGS_MODEL"
+    ])
+    assert.strictEqual(byName("build.graphStore").flag, "graph-store")
     // Prompt templates: config file (or their file flags) only.
     assert.isUndefined(byName("extraction.topicsPrompt").flag)
     assert.deepStrictEqual(Settings.envNames(byName("extraction.topicsPrompt")), [])
@@ -105,6 +113,25 @@ describe("settings", () => {
       propositionsPrompt: { user: "{text}" },
       enablePropositionExtraction: false
     })
+  })
+
+  it("gather: build settings from flags, the environment and the config file (flat or in `build`)", () => {
+    const nested = Settings.gather({
+      file: { build: { embedding_model: "cohere.embed-english-v3", chunks_per_write: 10 }, indexes: ["chunk"] },
+      env: { BATCH_EXTRACT_GRAPH_STORE: "pglite:///tmp/env-graph" },
+      flags: { "vector-store": "pglite:///tmp/flag-vectors", "chunks-per-write": "20" }
+    })
+    assert.deepStrictEqual(nested.issues, [])
+    assert.deepStrictEqual(nested.build, {
+      embeddingModel: "cohere.embed-english-v3",
+      chunksPerWrite: 20,
+      indexes: ["chunk"],
+      graphStore: "pglite:///tmp/env-graph",
+      vectorStore: "pglite:///tmp/flag-vectors"
+    })
+    assert.deepStrictEqual(nested.batch, {})
+    const listed = Settings.gather({ env: {}, flags: { indexes: "statement", "embedding-model": "m" } })
+    assert.deepStrictEqual(listed.build, { indexes: ["statement"], embeddingModel: "m" })
   })
 
   it("gather: unknown file keys and values that cannot be converted are reported with where they came from", () => {

@@ -4,12 +4,13 @@
  * reference's layout and a `summary.json`. The run is recorded in the run state (embedded
  * under `--out`, or `--database`), which `resume` continues from.
  */
-import { RunStore } from "@batch-extract/core"
+import { ChunkFiles, RunStore } from "@batch-extract/core"
 import { Clock, Console, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Quotas from "../Quotas.ts"
 import * as Run from "../Run.ts"
 import * as Settings from "../Settings.ts"
+import * as BuildCommand from "./Build.ts"
 import * as Options from "./Options.ts"
 import * as Plan from "./Plan.ts"
 
@@ -23,9 +24,20 @@ export const run = (
     readonly detach?: boolean | undefined
     readonly runner?: Run.RunnerOptions | undefined
     readonly dryRun?: boolean | undefined
+    /** `--build`: build the chunks into the embedded store under `--out` once extracted. */
+    readonly build?: boolean | undefined
   }
-): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<number, Run.RunError | BuildCommand.BuildFailure, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
+    if (request.build === true && request.database !== undefined) {
+      return yield* new Run.InvalidInput({
+        issues: [{
+          path: "build",
+          message: "--build cannot be used with --database: the embedded graph store is single-process; " +
+            "extract with the workers, then run `batch-extract build <out>` once on one machine"
+        }]
+      })
+    }
     const resolved = yield* Run.resolve(request)
     if (request.dryRun === true) return yield* Plan.report(resolved, request.json)
     if (request.detach === true && request.database === undefined) {
@@ -53,13 +65,31 @@ export const run = (
         yield* Console.log(runId)
         return 0
       }
-      return yield* Run.runExtraction({
+      const code = yield* Run.runExtraction({
         runId,
         recorded,
-        json: request.json,
+        // With --build, stdout carries the build's summary.
+        json: request.json && request.build !== true,
         location: { out: resolved.recorded.out, database: request.database },
         runner: request.runner
       })
+      if (request.build !== true) return code
+      // The chunks written (this run's and any earlier), built once the extraction ended.
+      const graphStore = resolved.build.graphStore ?? BuildCommand.defaultStoreOf(recorded.out)
+      const vectorStore = resolved.build.vectorStore ?? graphStore
+      const outcome = yield* BuildCommand.buildInto({
+        backend: recorded.backend,
+        batch: resolved.batch,
+        build: resolved.build,
+        location: ChunkFiles.locationOf(recorded.out, recorded.collectionId),
+        graphStore,
+        vectorStore,
+        stateOut: recorded.out,
+        runId: BuildCommand.defaultRunIdOf(graphStore, vectorStore)
+      }, { json: request.json }).pipe(
+        Effect.provide(Run.backendLayer(recorded, resolved.batch))
+      )
+      return Math.max(code, outcome.exitCode)
     }).pipe(Effect.provide(Run.storeLayer({ out: resolved.recorded.out, database: request.database }, "work")))
   }).pipe(Run.storeIssues, Run.withLogging, Run.reportInvalidInput)
 
@@ -101,6 +131,12 @@ export const command = Command.make("extract", {
     Flag.optional
   ),
   ...Options.runnerFlags,
+  build: Flag.Boolean("build").pipe(
+    Flag.withDescription(
+      "then build the chunks into the graph store under --out (see build; not with --database: single-process)"
+    ),
+    Flag.withDefault(false)
+  ),
   force: Flag.Boolean("force").pipe(
     Flag.withDescription("extract chunks again even if already written in --out"),
     Flag.withDefault(false)
@@ -151,6 +187,7 @@ export const command = Command.make("extract", {
     pricesFile: Option.getOrUndefined(input.prices),
     force: input.force,
     dryRun: input.dryRun,
+    build: input.build,
     detach: input.detach,
     partMb: Option.getOrUndefined(input.partMb),
     runner: Options.runner(input),
@@ -160,5 +197,9 @@ export const command = Command.make("extract", {
     textField: Option.getOrUndefined(Option.map(input.textField, (s) => s.split(",").map((f) => f.trim()))),
     pathMetadataKey: input.pathMetadataKey === "" ? undefined : input.pathMetadataKey,
     flags
-  }).pipe(Effect.flatMap(Options.exitWith))
+  }).pipe(
+    Effect.flatMap(Options.exitWith),
+    // The errors that end a run are printed by the process's teardown (exit 1).
+    (effect): Effect.Effect<void, unknown, FileSystem.FileSystem | Path.Path> => effect
+  )
 }).pipe(Command.withDescription("extract documents into the lexical graph's chunk files, with Bedrock batch jobs"))

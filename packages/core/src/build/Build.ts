@@ -27,7 +27,7 @@
  *   its group is written; groups before it stay written (each chunk whole). Check files first
  *   (`GraphModel.decodeChunk`) to refuse a bad corpus before writing anything.
  * - Shared nodes take, key by key, the values of the chunk written last (the reference's order
- *   is the file listing's; see DECISIONS.md).
+ *   is the file listing's; see README.md, "How the graph differs from the reference's").
  * - The `topic` index is not built: a topic's text is made of the statements of every chunk of
  *   its source, so it is only known at the end of the source.
  *
@@ -128,8 +128,13 @@ export type BuildError =
 export const digestOf = (model: string, dimensions: number, text: string): string =>
   md5Hex(`${model}\n${dimensions}\n${text}`)
 
-/** The record id of a text to embed: its index and node id. */
-export const recordIdOf = (index: BuiltIndex, id: string): string => `${index}.${id}`
+/**
+ * The record id of a text to embed: its index, node id and a part of its digest, so an answer
+ * kept for a text that has since changed (the same statement with other details) never stands
+ * for the new text.
+ */
+export const recordIdOf = (text: { readonly index: BuiltIndex; readonly id: string; readonly digest: string }) =>
+  `${text.index}.${text.id}.${text.digest.slice(0, 12)}`
 
 const isExtracted = (item: Buildable): item is ExtractedChunk.ExtractedChunk => "chunk" in item && "topics" in item
 
@@ -255,9 +260,7 @@ export const build = <E, R>(
 
         const texts: Array<Pending> = []
         for (const index of indexes) {
-          const candidates = merged.embeddings.filter((e) =>
-            e.index === index && wanted.has(e.index) && !pending.has(recordIdOf(index, e.id))
-          )
+          const candidates = merged.embeddings.filter((e) => e.index === index && wanted.has(e.index))
           if (candidates.length === 0) continue
           const current = yield* vectors.digests(index, candidates.map((e) => e.id))
           for (const e of candidates) {
@@ -267,7 +270,9 @@ export const build = <E, R>(
               continue
             }
             const text: Pending = { index, id: e.id, digest, text: e.text, chunkId: e.chunkIds[0] ?? "" }
-            pending.set(recordIdOf(index, e.id), text)
+            // Already on its way (the same text from a chunk of an earlier group).
+            if (pending.has(recordIdOf(text))) continue
+            pending.set(recordIdOf(text), text)
             texts.push(text)
           }
         }
@@ -296,7 +301,7 @@ export const build = <E, R>(
     const inBatch = (): Answers =>
       BatchRunner.run(
         Stream.map(texts, (text): BatchRecord.BatchRecord => ({
-          recordId: recordIdOf(text.index, text.id),
+          recordId: recordIdOf(text),
           modelInput: embedding.buildEmbeddingRequest([text.text.slice(0, embedding.maxTextCharacters)], "document")
         })),
         { config, runId: options.runId, stage }
@@ -339,7 +344,7 @@ export const build = <E, R>(
               : Result.fail(`on-demand call failed: ${ServiceError.describe(answer.failure)}`)
             const share = Result.isSuccess(output) ? output.success.usage.inputTokens / group.length : 0
             return group.map((text, i): Embedded => ({
-              recordId: recordIdOf(text.index, text.id),
+              recordId: recordIdOf(text),
               vector: Result.isSuccess(output) ? output.success.vectors![i] : undefined,
               failure: Result.isFailure(output) ? output.failure : undefined,
               via: "onDemand",
@@ -379,7 +384,7 @@ export const build = <E, R>(
           for (const [index, list] of byIndex) {
             yield* vectors.upsert(index, list)
             rows[index] += list.length
-            for (const row of list) pending.delete(recordIdOf(index, row.id))
+            for (const row of list) pending.delete(recordIdOf({ index, id: row.id, digest: row.digest }))
           }
         })
       )

@@ -26,7 +26,7 @@
  *   details) can differ from a full rebuild.
  *
  * Decisions on the reference's bugs and order-dependent edges (BUILD.md §9), also listed in
- * `DECISIONS.md` next to this module:
+ * README.md ("How the graph differs from the reference's"):
  * - §9.8 order: a statement is `__MENTIONED_IN__` **every** chunk it appears in (the reference
  *   links only the first chunk read, in unsorted directory order); a statement's `__PREVIOUS__`
  *   is the previous distinct statement of the same topic in the **same chunk** (repeats within

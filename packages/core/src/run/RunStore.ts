@@ -597,6 +597,19 @@ export const removeFinishedBefore = (before: number) =>
     return rows.map((row) => ({ runId: row.run_id, parts: num(row.parts) }))
   }).pipe(Effect.mapError(fail("could not remove finished runs")))
 
+/**
+ * Forget what a stage of a run recorded once it has ended: its records' outcomes and its
+ * finished jobs (unfinished ones stay, so a later attempt still re-attaches them). A build
+ * under a stable run id does this after each build, so its answers do not accumulate.
+ */
+export const forgetStage = (runId: string, stage: string) =>
+  withSql((sql) =>
+    sql.withTransaction(Effect.gen(function*() {
+      yield* sql`DELETE FROM be_outcomes WHERE run_id = ${runId} AND stage = ${stage}`
+      yield* sql`DELETE FROM be_jobs WHERE run_id = ${runId} AND stage = ${stage} AND finished = 1`
+    }))
+  ).pipe(Effect.mapError(fail(`could not forget stage ${stage} of run ${runId}`)))
+
 // -----------------------------------------------------------------------------
 // Inferred entity classifications
 // -----------------------------------------------------------------------------

@@ -221,7 +221,7 @@ describe("GraphModel text helpers (the reference's graph_utils)", () => {
   })
 })
 
-describe("GraphModel decisions on the reference's bugs (BUILD.md §9, DECISIONS.md)", () => {
+describe("GraphModel decisions on the reference's bugs (BUILD.md §9, README.md)", () => {
   const twoStatements = "topic: Neptune\nproposition: A is first\nproposition: B is second"
   const overlap = "topic: Neptune\nproposition: B is second\nproposition: C is third"
 

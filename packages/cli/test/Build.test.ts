@@ -1,0 +1,164 @@
+/**
+ * `batch-extract build` and `query`, in this process on the local backend: chunks extracted
+ * from a small corpus (by `extract`, in process) are built into the store under the output
+ * directory; the graph written is the one `GraphModel.build` makes of the chunk files; a
+ * second build embeds nothing and changes nothing; `query` finds a statement by its words with
+ * its topic, chunk and source. A bad chunk file is refused (exit 2) with no store created; an
+ * index built with other dimensions is refused (exit 2).
+ */
+import { GraphModel, VectorStore } from "@batch-extract/core"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Result } from "effect"
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Build from "../src/commands/Build.ts"
+import * as Extract from "../src/commands/Extract.ts"
+import * as Query from "../src/commands/Query.ts"
+import * as Stores from "../src/Stores.ts"
+import * as World from "./support/world.ts"
+
+const documents: Record<string, string> = {
+  "bedrock.txt": "Amazon Bedrock runs batch inference jobs at half the price of on-demand calls.\n\n" +
+    "The lexical graph links statements to topics and chunks.",
+  "energy.md": "Solar panels convert sunlight into electricity. Wind turbines generate power from moving air.",
+  "rivers.txt": "The Danube flows through ten countries before it reaches the Black Sea."
+}
+
+/** Extract the corpus into `out` with the local backend, in this process. */
+const extract = (corpus: string, out: string) =>
+  Extract.run({
+    paths: [corpus],
+    out,
+    backend: "local",
+    runId: "corpus",
+    json: false,
+    configFile: undefined,
+    faultsFile: undefined,
+    force: false,
+    database: undefined,
+    collectionId: "default",
+    textField: undefined,
+    pathMetadataKey: "file_path",
+    flags: {}
+  })
+
+const request = (target: string, flags: Record<string, unknown> = {}): Build.Request => ({
+  target,
+  collectionId: "default",
+  backend: "local",
+  json: false,
+  configFile: undefined,
+  runId: undefined,
+  flags
+})
+
+/** The chunk files under `<out>/default`, decoded. */
+const chunksOf = (out: string): Array<GraphModel.ChunkInput> =>
+  readdirSync(join(out, "default")).flatMap((source) =>
+    readdirSync(join(out, "default", source)).filter((f) => f.endsWith(".json")).map((file) =>
+      Result.getOrThrow(
+        GraphModel.decodeChunk(JSON.parse(readFileSync(join(out, "default", source, file), "utf8")))
+      )
+    )
+  )
+
+/** A corpus extracted once, shared by the tests (each copies it). */
+const extracted = Effect.gen(function*() {
+  const dir = yield* World.tempDir("build")
+  const corpus = join(dir, "corpus")
+  mkdirSync(corpus)
+  for (const [name, text] of Object.entries(documents)) writeFileSync(join(corpus, name), text)
+  const out = join(dir, "out")
+  const code = yield* extract(corpus, out)
+  assert.strictEqual(code, 0)
+  return { dir, out }
+})
+
+const copyOf = (out: string, to: string) => {
+  cpSync(join(out, "default"), join(to, "default"), { recursive: true })
+  return to
+}
+
+const live = <A, E>(effect: Effect.Effect<A, E, NodeServices.NodeServices | import("effect").Scope.Scope>) =>
+  effect.pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+
+describe("batch-extract build and query", () => {
+  it.live(
+    "build writes the chunk files' graph; a second build embeds nothing; query finds a statement",
+    () =>
+      live(Effect.gen(function*() {
+        const { out } = yield* extracted
+        const chunks = chunksOf(out)
+        assert.strictEqual(chunks.length, 3)
+        const expected = GraphModel.counts(Result.getOrThrow(GraphModel.build(chunks, { buildTimestamp: 0 })))
+
+        const first = yield* Build.execute({ ...request(out), json: true })
+        assert.strictEqual(first.exitCode, 0)
+        assert.deepStrictEqual(first.graph, expected)
+        assert.deepStrictEqual(first.summary!.written, expected, "one write of every chunk: written = the graph")
+        const statements = expected.nodes.__Statement__
+        assert.isAbove(statements, 0)
+        const e1 = first.summary!.embeddings
+        assert.strictEqual(e1.batch + e1.onDemand, chunks.length + statements)
+        assert.deepStrictEqual(e1.failed, [])
+        assert.deepStrictEqual(e1.written, { chunk: chunks.length, statement: statements })
+
+        const second = yield* Build.execute(request(out))
+        assert.strictEqual(second.exitCode, 0)
+        const e2 = second.summary!.embeddings
+        assert.strictEqual(e2.batch, 0)
+        assert.strictEqual(e2.onDemand, 0)
+        assert.strictEqual(e2.unchanged, chunks.length + statements)
+        assert.deepStrictEqual(second.graph, expected)
+
+        // The emulator's embeddings hash words: a question sharing a statement's words finds it.
+        const query = yield* Query.execute({
+          question: "solar panels sunlight electricity",
+          out,
+          top: 3,
+          backend: "local",
+          json: true,
+          configFile: undefined,
+          flags: {}
+        })
+        assert.strictEqual(query.exitCode, 0)
+        const best = query.answers[0]!
+        assert.match(best.statement.toLowerCase(), /solar|sunlight|electricity/)
+        assert.isDefined(best.topic)
+        assert.strictEqual(best.chunks.length, 1)
+        const chunk = chunks.find((c) => c.id_ === best.chunks[0]!.chunkId)!
+        assert.include(chunk.text, "Solar panels")
+        assert.strictEqual(best.chunks[0]!.sourceId, (chunk.relationships["1"] as { node_id: string }).node_id)
+      })),
+    120_000
+  )
+
+  it.live("a bad chunk file is refused with exit 2 and no store is created", () =>
+    live(Effect.gen(function*() {
+      const { dir, out } = yield* extracted
+      const target = copyOf(out, join(dir, "bad"))
+      const source = readdirSync(join(target, "default"))[0]!
+      const bad = join(target, "default", source, "broken.json")
+      writeFileSync(bad, "{\"id_\": 3")
+      const outcome = yield* Build.execute(request(target))
+      assert.strictEqual(outcome.exitCode, 2)
+      assert.isFalse(existsSync(join(target, ".batch-extract")), "nothing written beside the chunks")
+      const missing = yield* Build.execute(request(join(dir, "nowhere")))
+      assert.strictEqual(missing.exitCode, 2)
+    })), 60_000)
+
+  it.live("an index built with other dimensions is refused with exit 2", () =>
+    live(Effect.gen(function*() {
+      const { dir, out } = yield* extracted
+      const target = copyOf(out, join(dir, "dims"))
+      const url = Build.defaultStoreOf(target)
+      yield* Effect.gen(function*() {
+        const vectors = yield* VectorStore.VectorStore
+        yield* vectors.createIndex("statement", { dimensions: 8, model: "amazon.titan-embed-text-v2:0" })
+      }).pipe(Effect.provide(Layer.fresh(Stores.storesLayer(url, url))))
+      const outcome = yield* Build.execute(request(target))
+      assert.strictEqual(outcome.exitCode, 2)
+      assert.isUndefined(outcome.summary)
+    })), 60_000)
+})
