@@ -1,5 +1,5 @@
 /**
- * SQL drivers for batch-extract's run state and, later, the embedded graph and vector store.
+ * SQL drivers for batch-extract's run state, and the embedded graph and vector store.
  *
  * @since 0.1.0
  */
@@ -32,3 +32,11 @@ export * as EmbeddedState from "./EmbeddedState.ts"
  * @since 0.3.0
  */
 export * as Cluster from "./Cluster.ts"
+
+/**
+ * The embedded graph and vector store: one PGlite database (Apache AGE and pgvector) in a
+ * directory (`pglite://<dir>`), providing the `GraphStore` and `VectorStore` ports.
+ *
+ * @since 0.4.0
+ */
+export * as EmbeddedGraph from "./EmbeddedGraph.ts"

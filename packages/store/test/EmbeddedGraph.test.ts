@@ -1,0 +1,689 @@
+/**
+ * The embedded store (PGlite with Apache AGE and pgvector) against the ports' in-memory
+ * implementations: the same operations on both give the same graph (ids, properties,
+ * endpoints, contributors, counts) and the same vector answers. Then what only a real store
+ * has: openCypher reads, persistence, the directory lock, failures at open.
+ *
+ * Opening PGlite takes seconds, so one in-memory database serves the differential tests (each
+ * leaves the graph empty) and the vector tests (each on indexes of its own).
+ */
+import { GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { hostname, tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as EmbeddedGraph from "../src/EmbeddedGraph.ts"
+import { buildGraph, chunk, contributionOf, fixture, sourceId } from "./support/graphs.ts"
+
+type Store = EmbeddedGraph.EmbeddedGraph["Service"]
+
+// -----------------------------------------------------------------------------
+// Snapshots: what a store holds, comparable across stores
+// -----------------------------------------------------------------------------
+
+const stableJson = (value: object): string =>
+  JSON.stringify(Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
+
+const chunksText = (chunkIds: Iterable<string>) => `[${[...chunkIds].sort().join(",")}]`
+
+const nodeLine = (label: string, id: string, properties: object, chunkIds: Iterable<string>) =>
+  `${label} ${id} ${stableJson(properties)} ${chunksText(chunkIds)}`
+
+const edgeLine = (
+  label: string,
+  id: string,
+  from: GraphModel.NodeRef,
+  to: GraphModel.NodeRef,
+  value: string | undefined,
+  chunkIds: Iterable<string>
+) => `${label} ${id} ${from.label}:${from.id} -> ${to.label}:${to.id} ${value ?? "-"} ${chunksText(chunkIds)}`
+
+interface Snapshot {
+  readonly nodes: ReadonlyArray<string>
+  readonly edges: ReadonlyArray<string>
+}
+
+const memorySnapshot = (memory: GraphStore.MemoryGraphStore) =>
+  Effect.gen(function*() {
+    const nodes = yield* memory.nodes
+    const edges = yield* memory.edges
+    return {
+      nodes: nodes.map((n) => nodeLine(n.label, n.id, n.properties, n.chunkIds)).sort(),
+      edges: edges.map((e) => edgeLine(e.label, e.id, e.from, e.to, e.value, e.chunkIds)).sort()
+    } satisfies Snapshot
+  })
+
+const idKey = (label: string) => GraphModel.idKeys[label as GraphModel.NodeLabel]
+
+/** A vertex's label and properties as read by SQL: its ref and its other properties. */
+const vertex = (label: string, properties: string): { ref: GraphModel.NodeRef; rest: Record<string, unknown> } => {
+  const { [idKey(label)]: id, ...rest } = JSON.parse(properties) as Record<string, unknown>
+  return { ref: { label: label as GraphModel.NodeLabel, id: String(id) }, rest }
+}
+
+/**
+ * The store's graph read back with SQL from AGE's tables and the ledger; also checks that no
+ * edge dangles and no ledger row names a missing element.
+ */
+const embeddedSnapshot = (store: Store) =>
+  Effect.gen(function*() {
+    const g = `"${store.graphName}"`
+    const ledger = yield* store.query<{ kind: string; label: string; element_id: string; chunk_id: string }>(
+      "SELECT kind, label, element_id, chunk_id FROM public.graph_contributions WHERE graph = $1",
+      [store.graphName]
+    )
+    const contributors = new Map<string, Array<string>>()
+    for (const row of ledger) {
+      const key = `${row.kind} ${row.label} ${row.element_id}`
+      contributors.set(key, [...(contributors.get(key) ?? []), row.chunk_id])
+    }
+    const vertices = yield* store.query<{ label: string; properties: string }>(
+      `SELECT l.name::text AS label, v.properties::text AS properties
+       FROM ${g}._ag_label_vertex v JOIN ag_catalog.ag_label l ON l.relation = v.tableoid::regclass`
+    )
+    const edges = yield* store.query<{
+      label: string
+      properties: string
+      from_label: string
+      from_properties: string
+      to_label: string
+      to_properties: string
+    }>(
+      `SELECT l.name::text AS label, e.properties::text AS properties,
+         la.name::text AS from_label, a.properties::text AS from_properties,
+         lb.name::text AS to_label, b.properties::text AS to_properties
+       FROM ${g}._ag_label_edge e
+       JOIN ag_catalog.ag_label l ON l.relation = e.tableoid::regclass
+       JOIN ${g}._ag_label_vertex a ON a.id = e.start_id
+       JOIN ag_catalog.ag_label la ON la.relation = a.tableoid::regclass
+       JOIN ${g}._ag_label_vertex b ON b.id = e.end_id
+       JOIN ag_catalog.ag_label lb ON lb.relation = b.tableoid::regclass`
+    )
+    const edgeRows = yield* store.query<{ count: number }>(`SELECT count(*)::int AS count FROM ${g}._ag_label_edge`)
+    assert.strictEqual(edges.length, edgeRows[0]!.count, "every edge has both endpoints")
+    const seen = new Set<string>()
+    const nodeLines = vertices.map((row) => {
+      const { ref, rest } = vertex(row.label, row.properties)
+      const key = `node ${ref.label} ${ref.id}`
+      seen.add(key)
+      return nodeLine(ref.label, ref.id, rest, contributors.get(key) ?? [])
+    })
+    const edgeLines = edges.map((row) => {
+      const { [EmbeddedGraph.edgeIdKey]: id, value, ...others } = JSON.parse(row.properties) as Record<string, unknown>
+      assert.deepStrictEqual(others, {}, "an edge carries its id and value only")
+      const key = `edge ${row.label} ${String(id)}`
+      seen.add(key)
+      return edgeLine(
+        row.label,
+        String(id),
+        vertex(row.from_label, row.from_properties).ref,
+        vertex(row.to_label, row.to_properties).ref,
+        value === undefined ? undefined : String(value),
+        contributors.get(key) ?? []
+      )
+    })
+    for (const key of contributors.keys()) assert.isTrue(seen.has(key), `the ledger names a missing element: ${key}`)
+    return { nodes: nodeLines.sort(), edges: edgeLines.sort() } satisfies Snapshot
+  })
+
+/** Runs a program on the memory store and on the embedded one; fails unless both hold the same graph after. */
+const onBoth = <A, E>(
+  memory: GraphStore.MemoryGraphStore,
+  store: Store,
+  program: Effect.Effect<A, E, GraphStore.GraphStore>
+) =>
+  Effect.gen(function*() {
+    const expected = yield* Effect.provideService(program, GraphStore.GraphStore, memory.service)
+    const actual = yield* Effect.provideService(program, GraphStore.GraphStore, store.graph)
+    assert.deepStrictEqual(yield* embeddedSnapshot(store), yield* memorySnapshot(memory))
+    assert.deepStrictEqual(yield* store.graph.counts, yield* memory.service.counts)
+    return { expected, actual }
+  })
+
+const sameRemoval = (removal: { expected: GraphStore.Removed; actual: GraphStore.Removed }) => {
+  const sorted = (removed: GraphStore.Removed) => ({
+    nodes: removed.nodes,
+    edges: removed.edges,
+    deletedNodes: removed.deletedNodes.map((n) => `${n.label} ${n.id}`).sort()
+  })
+  assert.deepStrictEqual(sorted(removal.actual), sorted(removal.expected))
+}
+
+// -----------------------------------------------------------------------------
+// Chunks
+// -----------------------------------------------------------------------------
+
+const c1 = chunk(
+  "c1",
+  "topic: Neptune\nentities:\nNeptune|Service\nReplica|Product\nproposition: Neptune has replicas\nentity-entity relationships:\nNeptune|HAS|Replica\nproposition: Replicas read"
+)
+const c2 = chunk(
+  "c2",
+  "topic: Neptune\nentities:\nNeptune|Service\nWriter|Product\nproposition: Replicas read\nproposition: Neptune has a writer\nentity-entity relationships:\nNeptune|HAS|Writer",
+  {
+    start: 100,
+    sourceMetadata: { title: "T", pages: 12, score: 0.5, draft: false, "last modified_date": "2025-02-12" }
+  }
+)
+const c2Again = chunk(
+  "c2",
+  "topic: Neptune\nentities:\nNeptune|Service\nVolume|Product\nproposition: Neptune stores data in a volume\nentity-entity relationships:\nNeptune|USES|Volume",
+  { start: 100 }
+)
+/** A chunk whose NEXT chunk is never built: the edge creates a bare `__Chunk__`. */
+const c3 = chunk(
+  "c3",
+  "topic: Storage\nentities:\nVolume|Product\nproposition: Volumes grow with \"quotes\", $$ and 'apostrophes' 😀\nentity-entity relationships:\nVolume|PART OF|Neptune",
+  {
+    start: 200,
+    relationships: { "3": { node_id: `${sourceId}:c9`, metadata: {} } },
+    text: "text with a\\backslash, $$dollars$$ and a 'quote'"
+  }
+)
+
+/** The fixture's counts, BUILD.md §8. */
+const fixtureCounts: GraphModel.Counts = {
+  nodes: {
+    __Source__: 1,
+    __Chunk__: 1,
+    __Topic__: 1,
+    __Statement__: 26,
+    __Fact__: 38,
+    __Entity__: 11,
+    __SYS_Class__: 4
+  },
+  edges: {
+    __EXTRACTED_FROM__: 1,
+    __PARENT__: 0,
+    __CHILD__: 0,
+    __PREVIOUS__: 25,
+    __NEXT__: 0,
+    __MENTIONED_IN__: 27,
+    __BELONGS_TO__: 26,
+    __SUPPORTS__: 43,
+    __SUBJECT__: 21,
+    __OBJECT__: 11,
+    __RELATION__: 11,
+    __SYS_RELATION__: 7
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Vectors
+// -----------------------------------------------------------------------------
+
+const row = (id: string, vector: ReadonlyArray<number>, text = id): VectorStore.VectorRow => ({
+  id,
+  vector,
+  digest: `d-${text}`,
+  metadata: { text }
+})
+
+/** Deterministic pseudo-random vectors. */
+const randomVectors = (count: number, dimensions: number, seed = 42): Array<Array<number>> => {
+  let state = seed
+  const next = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0
+    return state / 4294967296 - 0.5
+  }
+  return Array.from({ length: count }, () => Array.from({ length: dimensions }, next))
+}
+
+// -----------------------------------------------------------------------------
+// Tests on one database in memory
+// -----------------------------------------------------------------------------
+
+layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_000 })(
+  "EmbeddedGraph (in memory)",
+  (it) => {
+    describe("GraphStore, against the in-memory store", () => {
+      it.effect("writes the fixture with BUILD.md §8's counts, readable with openCypher", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const memory = yield* GraphStore.makeMemory
+          const graph = buildGraph([fixture])
+          yield* onBoth(memory, store, GraphStore.write(graph, { batchSize: 25 }))
+          assert.deepStrictEqual(yield* store.graph.counts, fixtureCounts)
+
+          const [mentions] = yield* store.cypher(
+            "MATCH (s:__Statement__)-[:__MENTIONED_IN__]->(c:__Chunk__) RETURN count(*)"
+          )
+          assert.deepStrictEqual(mentions, { "count(*)": 26 })
+          const chunks = yield* store.cypher(
+            "MATCH (c:__Chunk__ {chunkId: $id})-[:__EXTRACTED_FROM__]->(s:__Source__) RETURN c.value AS text, s",
+            { id: fixture.id_ }
+          )
+          assert.strictEqual(chunks.length, 1)
+          assert.strictEqual(chunks[0]!.text, fixture.text)
+          const source = chunks[0]!.s as { label: string; properties: Record<string, unknown> }
+          assert.strictEqual(source.label, "__Source__")
+          assert.strictEqual(source.properties.pub_date, "2025-02-12T00:00:00")
+
+          // Reads only: a write through cypher() would bypass the ledger.
+          const refused = yield* Effect.flip(store.cypher("CREATE (n:__Chunk__ {chunkId: 'x'}) RETURN n"))
+          assert.strictEqual(refused.operation, "EmbeddedGraph.cypher")
+          assert.strictEqual((yield* store.graph.counts).nodes.__Chunk__, 1)
+
+          const removed = yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(fixture.id_)))
+          sameRemoval(removed)
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+        }))
+
+      it.effect("matches step by step: writes in batches, writes twice, replaces and removes chunks", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const memory = yield* GraphStore.makeMemory
+          const graph = buildGraph([fixture, c1, c2, c3])
+          yield* onBoth(memory, store, GraphStore.write(graph, { batchSize: 7 }))
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.counts(graph))
+          assert.strictEqual((yield* store.graph.counts).edges.__NEXT__, 1)
+
+          // Idempotent: the same graph again, in other batches and order, changes nothing.
+          const once = yield* embeddedSnapshot(store)
+          yield* onBoth(memory, store, GraphStore.write(graph, { batchSize: 500 }))
+          yield* onBoth(memory, store, GraphStore.write(buildGraph([c3, c2, fixture, c1])))
+          assert.deepStrictEqual(yield* embeddedSnapshot(store), once)
+
+          // Chunk by chunk, as a build that extracted c2 again would.
+          sameRemoval(yield* onBoth(memory, store, GraphStore.replaceChunk(contributionOf(c2Again), { batchSize: 10 })))
+          const expected = buildGraph([fixture, c1, c2Again, c3])
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.counts(expected))
+          assert.isEmpty(
+            yield* store.cypher(
+              "MATCH (e:__Entity__ {entityId: $id}) RETURN e",
+              { id: GraphModel.entityId("Writer", "Product") }
+            )
+          )
+
+          sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(c1.id_))))
+          // A chunk never written removes nothing.
+          sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk("no-such-chunk"))))
+          for (const id of [c3.id_, fixture.id_, c2.id_]) {
+            sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(id))))
+          }
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+          assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_contributions"), [])
+        }))
+
+      it.effect("creates missing endpoints bare, fills them, and deletes a node with its edges", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const memory = yield* GraphStore.makeMemory
+          const from = { label: GraphModel.NodeLabel.Chunk, id: "a" }
+          const to = { label: GraphModel.NodeLabel.Chunk, id: "b" }
+          const next: GraphModel.GraphEdge = {
+            id: GraphModel.edgeId("__NEXT__", "a", "b"),
+            label: "__NEXT__",
+            from,
+            to,
+            chunkIds: ["a"]
+          }
+          const other: GraphModel.GraphEdge = {
+            id: GraphModel.edgeId("__PREVIOUS__", "b", "a"),
+            label: "__PREVIOUS__",
+            from: to,
+            to: from,
+            chunkIds: ["b"]
+          }
+          const run = <A, E>(program: (s: GraphStore.GraphStore["Service"]) => Effect.Effect<A, E>) =>
+            onBoth(memory, store, GraphStore.GraphStore.use(program))
+          // The same edge twice in one batch is one edge with both chunks' contributions.
+          yield* run((s) => s.upsertEdges([next, { ...next, chunkIds: ["c"] }]))
+          yield* run((s) => s.upsertNodes([{ ...to, properties: { value: "B" }, chunkIds: ["b"] }]))
+          yield* run((s) =>
+            s.upsertNodes([
+              { ...to, properties: { value: "B2", extra: 1 }, chunkIds: ["b"] },
+              { ...to, properties: { more: true }, chunkIds: ["d"] }
+            ])
+          )
+          yield* run((s) => s.upsertEdges([other]))
+          const [b] = yield* store.cypher("MATCH (n:__Chunk__ {chunkId: 'b'}) RETURN properties(n) AS p")
+          assert.deepStrictEqual(b!.p, { chunkId: "b", value: "B2", extra: 1, more: true })
+          // Node a was created bare by the first edge (chunk a only): removing chunk a deletes it, and
+          // with it the edge a -> b (still contributed by c) and b -> a (of chunk b): no dangling edge.
+          const removed = yield* run((s) => s.removeChunk("a"))
+          sameRemoval(removed)
+          assert.deepStrictEqual(removed.actual, { nodes: 1, edges: 2, deletedNodes: [from] })
+          for (const id of ["c", "b", "d"]) sameRemoval(yield* run((s) => s.removeChunk(id)))
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+        }))
+
+      it.effect("fails a batch whole: nothing of it is written", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const nul = yield* Effect.flip(store.graph.upsertNodes([
+            { label: "__Topic__", id: "t1", properties: { value: "fine" }, chunkIds: ["x"] },
+            {
+              label: "__Chunk__",
+              id: "c1",
+              properties: { value: "NUL \u0000 is not text in PostgreSQL" },
+              chunkIds: ["x"]
+            }
+          ]))
+          assert.strictEqual(nul.operation, "GraphStore.upsertNodes")
+          assert.isFalse(nul.retryable)
+          const unknown = yield* Effect.flip(store.graph.upsertNodes([
+            { label: "Person" as GraphModel.NodeLabel, id: "p", properties: {}, chunkIds: ["x"] }
+          ]))
+          assert.include(unknown.message, "unknown node label \"Person\"")
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+          assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_contributions"), [])
+        }))
+
+      it.effect("reads openCypher results: vertices, edges, paths, lists, maps and named columns", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const graph = buildGraph([c1])
+          yield* GraphStore.write(graph).pipe(Effect.provideService(GraphStore.GraphStore, store.graph))
+          const rows = yield* store.cypher(
+            `MATCH p = (s:__Statement__)-[r:__BELONGS_TO__]->(t:__Topic__)
+           WHERE s.value = $value
+           RETURN DISTINCT t.value AS topic, r, p, [1, 2.5, 'x'] AS list, {a: {b: [true, null]}} AS map, s.value
+           ORDER BY topic LIMIT 5`,
+            { value: "Replicas read" }
+          )
+          assert.strictEqual(rows.length, 1)
+          const found = rows[0]!
+          assert.deepStrictEqual(Object.keys(found), ["topic", "r", "p", "list", "map", "s.value"])
+          assert.strictEqual(found.topic, "Neptune")
+          assert.strictEqual((found.r as { label: string }).label, "__BELONGS_TO__")
+          assert.strictEqual((found.p as ReadonlyArray<unknown>).length, 3)
+          assert.deepStrictEqual(found.list, [1, 2.5, "x"])
+          assert.deepStrictEqual(found.map, { a: { b: [true, null] } })
+          assert.strictEqual(found["s.value"], "Replicas read")
+          const star = yield* store.cypher("MATCH (t:__Topic__) RETURN *", {}, { columns: ["t"] })
+          assert.strictEqual(star.length, 1)
+          assert.strictEqual(
+            (yield* Effect.flip(store.cypher("MATCH (t:__Topic__) RETURN *"))).operation,
+            "EmbeddedGraph.cypher"
+          )
+          yield* store.graph.removeChunk(c1.id_)
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+        }))
+    })
+
+    describe("VectorStore, the in-memory store's cases", () => {
+      it.effect("creates an index once; other dimensions or another model are typed errors", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          yield* store.createIndex("statement", { dimensions: 3, model: "m" })
+          yield* store.createIndex("statement", { dimensions: 3, model: "m" })
+          const error = yield* Effect.flip(store.createIndex("statement", { dimensions: 1024, model: "m" }))
+          assert.strictEqual(error._tag, "DimensionMismatch")
+          if (error._tag === "DimensionMismatch") {
+            assert.strictEqual(error.index, "statement")
+            assert.strictEqual(error.expected, 3)
+            assert.strictEqual(error.actual, 1024)
+          }
+          const invalid = yield* Effect.flip(store.createIndex("chunk", { dimensions: 0, model: "m" }))
+          assert.strictEqual(invalid._tag, "VectorStoreError")
+          const other = yield* Effect.flip(store.createIndex("statement", { dimensions: 3, model: "other" }))
+          assert.strictEqual(other._tag, "ModelMismatch")
+          assert.include(other.message, "holds vectors of m, not other")
+          assert.deepStrictEqual(yield* store.describeIndex("statement"), { dimensions: 3, model: "m" })
+          assert.isUndefined(yield* store.describeIndex("topic"))
+          const badName = yield* Effect.flip(store.createIndex("Bad-Name", { dimensions: 3, model: "m" }))
+          assert.strictEqual(badName._tag, "VectorStoreError")
+          assert.strictEqual((yield* Effect.flip(store.count("Bad-Name")))._tag, "IndexNotFound")
+          // Wider than HNSW allows: created without the index, searched exhaustively.
+          yield* store.createIndex("wide", { dimensions: 2048, model: "m" })
+          yield* store.upsert("wide", [row("x", Array.from({ length: 2048 }, (_, i) => i % 2))])
+          assert.deepStrictEqual(
+            (yield* store.nearest("wide", Array.from({ length: 2048 }, () => 1), 1)).map((m) => m.id),
+            [
+              "x"
+            ]
+          )
+        }))
+
+      it.effect("upserts by id: the same id twice is one row, replaced", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          yield* store.createIndex("replaced", { dimensions: 2, model: "m" })
+          yield* store.upsert("replaced", [row("a", [1, 0], "old"), row("b", [0, 1])])
+          yield* store.upsert("replaced", [row("a", [1, 0], "new")])
+          assert.strictEqual(yield* store.count("replaced"), 2)
+          const [best] = yield* store.nearest("replaced", [1, 0], 1)
+          assert.deepStrictEqual(best, { id: "a", score: 1, metadata: { text: "new" } })
+          assert.deepStrictEqual(
+            [...(yield* store.digests("replaced", ["b", "a", "missing"]))],
+            [["b", "d-b"], ["a", "d-new"]]
+          )
+          yield* store.upsert("replaced", [row("c", [1, 1], "first"), row("c", [1, 1], "last")])
+          assert.deepStrictEqual([...(yield* store.digests("replaced", ["c"]))], [["c", "d-last"]])
+          yield* store.remove("replaced", ["a", "c", "missing"])
+          assert.strictEqual(yield* store.count("replaced"), 1)
+        }))
+
+      it.effect("refuses a batch with a vector of the wrong length, writing nothing", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          yield* store.createIndex("refused", { dimensions: 2, model: "m" })
+          const error = yield* Effect.flip(store.upsert("refused", [row("a", [1, 0]), row("b", [1, 0, 0])]))
+          assert.strictEqual(error._tag, "DimensionMismatch")
+          assert.strictEqual(yield* store.count("refused"), 0)
+          assert.strictEqual((yield* Effect.flip(store.nearest("refused", [1], 1)))._tag, "DimensionMismatch")
+          const nan = yield* Effect.flip(store.upsert("refused", [row("a", [1, Number.NaN])]))
+          assert.strictEqual(nan._tag, "VectorStoreError")
+          assert.strictEqual(yield* store.count("refused"), 0)
+        }))
+
+      it.effect("ranks by cosine similarity, best first, ties by id, k at most", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          yield* store.createIndex("ranked", { dimensions: 2, model: "m" })
+          yield* store.upsert("ranked", [
+            row("opposite", [-1, 0]),
+            row("far", [0, 1]),
+            row("near", [10, 1]),
+            row("same-b", [2, 0]),
+            row("same-a", [5, 0]),
+            row("zero", [0, 0])
+          ])
+          const matches = yield* store.nearest("ranked", [1, 0], 10)
+          assert.deepStrictEqual(matches.map((m) => m.id), ["same-a", "same-b", "near", "far", "zero", "opposite"])
+          assert.closeTo(matches[2]!.score, 10 / Math.sqrt(101), 1e-6)
+          assert.strictEqual(matches[5]!.score, -1)
+          assert.deepStrictEqual(matches[4], { id: "zero", score: 0, metadata: { text: "zero" } })
+          assert.deepStrictEqual((yield* store.nearest("ranked", [1, 0], 2)).map((m) => m.id), ["same-a", "same-b"])
+          assert.deepStrictEqual(yield* store.nearest("ranked", [1, 0], 0), [])
+          // A zero query has no direction: every similarity is 0, so by id.
+          assert.deepStrictEqual((yield* store.nearest("ranked", [0, 0], 3)).map((m) => [m.id, m.score]), [
+            ["far", 0],
+            ["near", 0],
+            ["opposite", 0]
+          ])
+        }))
+
+      it.effect("answers as the in-memory store on random vectors, also for k above HNSW's default 40", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          const memory = yield* VectorStore.makeMemory
+          const vectors = randomVectors(120, 16)
+          const rows = vectors.map((v, i) => row(`r${String(i).padStart(3, "0")}`, v))
+          for (const s of [store, memory]) {
+            yield* s.createIndex("random", { dimensions: 16, model: "m" })
+            yield* s.upsert("random", rows)
+          }
+          for (
+            const [query, k] of [[randomVectors(1, 16, 7)[0]!, 5], [vectors[3]!, 60], [
+              randomVectors(1, 16, 9)[0]!,
+              200
+            ]] as const
+          ) {
+            const expected = yield* memory.nearest("random", query, k)
+            const actual = yield* store.nearest("random", query, k)
+            assert.deepStrictEqual(actual.map((m) => m.id), expected.map((m) => m.id))
+            actual.forEach((m, i) => assert.closeTo(m.score, expected[i]!.score, 1e-6))
+          }
+        }))
+
+      it.effect("names a missing index", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          const error = yield* Effect.flip(store.count("topic"))
+          assert.strictEqual(error._tag, "IndexNotFound")
+          assert.strictEqual((yield* Effect.flip(store.upsert("topic", [])))._tag, "IndexNotFound")
+          assert.strictEqual((yield* Effect.flip(store.digests("topic", ["a"])))._tag, "IndexNotFound")
+          assert.strictEqual((yield* Effect.flip(store.remove("topic", ["a"])))._tag, "IndexNotFound")
+          assert.strictEqual((yield* Effect.flip(store.nearest("topic", [1], 1)))._tag, "IndexNotFound")
+        }))
+    })
+  }
+)
+
+// -----------------------------------------------------------------------------
+// On disk: persistence, the lock, failures at open
+// -----------------------------------------------------------------------------
+
+/** A temporary directory, removed with the test's scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "batch-extract-embedded-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+/** Open the store in a scope of its own; returns it and how to close it. */
+const openScoped = (options: EmbeddedGraph.Options) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const store = yield* EmbeddedGraph.make(options).pipe(
+      Scope.provide(scope),
+      Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+    )
+    return { store, close: Scope.close(scope, Exit.void) }
+  })
+
+const holder = fileURLToPath(new URL("./support/holdEmbeddedGraph.ts", import.meta.url))
+
+/** Another process holding the store open, until killed. */
+const holdInAnotherProcess = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.callback<ChildProcess, Error>((resume) => {
+      const child = spawn(process.execPath, ["--conditions=@batch-extract/source", holder, dataDir], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let output = ""
+      child.stdout!.on("data", (data: Buffer) => {
+        output += data.toString()
+        if (output.includes("open ")) resume(Effect.succeed(child))
+      })
+      child.stderr!.on("data", (data: Buffer) => {
+        output += data.toString()
+      })
+      child.on("exit", (code) => resume(Effect.fail(new Error(`the holder exited (${code}): ${output}`))))
+    }),
+    (child) =>
+      Effect.callback<void>((resume) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+        child.on("exit", () => resume(Effect.void))
+        child.kill("SIGKILL")
+      })
+  )
+
+const openFailure = (options: EmbeddedGraph.Options) => Effect.flip(Effect.scoped(EmbeddedGraph.make(options)))
+
+describe("EmbeddedGraph (on disk)", () => {
+  it.live("keeps the graph and the vectors across a close and a reopen; one opener at a time", () =>
+    Effect.gen(function*() {
+      const dataDir = join(yield* tempDir, "store")
+      const lockFile = join(dataDir, EmbeddedGraph.lockFileName)
+      const graph = buildGraph([fixture, c1])
+      const first = yield* openScoped({ dataDir })
+      yield* GraphStore.write(graph, { batchSize: 100 }).pipe(
+        Effect.provideService(GraphStore.GraphStore, first.store.graph)
+      )
+      yield* first.store.vectors.createIndex("chunk", { dimensions: 3, model: "m" })
+      yield* first.store.vectors.upsert("chunk", [row("a", [1, 0, 0]), row("b", [0, 1, 0])])
+      assert.deepStrictEqual(JSON.parse(readFileSync(lockFile, "utf8")), { pid: process.pid, host: hostname() })
+
+      // A second open in this process fails while the first is open.
+      const again = yield* openFailure({ dataDir })
+      assert.strictEqual(again.operation, "EmbeddedGraph.open")
+      assert.include(again.message, `is already open in this process (pid ${process.pid})`)
+      yield* first.close
+      assert.isFalse(existsSync(lockFile))
+
+      const second = yield* openScoped({ dataDir })
+      assert.deepStrictEqual(yield* second.store.graph.counts, GraphModel.counts(graph))
+      assert.deepStrictEqual(yield* second.store.vectors.describeIndex("chunk"), { dimensions: 3, model: "m" })
+      assert.strictEqual(yield* second.store.vectors.count("chunk"), 2)
+      assert.deepStrictEqual((yield* second.store.vectors.nearest("chunk", [0, 1, 0], 1)).map((m) => m.id), ["b"])
+      // Labels and indexes survive too: a write after the reopen upserts into them.
+      yield* GraphStore.write(graph).pipe(Effect.provideService(GraphStore.GraphStore, second.store.graph))
+      assert.deepStrictEqual(yield* second.store.graph.counts, GraphModel.counts(graph))
+      yield* second.close
+    }))
+
+  it.live("refuses a store another process has open, and takes over the lock once that process is gone", () =>
+    Effect.gen(function*() {
+      const dataDir = join(yield* tempDir, "store")
+      const lockFile = join(dataDir, EmbeddedGraph.lockFileName)
+      const scope = yield* Scope.make()
+      const child = yield* holdInAnotherProcess(dataDir).pipe(Scope.provide(scope))
+      const refused = yield* openFailure({ dataDir })
+      assert.strictEqual(refused.operation, "EmbeddedGraph.open")
+      assert.include(refused.message, `is open in another process (pid ${child.pid});`, refused.message)
+      yield* Scope.close(scope, Exit.void) // SIGKILL: the lock file stays behind
+      assert.deepStrictEqual(JSON.parse(readFileSync(lockFile, "utf8")).pid, child.pid)
+
+      const reopened = yield* openScoped({ dataDir })
+      assert.deepStrictEqual(JSON.parse(readFileSync(lockFile, "utf8")).pid, process.pid)
+      yield* reopened.close
+      assert.isFalse(existsSync(lockFile))
+
+      // A lock naming a dead process in this host is stale, whatever its pid.
+      const dead = spawnSync(process.execPath, ["-e", ""]).pid
+      writeFileSync(lockFile, JSON.stringify({ pid: dead, host: hostname() }))
+      yield* (yield* openScoped({ dataDir })).close
+      assert.isFalse(existsSync(lockFile))
+    }))
+
+  it.live("fails at open with a typed error naming the directory", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = join(dir, "a-file")
+      writeFileSync(file, "not a directory")
+      const onFile = yield* openFailure({ dataDir: file })
+      assert.strictEqual(onFile._tag, "GraphStoreError")
+      assert.strictEqual(onFile.operation, "EmbeddedGraph.open")
+      assert.isFalse(onFile.retryable)
+      assert.include(onFile.message, file)
+      assert.include(onFile.message, "is a file")
+
+      const under = yield* openFailure({ dataDir: join(file, "store") })
+      assert.include(under.message, join(file, "store"))
+
+      const notAStore = join(dir, "documents")
+      mkdirSync(notAStore)
+      writeFileSync(join(notAStore, "notes.txt"), "mine")
+      const refused = yield* openFailure({ dataDir: notAStore })
+      assert.include(refused.message, notAStore)
+      assert.include(refused.message, "holds no database")
+      assert.deepStrictEqual(readFileSync(join(notAStore, "notes.txt"), "utf8"), "mine")
+
+      const damaged = join(dir, "damaged")
+      mkdirSync(damaged)
+      writeFileSync(join(damaged, "PG_VERSION"), "garbage\n")
+      writeFileSync(join(damaged, "postgresql.conf"), "")
+      const broken = yield* openFailure({ dataDir: damaged })
+      assert.include(broken.message, `cannot open the embedded store ${damaged}`)
+      assert.isFalse(existsSync(join(damaged, EmbeddedGraph.lockFileName)), "the lock is released")
+
+      const badName = yield* openFailure({ dataDir: join(dir, "new"), graphName: "kg" })
+      assert.include(badName.message, "invalid graph name \"kg\"")
+    }))
+
+  it.effect("parses pglite:// URLs", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* EmbeddedGraph.parseStoreUrl("pglite://out/graph"), "out/graph")
+      assert.strictEqual(yield* EmbeddedGraph.parseStoreUrl("pglite:///var/lib/graph"), "/var/lib/graph")
+      assert.strictEqual(yield* EmbeddedGraph.parseStoreUrl("pglite:memory"), EmbeddedGraph.inMemory)
+      const other = yield* Effect.flip(EmbeddedGraph.parseStoreUrl("neo4j://localhost:7687"))
+      assert.strictEqual(other._tag, "InvalidStoreUrl")
+      assert.include(other.message, "expected pglite://<dir>")
+      assert.include((yield* Effect.flip(EmbeddedGraph.parseStoreUrl("pglite://"))).message, "names no directory")
+    }))
+})
