@@ -7,7 +7,7 @@
  * Gotchas: one process at a time per store directory (the store's lock refuses a second
  * opener); different graph and vector URLs open two databases.
  */
-import { GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
+import { GraphModel, type GraphStore, VectorStore } from "@batch-extract/core"
 import { Context, Data, Effect, Layer } from "effect"
 import { existsSync } from "node:fs"
 
@@ -73,79 +73,23 @@ export const contextsOf = (rows: ReadonlyArray<Record<string, unknown>>): Map<st
 /** The data directory of a `pglite://` URL (absolute or relative, as written). */
 export const directoryOf = (url: string): string => url.slice("pglite://".length)
 
-/** What the command uses of the embedded store's module (`@batch-extract/store`'s `EmbeddedGraph`). */
-interface EmbeddedModule {
-  readonly layer: (options: { readonly dataDir: string }) => Layer.Layer<
-    GraphStore.GraphStore | VectorStore.VectorStore | EmbeddedService,
-    GraphStore.GraphStoreError
-  >
-  readonly EmbeddedGraph: Context.Key<EmbeddedService, EmbeddedService["Service"]>
-}
-
-interface EmbeddedService {
-  readonly Service: {
-    readonly cypher: (
-      query: string,
-      params?: { readonly [name: string]: unknown }
-    ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, GraphStore.GraphStoreError>
-  }
-}
-
+// Loaded when a command opens a store: `extract` without `--build` never loads PGlite.
 const loadEmbedded = Effect.promise(() => import("@batch-extract/store")).pipe(
-  Effect.map((module) => (module as unknown as { readonly EmbeddedGraph?: EmbeddedModule }).EmbeddedGraph)
+  Effect.map((module) => module.EmbeddedGraph)
 )
-
-/** Stores in memory by URL, for a process without the embedded store (kept for the process's life). */
-const memoryStores = new Map<
-  string,
-  { readonly graph: GraphStore.MemoryGraphStore; readonly vectors: VectorStore.VectorStore["Service"] }
->()
-
-const memoryOf = (url: string) =>
-  Effect.gen(function*() {
-    const existing = memoryStores.get(url)
-    if (existing !== undefined) return existing
-    const created = { graph: yield* GraphStore.makeMemory, vectors: yield* VectorStore.makeMemory }
-    memoryStores.set(url, created)
-    return created
-  })
-
-const memoryContexts = (graph: GraphStore.MemoryGraphStore): StatementContexts["Service"] => ({
-  of: (ids) =>
-    Effect.gen(function*() {
-      const nodes = yield* graph.nodes
-      const edges = yield* graph.edges
-      const byId = new Map(nodes.map((node) => [`${node.label}\u0000${node.id}`, node]))
-      const rows: Array<Record<string, unknown>> = []
-      for (const id of ids) {
-        const node = byId.get(`${Statement}\u0000${id}`)
-        if (node === undefined) continue
-        const from = (label: GraphModel.EdgeLabel, nodeId: string) =>
-          edges.filter((edge) => edge.label === label && edge.from.id === nodeId).map((edge) => edge.to.id)
-        const topic = from(BelongsTo, id).map((t) => byId.get(`${Topic}\u0000${t}`)?.properties.value)[0]
-        const chunks = from(MentionedIn, id)
-        for (const chunkId of chunks.length === 0 ? [undefined] : chunks) {
-          rows.push({
-            statementId: id,
-            statement: node.properties.value,
-            topic,
-            chunkId,
-            sourceId: chunkId === undefined ? undefined : from(ExtractedFrom, chunkId)[0]
-          })
-        }
-      }
-      return contextsOf(rows)
-    })
-})
 
 const openFailure = (url: string) => (error: { readonly message: string }) =>
   new StoreUnavailable({ url, message: `cannot open the store ${url}: ${error.message}`, cause: error })
 
 /** One embedded database with both ports and its statement reader. */
-const embeddedLayer = (Embedded: EmbeddedModule, url: string): Layer.Layer<Services, StoreUnavailable> =>
+const embeddedLayer = (
+  Embedded: typeof import("@batch-extract/store").EmbeddedGraph,
+  url: string
+): Layer.Layer<Services, StoreUnavailable> =>
   Layer.effectContext(
     Effect.gen(function*() {
-      const context = yield* Layer.build(Embedded.layer({ dataDir: directoryOf(url) }))
+      const dataDir = yield* Embedded.parseStoreUrl(url)
+      const context = yield* Layer.build(Embedded.layer({ dataDir }))
       const store = Context.get(context, Embedded.EmbeddedGraph)
       const reader = StatementContexts.of({
         of: (ids) =>
@@ -160,10 +104,8 @@ const embeddedLayer = (Embedded: EmbeddedModule, url: string): Layer.Layer<Servi
 /**
  * The graph store, the vector store and the statement reader of two URLs (`pglite://<dir>`),
  * opened when the Layer is built and closed when it is released. Both ports come from one
- * database when the URLs are the same.
- *
- * When `@batch-extract/store` has no embedded store, the stores are in memory (kept per URL
- * for the life of the process).
+ * database when the URLs are the same. With `existing`, a store that does not exist yet is an
+ * error instead of being created (a reader such as `query`).
  */
 export const storesLayer = (
   graphUrl: string,
@@ -176,21 +118,12 @@ export const storesLayer = (
         return yield* new StoreUnavailable({ url, message: `unsupported store URL ${url}: expected pglite://<dir>` })
       }
     }
-    const Embedded = yield* loadEmbedded
-    // A reader (`existing`) never creates a store: opening a missing one would make it empty.
     for (const url of options.existing === true ? [...new Set([graphUrl, vectorUrl])] : []) {
-      const found = Embedded === undefined ? memoryStores.has(url) : existsSync(directoryOf(url))
-      if (!found) return yield* new StoreUnavailable({ url, message: `no store at ${url}: run build first` })
+      if (!existsSync(directoryOf(url))) {
+        return yield* new StoreUnavailable({ url, message: `no store at ${url}: run build first` })
+      }
     }
-    if (Embedded === undefined) {
-      const graph = yield* memoryOf(graphUrl)
-      const vectors = yield* memoryOf(vectorUrl)
-      return Layer.mergeAll(
-        Layer.succeed(GraphStore.GraphStore, graph.graph.service),
-        Layer.succeed(VectorStore.VectorStore, vectors.vectors),
-        Layer.succeed(StatementContexts, memoryContexts(graph.graph))
-      )
-    }
+    const Embedded = yield* loadEmbedded
     if (graphUrl === vectorUrl) return embeddedLayer(Embedded, graphUrl)
     // Two databases: the graph (and its reader) from one, the vectors from the other.
     return Layer.effectContext(Effect.gen(function*() {

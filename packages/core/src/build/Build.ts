@@ -45,7 +45,6 @@ import type * as ExtractedChunk from "../extraction/ExtractedChunk.ts"
 import { md5Hex } from "../extraction/Ids.ts"
 import * as GraphModel from "./GraphModel.ts"
 import * as GraphStore from "./GraphStore.ts"
-import * as OpenCypher from "./OpenCypher.ts"
 import * as VectorStore from "./VectorStore.ts"
 
 /** What the build takes: extracted chunks, or chunk files as the build reads them. */
@@ -56,6 +55,9 @@ export const defaultIndexes: ReadonlyArray<BuiltIndex> = ["chunk", "statement"]
 
 /** The vector indexes this build writes. */
 export type BuiltIndex = "chunk" | "statement"
+
+/** Nodes or edges per store call unless told otherwise. */
+export const defaultGraphBatchSize = 500
 
 /** The engine stage name of embedding records (in job names, keys and events). */
 export const stage = "embeddings"
@@ -70,7 +72,11 @@ export interface Options {
   readonly indexes?: ReadonlyArray<BuiltIndex> | undefined
   /** Chunks merged into one graph write (default 50). */
   readonly chunksPerWrite?: number | undefined
-  /** Nodes or edges per store call (default `OpenCypher.defaultBatchSize`). */
+  /**
+   * Nodes or edges per store call (default {@link defaultGraphBatchSize}: the embedded store
+   * writes about 3 times faster in batches of 500 than of 25; an openCypher store sending
+   * `OpenCypher` statements may want its `defaultBatchSize`).
+   */
   readonly graphBatchSize?: number | undefined
   /** Vector rows per store call (default 100). */
   readonly vectorBatchSize?: number | undefined
@@ -200,7 +206,7 @@ export const build = <E, R>(
       }
     }
     const chunksPerWrite = yield* positive("chunksPerWrite", options.chunksPerWrite, 50)
-    const graphBatchSize = yield* positive("graphBatchSize", options.graphBatchSize, OpenCypher.defaultBatchSize)
+    const graphBatchSize = yield* positive("graphBatchSize", options.graphBatchSize, defaultGraphBatchSize)
     const vectorBatchSize = yield* positive("vectorBatchSize", options.vectorBatchSize, 100)
 
     const graph = yield* GraphStore.GraphStore
