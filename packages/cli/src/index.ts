@@ -1,6 +1,7 @@
 /**
  * The `batch-extract` command as a library: its command tree (`Cli.command`, `Cli.main`),
- * each command's program (`Extract.run`, `Plan.run`, `Resume.run`, `Status.run`, `Stop.run`), the
+ * each command's program (`Extract.run`, `Build.run`, `Query.execute`, `Plan.run`, `Resume.run`,
+ * `Status.run`, `Stop.run`), the
  * settings it reads and the progress display it draws.
  *
  * When to use: to embed the command in another program or script (the demo runs
@@ -9,8 +10,10 @@
  * @since 0.1.0
  */
 export * as Cli from "./Cli.ts"
+export * as Build from "./commands/Build.ts"
 export * as Extract from "./commands/Extract.ts"
 export * as Plan from "./commands/Plan.ts"
+export * as Query from "./commands/Query.ts"
 export * as Resume from "./commands/Resume.ts"
 export * as Status from "./commands/Status.ts"
 export * as Stop from "./commands/Stop.ts"

