@@ -46,9 +46,7 @@
  * @since 0.4.0
  */
 import { GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
-import { PGlite, type Transaction } from "@electric-sql/pglite"
-import { age } from "@electric-sql/pglite-age"
-import { vector } from "@electric-sql/pglite-pgvector"
+import type { PGlite, Transaction } from "@electric-sql/pglite"
 import { Context, Data, Effect, Layer } from "effect"
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs"
 import { hostname } from "node:os"
@@ -301,7 +299,15 @@ const lock = (dataDir: string) => {
 const openDatabase = (dataDir: string) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => PGlite.create({ dataDir, extensions: { age, vector } }),
+      // Loaded on the first open: importing this package (the run state's drivers) never loads PGlite.
+      try: async () => {
+        const [{ PGlite }, { age }, { vector }] = await Promise.all([
+          import("@electric-sql/pglite"),
+          import("@electric-sql/pglite-age"),
+          import("@electric-sql/pglite-pgvector")
+        ])
+        return PGlite.create({ dataDir, extensions: { age, vector } })
+      },
       catch: (cause) =>
         openFailure(
           dataDir,
