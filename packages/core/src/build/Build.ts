@@ -107,7 +107,10 @@ export interface Summary {
   readonly embeddings: {
     /** Vectors written, by index. */
     readonly written: { readonly [I in BuiltIndex]: number }
-    /** Texts answered in batch jobs and on demand. */
+    /**
+     * Texts answered in batch jobs and on demand, answers an interrupted attempt of the same
+     * run recorded included (those were paid once, then).
+     */
     readonly batch: number
     readonly onDemand: number
     /** Texts whose row was current: not embedded again. */
