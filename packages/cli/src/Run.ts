@@ -141,10 +141,17 @@ export const readJsonFile = (file: string, label: string) =>
   })
 
 /** Resolve and validate every setting; fails with every problem at once. */
-export const resolve = (request: Request) =>
+/**
+ * The settings of a command from its config file, the environment and its flags (flags >
+ * environment > file > defaults, the local backend's defaults with `--backend local`), with
+ * every problem found so far (the values are decoded by the caller).
+ */
+export const gatherSettings = (request: {
+  readonly backend: "local" | "aws"
+  readonly configFile: string | undefined
+  readonly flags: Readonly<Record<string, unknown>>
+}) =>
   Effect.gen(function*() {
-    const path = yield* Path.Path
-    const fs = yield* FileSystem.FileSystem
     const issues: Array<BatchConfig.ConfigIssue> = []
     const file = request.configFile === undefined
       ? undefined
@@ -157,6 +164,14 @@ export const resolve = (request: Request) =>
       flags: request.flags
     })
     issues.push(...gathered.issues)
+    return { gathered, issues }
+  })
+
+export const resolve = (request: Request) =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const fs = yield* FileSystem.FileSystem
+    const { gathered, issues } = yield* gatherSettings(request)
     for (const key of ["propositionsPrompt", "topicsPrompt", "inferClassificationsPrompt"] as const) {
       const file = request.promptFiles?.[key]
       if (file === undefined) continue

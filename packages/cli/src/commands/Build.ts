@@ -28,7 +28,6 @@ import { Argument, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
 import * as Run from "../Run.ts"
-import * as Settings from "../Settings.ts"
 import * as Stores from "../Stores.ts"
 import * as Options from "./Options.ts"
 
@@ -82,18 +81,7 @@ export type BuildFailure = Build.BuildError | ChunkFiles.ChunkFileError | Stores
 export const resolve = (request: Request) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
-    const issues: Array<BatchConfig.ConfigIssue> = []
-    const file = request.configFile === undefined
-      ? undefined
-      : yield* Effect.result(Run.readJsonFile(request.configFile, "config"))
-    if (file !== undefined && file._tag === "Failure") issues.push(...file.failure.issues)
-    const gathered = Settings.gather({
-      defaults: request.backend === "local" ? Settings.localDefaults : Settings.commandDefaults,
-      file: file?._tag === "Success" ? file.success : undefined,
-      env: process.env,
-      flags: request.flags
-    })
-    issues.push(...gathered.issues)
+    const { gathered, issues } = yield* Run.gatherSettings(request)
     const batch = yield* Effect.result(BatchConfig.decode(gathered.batch))
     if (batch._tag === "Failure") issues.push(...batch.failure.issues)
     const build = yield* Effect.result(BuildConfig.decode(gathered.build))

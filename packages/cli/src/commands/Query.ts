@@ -19,7 +19,6 @@ import {
 import { Console, Data, Effect, FileSystem, Option, Path, Result } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Run from "../Run.ts"
-import * as Settings from "../Settings.ts"
 import * as Stores from "../Stores.ts"
 import * as Build from "./Build.ts"
 import * as Options from "./Options.ts"
@@ -57,18 +56,7 @@ const invalid = (path: string, message: string) => new Run.InvalidInput({ issues
 const resolve = (request: Request) =>
   Effect.gen(function*() {
     const path = yield* Path.Path
-    const issues: Array<BatchConfig.ConfigIssue> = []
-    const file = request.configFile === undefined
-      ? undefined
-      : yield* Effect.result(Run.readJsonFile(request.configFile, "config"))
-    if (file !== undefined && file._tag === "Failure") issues.push(...file.failure.issues)
-    const gathered = Settings.gather({
-      defaults: request.backend === "local" ? Settings.localDefaults : Settings.commandDefaults,
-      file: file?._tag === "Success" ? file.success : undefined,
-      env: process.env,
-      flags: request.flags
-    })
-    issues.push(...gathered.issues)
+    const { gathered, issues } = yield* Run.gatherSettings(request)
     // A query only calls the model on demand: no bucket or role is needed.
     const batch = yield* Effect.result(BatchConfig.decode({
       bucketName: "batch-extract-query",
