@@ -954,30 +954,8 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
           })
         )
       }
-      const check = (
-        existing: VectorStore.IndexSpec
-      ): Effect.Effect<void, VectorStore.DimensionMismatch | VectorStore.ModelMismatch> => {
-        if (existing.model !== model) {
-          return Effect.fail(
-            new VectorStore.ModelMismatch({
-              operation,
-              index: name,
-              expected: existing.model,
-              actual: model,
-              message: `vector index "${name}" holds vectors of ${existing.model}, not ${model}`
-            })
-          )
-        }
-        return existing.dimensions === dimensions ? Effect.void : Effect.fail(
-          new VectorStore.DimensionMismatch({
-            operation,
-            index: name,
-            expected: existing.dimensions,
-            actual: dimensions,
-            message: `vector index "${name}" exists with ${existing.dimensions} dimensions, not ${dimensions}`
-          })
-        )
-      }
+      const check = (existing: VectorStore.IndexSpec) =>
+        VectorStore.checkSpec(operation, name, existing, { dimensions, model })
       const cached = specs.get(name)
       if (cached !== undefined) return check(cached)
       const target = tableOf(name)

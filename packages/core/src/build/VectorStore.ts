@@ -129,6 +129,39 @@ export const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): numb
   return normA === 0 || normB === 0 ? 0 : dot / Math.sqrt(normA * normB)
 }
 
+/**
+ * Whether an index that exists (`existing`) may take vectors of `asked`: the same model and
+ * dimensions, else {@link ModelMismatch} or {@link DimensionMismatch} (what every store's
+ * `createIndex` reports for an index that exists).
+ */
+export const checkSpec = (
+  operation: string,
+  index: string,
+  existing: IndexSpec,
+  asked: IndexSpec
+): Effect.Effect<void, DimensionMismatch | ModelMismatch> => {
+  if (existing.model !== asked.model) {
+    return Effect.fail(
+      new ModelMismatch({
+        operation,
+        index,
+        expected: existing.model,
+        actual: asked.model,
+        message: `vector index "${index}" holds vectors of ${existing.model}, not ${asked.model}`
+      })
+    )
+  }
+  return existing.dimensions === asked.dimensions ? Effect.void : Effect.fail(
+    new DimensionMismatch({
+      operation,
+      index,
+      expected: existing.dimensions,
+      actual: asked.dimensions,
+      message: `vector index "${index}" exists with ${existing.dimensions} dimensions, not ${asked.dimensions}`
+    })
+  )
+}
+
 // -----------------------------------------------------------------------------
 // In memory
 // -----------------------------------------------------------------------------
@@ -177,26 +210,7 @@ export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() 
           indexes.set(name, { dimensions, model, rows: new Map() })
           return Effect.void
         }
-        if (existing.model !== model) {
-          return Effect.fail(
-            new ModelMismatch({
-              operation,
-              index: name,
-              expected: existing.model,
-              actual: model,
-              message: `vector index "${name}" holds vectors of ${existing.model}, not ${model}`
-            })
-          )
-        }
-        return existing.dimensions === dimensions ? Effect.void : Effect.fail(
-          new DimensionMismatch({
-            operation,
-            index: name,
-            expected: existing.dimensions,
-            actual: dimensions,
-            message: `vector index "${name}" exists with ${existing.dimensions} dimensions, not ${dimensions}`
-          })
-        )
+        return checkSpec(operation, name, existing, { dimensions, model })
       }),
     describeIndex: (name) =>
       Effect.sync(() => {
