@@ -12,9 +12,9 @@
  */
 import { Cause, Data, Effect, Layer } from "effect"
 import type { SqlClient, SqlError } from "effect/sql"
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs"
-import { hostname } from "node:os"
+import { existsSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
+import * as DirectoryLock from "./internal/directoryLock.ts"
 import * as SqliteClient from "./SqliteClient.ts"
 
 /** Another live process works on this store. */
@@ -34,51 +34,20 @@ export const databaseFile = (directory: string): string => join(directory, "stat
 
 const lockFile = (directory: string) => join(directory, "lock")
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
-/** Who holds a lock file, when it is a live process on this host. */
-const liveHolder = (file: string): { pid: number; host: string } | undefined => {
-  try {
-    const holder = JSON.parse(readFileSync(file, "utf8")) as { pid: number; host: string }
-    if (holder.host !== hostname()) return holder
-    return holder.pid !== process.pid && alive(holder.pid) ? holder : undefined
-  } catch {
-    return undefined
-  }
-}
-
 const acquireLock = (directory: string) =>
   Effect.acquireRelease(
     Effect.try({
       try: () => {
         const file = lockFile(directory)
-        for (let attempt = 0; attempt < 2; attempt++) {
-          try {
-            const fd = openSync(file, "wx")
-            writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }))
-            closeSync(fd)
-            return file
-          } catch (error) {
-            if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
-            const holder = liveHolder(file)
-            if (holder !== undefined) {
-              throw new StoreLocked({
-                message: `the run state in ${directory} is in use by process ${holder.pid} on ${holder.host}; ` +
-                  "wait for it to end, or stop it (a lock left by a process that is gone is taken over)"
-              })
-            }
-            // A lock left by a process that is gone: take it over.
-            rmSync(file, { force: true })
-          }
+        const attempt = DirectoryLock.acquire(file)
+        if (attempt._tag === "Held") {
+          throw new StoreLocked({
+            message: `the run state in ${directory} is in use by process ${attempt.holder.pid} on ` +
+              `${attempt.holder.host}; wait for it to end, or stop it (a lock left by a process that is gone is ` +
+              "taken over)"
+          })
         }
-        throw new StoreLocked({ message: `could not take the lock of the run state in ${directory}` })
+        return file
       },
       catch: (error) =>
         error instanceof StoreLocked
@@ -88,7 +57,7 @@ const acquireLock = (directory: string) =>
             cause: error
           })
     }),
-    (file) => Effect.sync(() => rmSync(file, { force: true }))
+    (file) => Effect.sync(() => DirectoryLock.release(file))
   )
 
 const unavailable =
