@@ -7,8 +7,9 @@
  *
  * Names (or numbers) run only those benchmarks, e.g. `node packages/examples/bench/main.ts
  * workers` or `… 8 9`: chunking, staging, output, memory, makespan, polling, batch-share,
- * state, workers, local-lifecycle (7, 1, 2, 3, 4, 5, 6, 8, 9, 10). Chunking (7) also runs
- * when a benchmark needs its chunks (1 to 4 and 6). The table then has those rows only.
+ * state, workers, local-lifecycle, embeddings (7, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11). Chunking
+ * (7) also runs when a benchmark needs its chunks (1 to 4, 6 and 11). The table then has
+ * those rows only.
  *
  * Usage: node packages/examples/bench/main.ts [--json] [--out figures.json] [name|number ...]
  */
@@ -17,6 +18,7 @@ import * as os from "node:os"
 import { parseArgs } from "node:util"
 import * as BatchShare from "./batchShare.ts"
 import * as Chunking from "./chunking.ts"
+import * as Embeddings from "./embeddings.ts"
 import * as Lifecycle from "./lifecycle.ts"
 import * as Makespan from "./makespan.ts"
 import { scratch } from "./measure.ts"
@@ -43,7 +45,8 @@ const benchmarks = {
   chunking: 7,
   state: 8,
   workers: 9,
-  "local-lifecycle": 10
+  "local-lifecycle": 10,
+  embeddings: 11
 } as const
 type Benchmark = keyof typeof benchmarks
 
@@ -52,7 +55,7 @@ const nameOf = (arg: string): Benchmark => {
     name === arg || String(benchmarks[name]) === arg
   )
   if (found === undefined) {
-    process.stderr.write(`unknown benchmark "${arg}"; one of ${Object.keys(benchmarks).join(", ")} (or 1 to 10)\n`)
+    process.stderr.write(`unknown benchmark "${arg}"; one of ${Object.keys(benchmarks).join(", ")} (or 1 to 11)\n`)
     process.exit(2)
   }
   return found
@@ -71,7 +74,8 @@ export const sizes = {
   stateRecords: 1_000_000,
   stateSmallRecords: 100_000,
   workers: Workers.defaults,
-  lifecycle: Lifecycle.defaults
+  lifecycle: Lifecycle.defaults,
+  embeddingRecords: 20_000
 } as const
 
 const started = performance.now()
@@ -96,7 +100,8 @@ const machine = {
 }
 
 progress(`machine: ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}`)
-const needsChunks = (["staging", "output", "memory", "makespan", "batch-share", "chunking"] as const).some(selected)
+const needsChunks = (["staging", "output", "memory", "makespan", "batch-share", "chunking", "embeddings"] as const)
+  .some(selected)
 let chunking: Chunking.ChunkingFigures | undefined
 if (needsChunks) {
   progress("7. chunking and parsing (State of the Union addresses)")
@@ -190,6 +195,20 @@ if (selected("local-lifecycle")) {
   for (const failure of lifecycle.failures) progress(`10. local lifecycle: a process failed: ${failure}`)
 }
 
+let embeddings: Embeddings.EmbeddingsFigures | undefined
+if (selected("embeddings")) {
+  const dir = scratch()
+  progress(
+    `11. embeddings (${sizes.embeddingRecords.toLocaleString("en-US")} Titan Text Embeddings V2 records: ` +
+      `staging and output, in ${dir})`
+  )
+  try {
+    embeddings = await timed("embeddings", () => Embeddings.run(chunking!.pool, sizes.embeddingRecords, dir))
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 const chunkingFigures = (() => {
   if (chunking === undefined) return undefined
   const { pool: _pool, chunksPerDocument: _sizes, ...figures } = chunking
@@ -208,7 +227,8 @@ const figures: Table.Figures = {
   chunking: chunkingFigures,
   state,
   workers,
-  lifecycle
+  lifecycle,
+  embeddings
 }
 progress(`done in ${figures.wallSeconds.toFixed(0)} s`)
 

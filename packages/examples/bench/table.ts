@@ -4,6 +4,7 @@
  */
 import type { BatchShareRow } from "./batchShare.ts"
 import type { ChunkingFigures } from "./chunking.ts"
+import type { EmbeddingsFigures } from "./embeddings.ts"
 import type { LifecycleFigures, Spread } from "./lifecycle.ts"
 import type { MakespanFigures } from "./makespan.ts"
 import type { MemoryFigures } from "./memory.ts"
@@ -34,6 +35,7 @@ export interface Figures {
   readonly state: StateFigures | undefined
   readonly workers: WorkersFigures | undefined
   readonly lifecycle: LifecycleFigures | undefined
+  readonly embeddings: EmbeddingsFigures | undefined
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -159,6 +161,26 @@ const workersRows = (
   }
 }
 
+/** The figures of a staging row (1, 11): rate, floor, ratios. */
+const stagingFigures = (st: Throughput, detail = "") =>
+  [
+    `${int(st.recordsPerSecond)} records/s (${int(st.records)} records, ${mb(st.bytes)}${detail})`,
+    `floor ${int(st.floorRecordsPerSecond)} records/s`,
+    `**${fixed(st.ratio, 2)}× the floor** (CPU time ${fixed(st.cpuRatio, 2)}×)`,
+    `${fixed(st.ratioToObligationsFloor, 2)}× the floor plus the engine's obligations ` +
+    "(SHA-256 content hash, records of in-flight jobs kept)"
+  ].join("; ")
+
+/** The figures of an output row (2, 11): rate, floor, ratios. */
+const outputFigures = (ou: Throughput) =>
+  [
+    `${int(ou.recordsPerSecond)} records/s (${int(ou.records)} records, ${mb(ou.bytes)})`,
+    `floor ${int(ou.floorRecordsPerSecond)} records/s`,
+    `**${fixed(ou.ratio, 2)}× the floor** (CPU time ${fixed(ou.cpuRatio, 2)}×)`,
+    `${fixed(ou.ratioToObligationsFloor, 2)}× the floor plus the engine's obligation (every answer of the job kept ` +
+    "until the file is read)"
+  ].join("; ")
+
 /** The table of a run. */
 export const render = (f: Figures): string => {
   const rows: Array<[string, string, string, string]> = []
@@ -169,13 +191,7 @@ export const render = (f: Figures): string => {
   if (st !== undefined) {
     add(
       "1. Staging (build, pack, stream JSONL)",
-      [
-        `${int(st.recordsPerSecond)} records/s (${int(st.records)} records, ${mb(st.bytes)})`,
-        `floor ${int(st.floorRecordsPerSecond)} records/s`,
-        `**${fixed(st.ratio, 2)}× the floor** (CPU time ${fixed(st.cpuRatio, 2)}×)`,
-        `${fixed(st.ratioToObligationsFloor, 2)}× the floor plus the engine's obligations ` +
-        "(SHA-256 content hash, records of in-flight jobs kept)"
-      ].join("; "),
+      stagingFigures(st),
       "≤ 1.5× the floor",
       mark(st.ratio <= 1.5)
     )
@@ -184,15 +200,7 @@ export const render = (f: Figures): string => {
   if (ou !== undefined) {
     add(
       "2. Output (read, correlate, parse)",
-      [
-        `${int(ou.recordsPerSecond)} records/s (${int(ou.records)} records, ${mb(ou.bytes)})`,
-        `floor ${int(ou.floorRecordsPerSecond)} records/s`,
-        `**${fixed(ou.ratio, 2)}× the floor** (CPU time ${fixed(ou.cpuRatio, 2)}×)`,
-        `${
-          fixed(ou.ratioToObligationsFloor, 2)
-        }× the floor plus the engine's obligation (every answer of the job kept ` +
-        "until the file is read)"
-      ].join("; "),
+      outputFigures(ou),
       "≤ 1.5× the floor",
       mark(ou.ratio <= 1.5)
     )
@@ -312,6 +320,25 @@ export const render = (f: Figures): string => {
   }
   workersRows(f.workers, add)
   lifecycleRows(f.lifecycle, add)
+  const e = f.embeddings
+  if (e !== undefined) {
+    add(
+      "11. Embeddings: staging (Titan Text Embeddings V2 records)",
+      stagingFigures(
+        e.staging,
+        `; ${int(Math.min(e.staging.records, e.texts))} of the ${int(e.texts)} texts (chunks and their sentences), ` +
+          `${int(e.meanTextCharacters)} characters on average`
+      ),
+      "≤ 1.5× the floor",
+      mark(e.staging.ratio <= 1.5)
+    )
+    add(
+      "11. Embeddings: output (read, correlate, parse vectors)",
+      outputFigures(e.output),
+      "≤ 1.5× the floor",
+      mark(e.output.ratio <= 1.5)
+    )
+  }
 
   const header = ["benchmark", "figures", "target", "status"]
   const lines = [

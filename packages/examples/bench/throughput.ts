@@ -11,8 +11,12 @@
  *    Bedrock writes them) are read from the store, correlated with the job's records and
  *    parsed exactly as `BatchJob.run` does (`BatchJob.classifyOutputFile` + `readManifest`).
  *    Floor: read the same bytes and `JSON.parse` each line (the faster of two ways).
+ *
+ * Both take their records from a {@link RecordSource}; benchmark 11 (`embeddings.ts`) runs the
+ * same two measurements on embedding records.
  */
 import {
+  type BatchConfig,
   BatchInference,
   BatchJob,
   BatchRecord,
@@ -66,15 +70,56 @@ const silentControlPlane = BatchInference.BatchInference.of({
 })
 
 // Enough concurrent jobs that every job of the set is staged while the earlier ones wait on their create.
-const stagingConfig = configOf({ maxBatchSize: 25_000, maxNumConcurrentBatches: 8, extractionNumWorkers: 2 })
+const stagingSettings = { maxBatchSize: 25_000, maxNumConcurrentBatches: 8, extractionNumWorkers: 2 } as const
+const stagingConfig = configOf(stagingSettings)
+
+/** The records a throughput benchmark stages and reads back, and how the engine runs them. */
+export interface RecordSource {
+  /** The i-th record (built on demand, by the engine's input stream and the floor alike). */
+  readonly record: (i: number) => BatchRecord.BatchRecord
+  /** The engine's configuration: jobs of 25,000 records, the model of the records' family. */
+  readonly config: Effect.Effect<BatchConfig.BatchConfig>
+  /** The model family of the records (reads the answers). */
+  readonly family: ModelFamily.ModelFamily
+  /** The engine stage name (in job names and keys). */
+  readonly stage: string
+  /**
+   * Answers (JSON) to the first `n` records or fewer, made once before measuring; record i gets
+   * `answers[i % answers.length]`.
+   */
+  readonly answers: (n: number) => ReadonlyArray<string>
+}
+
+/** The offline model's answer to a request body, as JSON. */
+export const offlineAnswer = (family: ModelFamily.ModelFamily, body: unknown): string => {
+  const answer = OfflineModel.respond(family, body)
+  if (Result.isFailure(answer)) throw new Error(answer.failure)
+  return JSON.stringify(answer.success)
+}
+
+/**
+ * Benchmarks 1 and 2's records: realistic proposition-stage records over the pool (Anthropic
+ * bodies), and the offline model's answer to each chunk of the pool (answers repeat with it).
+ */
+export const propositionSource = (pool: ReadonlyArray<Chunker.Chunk>): RecordSource => ({
+  record: (i) => realisticRecord(pool, i),
+  config: stagingConfig,
+  family: ModelFamily.anthropic,
+  stage: "propositions",
+  answers: () => pool.map((_, i) => offlineAnswer(ModelFamily.anthropic, realisticRecord(pool, i).modelInput))
+})
+
+/** The staging configuration with another model (jobs of 25,000 records, 8 at once). */
+export const stagingConfigFor = (modelId: string) =>
+  configOf({ ...stagingSettings, model: { modelId, maxTokens: 4096, temperature: 0 } })
 
 /**
  * Stage `n` records through the engine (`n` a multiple of 25,000: one job per 25,000); ends
  * when the last job's input is in the store. Returns the bytes staged.
  */
-export const engineStaging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, dir: string) =>
+export const engineStaging = (source: RecordSource, n: number, dir: string) =>
   Effect.gen(function*() {
-    const config = yield* stagingConfig
+    const config = yield* source.config
     const jobs = Math.ceil(n / config.maxBatchSize)
     const disk = DiskObjectStore.make(dir)
     const allStaged = yield* Deferred.make<void>()
@@ -92,15 +137,14 @@ export const engineStaging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, dir
       DeterministicModelRuntime.layer()
     )
     const run = yield* BatchRunner.run(
-      Stream.range(0, n - 1).pipe(Stream.map((i) =>
-        realisticRecord(pool, i)
-      )),
-      { config: { ...config, stopJobsOnInterrupt: false }, runId: "staging", stage: "propositions" }
+      Stream.range(0, n - 1).pipe(Stream.map(source.record)),
+      { config: { ...config, stopJobsOnInterrupt: false }, runId: "staging", stage: source.stage }
     ).pipe(Stream.runDrain, Effect.provide(layer), Effect.forkChild)
     yield* Deferred.await(allStaged)
     yield* Fiber.interrupt(run)
     const staged = yield* Stream.runCollect(store.list(config.bucketName, "")).pipe(Effect.orDie)
-    return staged.reduce((sum, object) => sum + object.size, 0)
+    return staged.reduce((sum, object) =>
+      sum + object.size, 0)
   })
 
 /**
@@ -113,7 +157,7 @@ export const engineStaging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, dir
  * file's lines with SHA-256 (the content hash behind idempotent job names and tokens).
  */
 const floorStaging = (
-  pool: ReadonlyArray<Chunker.Chunk>,
+  source: RecordSource,
   n: number,
   dir: string,
   perFile: number,
@@ -143,7 +187,7 @@ const floorStaging = (
       buffer[offset++] = 0x0a
     }
     for (let i = file * perFile; i < end; i++) {
-      const record = realisticRecord(pool, i)
+      const record = source.record(i)
       const line = JSON.stringify({ recordId: record.recordId, modelInput: record.modelInput })
       if (obligations) lines.push(line)
       else write(line)
@@ -164,32 +208,36 @@ const floorStaging = (
 }
 
 /** Benchmark 1: the engine against the floor, and against the floor plus the engine's obligations. */
-export const staging = async (
-  pool: ReadonlyArray<Chunker.Chunk>,
-  n: number,
-  root: string
-): Promise<Throughput> => {
+export const staging = (pool: ReadonlyArray<Chunker.Chunk>, n: number, root: string): Promise<Throughput> =>
+  stagingOf(propositionSource(pool), n, root)
+
+/**
+ * Staging throughput of any records (benchmark 1's measurement): engine, floor, floor with
+ * obligations, the best of `runs` interleaved runs each.
+ */
+export const stagingOf = async (source: RecordSource, n: number, root: string, runs = 3): Promise<Throughput> => {
   // Warm up every path (JIT) on a small set.
-  await Effect.runPromise(engineStaging(pool, 25_000, path.join(root, "warm-engine")))
-  floorStaging(pool, 25_000, path.join(root, "warm-floor"), 25_000)
-  floorStaging(pool, 25_000, path.join(root, "warm-floor"), 25_000, true)
+  const warm = Math.min(n, 25_000)
+  await Effect.runPromise(engineStaging(source, warm, path.join(root, "warm-engine")))
+  floorStaging(source, warm, path.join(root, "warm-floor"), 25_000)
+  floorStaging(source, warm, path.join(root, "warm-floor"), 25_000, true)
   fs.rmSync(path.join(root, "warm-engine"), { recursive: true, force: true })
   fs.rmSync(path.join(root, "warm-floor"), { recursive: true, force: true })
 
-  // Best of three runs each, interleaved, so a hiccup of the machine does not decide the figure.
+  // Best of three (`runs`) runs each, interleaved, so a hiccup of the machine does not decide the figure.
   const best = { floor: Infinity, floorCpu: Infinity, obligations: Infinity, engine: Infinity, engineCpu: Infinity }
   let floorBytes = 0
   let bytes = 0
   const scratch = path.join(root, "staging")
-  for (let run = 0; run < 3; run++) {
+  for (let run = 0; run < runs; run++) {
     gc()
-    const [floorWritten, floorTook, floorCpuTook] = await timeCpu(() => floorStaging(pool, n, scratch, 25_000).bytes)
+    const [floorWritten, floorTook, floorCpuTook] = await timeCpu(() => floorStaging(source, n, scratch, 25_000).bytes)
     fs.rmSync(scratch, { recursive: true, force: true })
     gc()
-    const [, obligationsTook] = await timeCpu(() => floorStaging(pool, n, scratch, 25_000, true).kept.length)
+    const [, obligationsTook] = await timeCpu(() => floorStaging(source, n, scratch, 25_000, true).kept.length)
     fs.rmSync(scratch, { recursive: true, force: true })
     gc()
-    const [written, took, cpuTook] = await timeCpu(() => Effect.runPromise(engineStaging(pool, n, scratch)))
+    const [written, took, cpuTook] = await timeCpu(() => Effect.runPromise(engineStaging(source, n, scratch)))
     fs.rmSync(scratch, { recursive: true, force: true })
     best.floor = Math.min(best.floor, floorTook)
     best.floorCpu = Math.min(best.floorCpu, floorCpuTook)
@@ -227,27 +275,34 @@ const shuffle = <A>(items: Array<A>, seed: number): Array<A> => {
 }
 
 /** Benchmark 2. */
-export const output = async (
+export const output = (
   pool: ReadonlyArray<Chunker.Chunk>,
   n: number,
   root: string,
   perJob = 25_000
+): Promise<Throughput> => outputOf(propositionSource(pool), n, root, perJob)
+
+/**
+ * Output throughput of any records (benchmark 2's measurement): engine, floor, floor keeping the
+ * answers. The warm-up reads the first job's first `warmRecords` records (all of them by default).
+ */
+export const outputOf = async (
+  source: RecordSource,
+  n: number,
+  root: string,
+  perJob = 25_000,
+  warmRecords = perJob
 ): Promise<Throughput> => {
-  const config = await Effect.runPromise(stagingConfig)
-  const family = ModelFamily.anthropic
+  const config = await Effect.runPromise(source.config)
+  const family = source.family
   const store = DiskObjectStore.make(root)
   const bucket = config.bucketName
-  // The offline model's answer to each chunk of the pool (answers repeat with the pool).
-  const answers = pool.map((_, i) => {
-    const answer = OfflineModel.respond(family, realisticRecord(pool, i).modelInput)
-    if (Result.isFailure(answer)) throw new Error(answer.failure)
-    return JSON.stringify(answer.success)
-  })
+  const answers = source.answers(n)
   const jobs = Math.ceil(n / perJob)
   const recordsOf = (job: number) => {
     const records: Array<BatchRecord.PackedRecord> = []
     for (let i = job * perJob; i < Math.min(n, (job + 1) * perJob); i++) {
-      records.push(BatchRecord.pack(realisticRecord(pool, i)))
+      records.push(BatchRecord.pack(source.record(i)))
     }
     return records
   }
@@ -258,7 +313,7 @@ export const output = async (
   const writeOutput = (job: number, records: ReadonlyArray<BatchRecord.PackedRecord>) => {
     const lines = shuffle(
       records.map((record, k) =>
-        `${record.line.slice(0, -1)},"modelOutput":${answers[(job * perJob + k) % pool.length]}}\n`
+        `${record.line.slice(0, -1)},"modelOutput":${answers[(job * perJob + k) % answers.length]}}\n`
       ),
       job + 1
     )
@@ -335,9 +390,9 @@ export const output = async (
   let cpu = 0
   let floorCpu = 0
   for (let job = -1; job < jobs; job++) {
-    // Job -1 is the first job again, to warm up every path.
+    // Job -1 is the first job again (or its first `warmRecords`), to warm up every path.
     const index = Math.max(job, 0)
-    const records = recordsOf(index)
+    const records = job < 0 ? recordsOf(index).slice(0, warmRecords) : recordsOf(index)
     const written = writeOutput(index, records)
     const best = { floor: Infinity, floorCpu: Infinity, obligations: Infinity, engine: Infinity, engineCpu: Infinity }
     for (let run = 0; run < 2; run++) {
