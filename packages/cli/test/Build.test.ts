@@ -102,7 +102,7 @@ describe("batch-extract build and query", () => {
         const e1 = first.summary!.embeddings
         assert.strictEqual(e1.batch + e1.onDemand, chunks.length + statements)
         assert.deepStrictEqual(e1.failed, [])
-        assert.deepStrictEqual(e1.written, { chunk: chunks.length, statement: statements })
+        assert.deepStrictEqual(e1.written, { chunk: chunks.length, statement: statements, topic: 0 })
 
         const second = yield* Build.execute(request(out))
         assert.strictEqual(second.exitCode, 0)

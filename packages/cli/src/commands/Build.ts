@@ -185,7 +185,7 @@ export const report = (resolved: Resolved, summary: Build.Summary, graph: GraphM
       `removed (chunks built again): ${summary.removed.nodes} nodes, ${summary.removed.edges} edges`,
       `embeddings (${resolved.build.embeddingModel}): ${e.batch} in batch, ${e.onDemand} on demand, ` +
       `${e.unchanged} unchanged, ${e.failed.length} failed; ${e.inputTokens} input tokens; ` +
-      `rows written: chunk ${e.written.chunk}, statement ${e.written.statement}`,
+      `rows written: chunk ${e.written.chunk}, statement ${e.written.statement}, topic ${e.written.topic}`,
       ...e.failed.slice(0, 20).map((f) => `  failed ${f.index} ${f.id}: ${f.reason}`),
       ...(e.failed.length > 20 ? [`  … and ${e.failed.length - 20} more (see --json)`] : []),
       "the graph now holds:",

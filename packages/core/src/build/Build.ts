@@ -28,8 +28,10 @@
  *   (`GraphModel.decodeChunk`) to refuse a bad corpus before writing anything.
  * - Shared nodes take, key by key, the values of the chunk written last (the reference's order
  *   is the file listing's; see README.md, "How the graph differs from the reference's").
- * - The `topic` index is not built: a topic's text is made of the statements of every chunk of
- *   its source, so it is only known at the end of the source.
+ * - The `topic` index (off by default, as in the reference) embeds a topic's value with the
+ *   statements of every chunk of its source: with it, chunks are written a source at a time,
+ *   so give each source's chunks together (chunk files are read so; `Extraction.extract`
+ *   interleaves documents). A source's chunks built apart give each group's topic text.
  *
  * @since 0.3.0
  */
@@ -54,7 +56,7 @@ export type Buildable = ExtractedChunk.ExtractedChunk | GraphModel.ChunkInput
 export const defaultIndexes: ReadonlyArray<BuiltIndex> = ["chunk", "statement"]
 
 /** The vector indexes this build writes. */
-export type BuiltIndex = "chunk" | "statement"
+export type BuiltIndex = GraphModel.EmbeddingIndex
 
 /** Nodes or edges per store call unless told otherwise. */
 export const defaultGraphBatchSize = 500
@@ -147,6 +149,20 @@ export const recordIdOf = (text: { readonly index: BuiltIndex; readonly id: stri
 
 const isExtracted = (item: Buildable): item is ExtractedChunk.ExtractedChunk => "chunk" in item && "topics" in item
 
+/** The source id of a chunk (`""` for a chunk file without a single source relationship). */
+const sourceOf = (item: Buildable): string => {
+  if (isExtracted(item)) return item.chunk.source.id
+  const source = item.relationships["1"]
+  return source === undefined || Array.isArray(source) ? "" : (source as { readonly node_id: string }).node_id
+}
+
+/** The node label of each index's rows. */
+const indexLabels: { readonly [I in BuiltIndex]: GraphModel.NodeLabel } = {
+  chunk: GraphModel.NodeLabel.Chunk,
+  statement: GraphModel.NodeLabel.Statement,
+  topic: GraphModel.NodeLabel.Topic
+}
+
 interface Pending {
   readonly index: BuiltIndex
   readonly id: string
@@ -202,9 +218,9 @@ export const build = <E, R>(
     }
     const indexes = [...new Set(options.indexes ?? defaultIndexes)]
     for (const index of indexes as ReadonlyArray<string>) {
-      if (index !== "chunk" && index !== "statement") {
+      if (!(index in indexLabels)) {
         return yield* new InvalidBuildOptions({
-          message: `the ${index} index cannot be built; the indexes are chunk and statement`
+          message: `the ${index} index cannot be built; the indexes are chunk, statement and topic`
         })
       }
     }
@@ -219,7 +235,7 @@ export const build = <E, R>(
 
     const written = GraphModel.emptyCounts()
     const removed = { nodes: 0, edges: 0 }
-    const rows = { chunk: 0, statement: 0 }
+    const rows = { chunk: 0, statement: 0, topic: 0 }
     const tally = { chunks: 0, chunksWithoutTopics: 0, batch: 0, onDemand: 0, unchanged: 0, inputTokens: 0 }
     const failed: Array<EmbeddingFailure> = []
     // Texts sent and not yet written, by record id: bounded by what is in flight.
@@ -259,7 +275,7 @@ export const build = <E, R>(
         // Rows of chunks and statements no chunk contributes any more.
         const kept = new Set(merged.nodes.map((node) => node.id))
         for (const index of indexes) {
-          const label = index === "chunk" ? GraphModel.NodeLabel.Chunk : GraphModel.NodeLabel.Statement
+          const label = indexLabels[index]
           const gone = deleted.filter((node) => node.label === label && !kept.has(node.id)).map((node) => node.id)
           if (gone.length > 0) yield* vectors.remove(index, gone)
         }
@@ -289,7 +305,10 @@ export const build = <E, R>(
       })
 
     const texts = chunks.pipe(
-      Stream.grouped(chunksPerWrite),
+      // A topic's text needs every chunk of its source: then a group is a source.
+      wanted.has("topic")
+        ? (stream) => Stream.map(Stream.groupAdjacentBy(stream, sourceOf), ([, group]) => group)
+        : Stream.grouped(chunksPerWrite),
       Stream.mapEffect(writeGroup),
       Stream.flattenIterable
     )

@@ -55,10 +55,10 @@ export const settings = {
     reference: "`VectorStoreFactory.for_vector_store(...)`"
   }),
   /** The vector indexes to build. */
-  indexes: Setting.defaulted(Schema.Array(Schema.Literals(["chunk", "statement"])), ["chunk", "statement"], {
+  indexes: Setting.defaulted(Schema.Array(Schema.Literals(["chunk", "statement", "topic"])), ["chunk", "statement"], {
     kind: "list",
     flag: "indexes",
-    description: "vector indexes to build (chunk, statement)",
+    description: "vector indexes to build (chunk, statement, topic)",
     reference: "`DEFAULT_EMBEDDING_INDEXES`"
   }),
   /** Chunks merged into one graph write. */

@@ -78,7 +78,8 @@ describe("Build.build", () => {
       const texts = embeddingsOf("chunk").length + embeddingsOf("statement").length
       assert.deepStrictEqual(summary.embeddings.written, {
         chunk: embeddingsOf("chunk").length,
-        statement: embeddingsOf("statement").length
+        statement: embeddingsOf("statement").length,
+        topic: 0
       })
       assert.strictEqual(summary.embeddings.onDemand, texts)
       assert.strictEqual(summary.embeddings.batch, 0)
@@ -164,6 +165,25 @@ describe("Build.build", () => {
       assert.strictEqual(yield* vectors.count("statement"), 120)
     }))
 
+  it.effect("builds the topic index a source at a time, each topic with every statement of its source", () =>
+    Effect.gen(function*() {
+      const { run, vectors } = yield* setup(titan)
+      // chunksPerWrite 1 would split c1 and c2: with the topic index a group is a whole source.
+      const summary = yield* run(corpus, { indexes: ["topic"], chunksPerWrite: 1 })
+      const topics = embeddingsOf("topic")
+      assert.strictEqual(summary.embeddings.written.topic, topics.length)
+      assert.deepStrictEqual(summary.embeddings.written, { chunk: 0, statement: 0, topic: topics.length })
+      for (const topic of topics) {
+        const [best] = yield* vectors.nearest("topic", OfflineModel.embed(topic.text, 1024), 1)
+        assert.strictEqual(best!.id, topic.id)
+        assert.closeTo(best!.score, 1, 1e-6)
+      }
+      // The synthetic source's topic holds the statements of c1 and c2.
+      assert.isTrue(
+        topics.some((t) => t.text.includes("Neptune has replicas") && t.text.includes("Neptune has a writer"))
+      )
+    }))
+
   it.effect("refuses a text model, an index it cannot build, and a chunk of the wrong shape", () =>
     Effect.gen(function*() {
       const text = yield* setup("us.anthropic.claude-3-5-haiku-20241022-v1:0")
@@ -172,7 +192,7 @@ describe("Build.build", () => {
       assert.include(notEmbedding.message, "is not an embedding model")
 
       const { graph, run } = yield* setup(titan)
-      const topic = yield* Effect.flip(run(corpus, { indexes: ["topic" as never] }))
+      const topic = yield* Effect.flip(run(corpus, { indexes: ["entity" as never] }))
       assert.strictEqual(topic._tag, "InvalidBuildOptions")
 
       const bad = chunk("bad", "topic: X\nproposition: y", { relationships: { "1": [] } })

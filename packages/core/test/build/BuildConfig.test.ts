@@ -20,7 +20,7 @@ describe("BuildConfig", () => {
         embeddingModel: "us.anthropic.claude-3-5-haiku-20241022-v1:0",
         graphStore: "neo4j://localhost",
         vectorStore: "pglite://",
-        indexes: ["chunk", "topic"]
+        indexes: ["chunk", "entity"]
       }))
       const paths = error.issues.map((issue) => issue.path).sort()
       assert.deepStrictEqual(paths, ["build.graphStore", "build.indexes[1]", "build.vectorStore"])
