@@ -171,15 +171,27 @@ const stageLine = (counts: Counts, stage: string, now: number, withBar: boolean)
     `${r.retried} retried`
 }
 
-/** The display's lines: a header, then one line per stage (with a bar when `bars`), then jobs. */
-export const render = (counts: Counts, elapsedMs: number, now: number, bars: boolean = true): Array<string> => {
+/**
+ * The display's lines: a header, then one line per stage (with a bar when `bars`), then jobs.
+ * With a `title` (a command that reads no documents, such as `build`), the header is the title
+ * and the time only.
+ */
+export const render = (
+  counts: Counts,
+  elapsedMs: number,
+  now: number,
+  bars: boolean = true,
+  title?: string | undefined
+): Array<string> => {
   const jobs = new Map<string, number>()
   for (const status of counts.jobStatus.values()) jobs.set(status, (jobs.get(status) ?? 0) + 1)
   const jobText = [...jobs.entries()].map(([status, n]) => `${status} ${n}`).join(", ") || "none yet"
   const stages = Object.keys(counts.records).map((stage) => stageLine(counts, stage, now, bars))
   return [
-    `batch-extract ${formatDuration(elapsedMs)}  documents ${counts.documents} (${counts.skipped} skipped)  ` +
-    `chunks ${counts.extracted}/${counts.chunks} extracted (${counts.failedChunks} with failures)`,
+    title !== undefined
+      ? `batch-extract ${title} ${formatDuration(elapsedMs)}`
+      : `batch-extract ${formatDuration(elapsedMs)}  documents ${counts.documents} (${counts.skipped} skipped)  ` +
+        `chunks ${counts.extracted}/${counts.chunks} extracted (${counts.failedChunks} with failures)`,
     ...(stages.length === 0 ? ["  records  none yet"] : stages.map((line) => `  ${line}`)),
     `  jobs     ${jobText}`
   ]
@@ -201,6 +213,8 @@ export const writeToConsoleError = (console: Console.Console) => (text: string):
  */
 export const make = (options: {
   readonly tty: boolean
+  /** The header's title instead of the extraction's counts (see {@link render}), read at each draw. */
+  readonly title?: (() => string) | undefined
   readonly write?: ((text: string) => void) | undefined
   readonly plainEvery?: Duration.Input | undefined
 }) =>
@@ -211,7 +225,7 @@ export const make = (options: {
     let drawn = 0
     const draw = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const lines = render(counts, now - started, now, options.tty)
+      const lines = render(counts, now - started, now, options.tty, options.title?.())
       if (options.tty) {
         const up = drawn > 0 ? `\x1b[${drawn}A` : ""
         // Lines that went away (a stage line before the first job) are cleared too.

@@ -96,6 +96,21 @@ describe("Progress", () => {
     assert.include(Progress.render(counts, 0, 0).at(-1)!, "Completed 1")
   })
 
+  it("titles a build's display with the command, without the extraction's counts", () => {
+    const counts = Progress.emptyCounts()
+    Progress.count(counts, {
+      _tag: "RecordsSucceeded",
+      stage: "embeddings",
+      via: "onDemand",
+      count: 7,
+      inputTokens: 0,
+      outputTokens: 0
+    })
+    const lines = Progress.render(counts, 65_000, 65_000, false, "build")
+    assert.strictEqual(lines[0], "batch-extract build 1:05")
+    assert.include(lines.find((line) => line.includes("embeddings"))!, "7 ok (7 on demand)")
+  })
+
   it.effect("prints a plain line (no bar) every 10 seconds when not on a terminal", () =>
     Effect.gen(function*() {
       const written: Array<string> = []

@@ -21,12 +21,14 @@ import {
   GraphModel,
   GraphStore,
   JobSlots,
+  RunEvents,
   RunStore
 } from "@batch-extract/core"
-import { Console, Effect, FileSystem, Layer, Option, Path } from "effect"
+import { Console, Effect, Fiber, FileSystem, Layer, Option, Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
+import * as Progress from "../Progress.ts"
 import * as Run from "../Run.ts"
 import * as Stores from "../Stores.ts"
 import * as Options from "./Options.ts"
@@ -221,12 +223,24 @@ export const buildInto = (
   FileSystem.FileSystem | Path.Path | SqlClient.SqlClient | AwsBackend.Services
 > =>
   Effect.gen(function*() {
+    // The embedding jobs and records as they go (the engine's events), on stderr.
+    let built: Build.Progress = { chunks: 0, vectors: 0 }
+    const progress = yield* Progress.make({
+      tty: process.stderr.isTTY === true,
+      title: () => `build  chunks ${built.chunks} written  vectors ${built.vectors} written`
+    })
+    const drawing = yield* Effect.forkChild(progress.run)
     const summary = yield* Build.build(ChunkFiles.read(resolved.location), {
       embedding: BuildConfig.embeddingBatchConfig(resolved.batch, resolved.build),
       runId: resolved.runId,
       indexes: resolved.build.indexes,
-      chunksPerWrite: resolved.build.chunksPerWrite
-    })
+      chunksPerWrite: resolved.build.chunksPerWrite,
+      onProgress: (now) => Effect.sync(() => void (built = now))
+    }).pipe(
+      Effect.provideService(RunEvents.RunEvents, progress.handler),
+      Effect.ensuring(Fiber.interrupt(drawing))
+    )
+    yield* progress.final
     const graph = yield* (yield* GraphStore.GraphStore).counts
     yield* forgetRun(resolved.runId)
     const exitCode = yield* report(resolved, summary, graph, options.json)

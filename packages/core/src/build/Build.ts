@@ -82,6 +82,16 @@ export interface Options {
   readonly graphBatchSize?: number | undefined
   /** Vector rows per store call (default 100). */
   readonly vectorBatchSize?: number | undefined
+  /** Told after each graph write and each vector write, with the totals so far (for a progress display). */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+}
+
+/** How far a build is. */
+export interface Progress {
+  /** Chunks written to the graph. */
+  readonly chunks: number
+  /** Vector rows written. */
+  readonly vectors: number
 }
 
 /** The embedding model cannot embed (it is a text model), or the options are unusable. */
@@ -238,6 +248,9 @@ export const build = <E, R>(
     const rows = { chunk: 0, statement: 0, topic: 0 }
     const tally = { chunks: 0, chunksWithoutTopics: 0, batch: 0, onDemand: 0, unchanged: 0, inputTokens: 0 }
     const failed: Array<EmbeddingFailure> = []
+    const progress = () =>
+      options.onProgress?.({ chunks: tally.chunks, vectors: rows.chunk + rows.statement + rows.topic }) ??
+        Effect.void
     // Texts sent and not yet written, by record id: bounded by what is in flight.
     const pending = new Map<string, Pending>()
     const wanted = new Set<string>(indexes)
@@ -282,6 +295,7 @@ export const build = <E, R>(
         const counts = GraphModel.counts(merged)
         for (const label of GraphModel.nodeLabels) written.nodes[label] += counts.nodes[label]
         for (const label of GraphModel.edgeLabels) written.edges[label] += counts.edges[label]
+        yield* progress()
 
         const texts: Array<Pending> = []
         for (const index of indexes) {
@@ -414,6 +428,10 @@ export const build = <E, R>(
             rows[index] += list.length
             for (const row of list) pending.delete(recordIdOf({ index, id: row.id, digest: row.digest }))
           }
+          yield* progress()
+          // A store that works in-process (the embedded one) may hold the event loop for each
+          // batch: let timers (progress, polling) run between batches.
+          yield* Effect.yieldNow
         })
       )
     )

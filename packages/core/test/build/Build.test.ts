@@ -145,7 +145,13 @@ describe("Build.build", () => {
   it.effect("accumulates texts across chunks into batch jobs", () =>
     Effect.gen(function*() {
       const { env, run, vectors } = yield* setup(titan)
-      const summary = yield* run(many(150), { chunksPerWrite: 20 })
+      const seen: Array<Build.Progress> = []
+      const summary = yield* run(many(150), {
+        chunksPerWrite: 20,
+        onProgress: (progress) => Effect.sync(() => void seen.push(progress))
+      })
+      assert.deepStrictEqual(seen.at(-1), { chunks: 150, vectors: 300 })
+      assert.deepStrictEqual([...new Set(seen.map((p) => p.chunks))], [20, 40, 60, 80, 100, 120, 140, 150])
       assert.strictEqual(summary.embeddings.batch, 300)
       assert.strictEqual(summary.embeddings.onDemand, 0)
       assert.strictEqual((yield* env.sim.jobs).length, 1)
