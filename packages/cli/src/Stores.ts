@@ -78,8 +78,9 @@ const loadEmbedded = Effect.promise(() => import("@batch-extract/store")).pipe(
   Effect.map((module) => module.EmbeddedGraph)
 )
 
+// The store's own message names the directory and the cause.
 const openFailure = (url: string) => (error: { readonly message: string }) =>
-  new StoreUnavailable({ url, message: `cannot open the store ${url}: ${error.message}`, cause: error })
+  new StoreUnavailable({ url, message: `${url}: ${error.message}`, cause: error })
 
 /** One embedded database with both ports and its statement reader. */
 const embeddedLayer = (

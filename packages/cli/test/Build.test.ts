@@ -146,6 +146,14 @@ describe("batch-extract build and query", () => {
       assert.isFalse(existsSync(join(target, ".batch-extract")), "nothing written beside the chunks")
       const missing = yield* Build.execute(request(join(dir, "nowhere")))
       assert.strictEqual(missing.exitCode, 2)
+      // A store that cannot be opened (its directory is a file): exit 2, the graph untouched.
+      const good = copyOf(out, join(dir, "unopenable"))
+      const file = join(dir, "not-a-directory")
+      writeFileSync(file, "x")
+      const unopenable = yield* Build.execute(request(good, { "graph-store": `pglite://${file}` }))
+      assert.strictEqual(unopenable.exitCode, 2)
+      assert.isUndefined(unopenable.summary)
+      assert.strictEqual(readFileSync(file, "utf8"), "x")
     })), 60_000)
 
   it.live("an index built with other dimensions is refused with exit 2", () =>
