@@ -59,7 +59,7 @@ interface BuildJson {
   readonly chunks: number
   readonly graph: GraphModel.Counts
   readonly embeddings: {
-    readonly written: { readonly chunk: number; readonly statement: number }
+    readonly written: { readonly chunk: number; readonly statement: number; readonly topic: number }
     readonly batch: number
     readonly onDemand: number
     readonly unchanged: number
@@ -203,7 +203,7 @@ describe("durable builds: crash and build again", () => {
         assert.strictEqual(s3.embeddings.batch, 0)
         assert.strictEqual(s3.embeddings.onDemand, 0)
         assert.strictEqual(s3.embeddings.unchanged, texts.length, "every text's vector is current")
-        assert.deepStrictEqual(s3.embeddings.written, { chunk: 0, statement: 0 })
+        assert.deepStrictEqual(s3.embeddings.written, { chunk: 0, statement: 0, topic: 0 })
         assert.deepStrictEqual(s3.graph, expected)
         assert.strictEqual(createdJobNames(world.bedrock).length, creates2, "no job created by the third build")
         assert.strictEqual(invocations(), invocations2, "no on-demand call by the third build")
