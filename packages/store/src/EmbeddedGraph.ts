@@ -25,6 +25,9 @@
  *   carries only the reference's properties (and `edgeId`). `removeChunk` deletes the chunk's rows
  *   there, then the elements left with none: edges first, then nodes with every edge attached to
  *   them (AGE's `DETACH DELETE` would leave those edges dangling).
+ * - Which chunks were built, and from what digest, is the side table
+ *   `public.graph_built_chunks(graph, chunk_id, digest)` (`recordBuilt` upserts it, `builtDigests`
+ *   reads it, `removeChunk` deletes the chunk's row in the same transaction as its elements).
  * - A vector index `name` is the table `public."vec_<name>"(id, digest, metadata, embedding)`,
  *   listed in `public.vector_indexes(name, dimensions, model)`, with an HNSW index for cosine
  *   distance (up to 2000 dimensions; wider indexes are searched exhaustively).
@@ -42,12 +45,16 @@
  *   writes about 3× slower).
  * - `nearest` uses the HNSW index: approximate on large indexes, exact on small ones; ties are
  *   broken by id as the port says.
+ * - PGlite runs in this process: while a query runs, nothing else does (timers, progress
+ *   drawing). Every query or transaction the store runs is followed by a yield to other fibers
+ *   (`runQuery`), so callers need not yield themselves between calls; one large statement
+ *   still holds the event loop for as long as it runs.
  *
  * @since 0.4.0
  */
 import { GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
 import type { PGlite, Transaction } from "@electric-sql/pglite"
-import { Context, Data, Effect, Layer } from "effect"
+import { Array as Arr, Context, Data, Effect, Layer } from "effect"
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs"
 import { hostname } from "node:os"
 import { join, resolve } from "node:path"
@@ -219,6 +226,19 @@ const openFailure = (dataDir: string, message: string, cause?: unknown) =>
   })
 
 // -----------------------------------------------------------------------------
+// Running queries
+// -----------------------------------------------------------------------------
+
+/**
+ * Run one query or transaction of the database, then yield to other fibers (whether it
+ * succeeded or not): PGlite computes in this thread, so the fibers that waited meanwhile
+ * (progress drawing, polling timers) get their turn before the next query. Every query of the
+ * store goes through here.
+ */
+const runQuery = <A, E>(f: () => Promise<A>, onError: (cause: unknown) => E): Effect.Effect<A, E> =>
+  Effect.tryPromise({ try: f, catch: onError }).pipe(Effect.ensuring(Effect.yieldNow))
+
+// -----------------------------------------------------------------------------
 // SQL text
 // -----------------------------------------------------------------------------
 
@@ -347,6 +367,12 @@ const setUp = async (db: PGlite, graphName: string): Promise<Setup> => {
         PRIMARY KEY (graph, element_id, kind, label, chunk_id)
       );
       CREATE INDEX IF NOT EXISTS graph_contributions_by_chunk ON public.graph_contributions (graph, chunk_id);
+      CREATE TABLE IF NOT EXISTS public.graph_built_chunks (
+        graph text NOT NULL,
+        chunk_id text NOT NULL,
+        digest text NOT NULL,
+        PRIMARY KEY (graph, chunk_id)
+      );
       CREATE TABLE IF NOT EXISTS public.vector_indexes (
         name text PRIMARY KEY,
         dimensions integer NOT NULL CHECK (dimensions > 0),
@@ -389,21 +415,21 @@ export const make = Effect.fn("EmbeddedGraph.make")(function*(options: Options) 
     yield* lock(dataDir)
   }
   const db = yield* openDatabase(dataDir)
-  const setup = yield* Effect.tryPromise({
-    try: () => setUp(db, graphName),
-    catch: (cause) => openFailure(dataDir, describeCause(cause), cause)
-  })
+  const setup = yield* runQuery(
+    () => setUp(db, graphName),
+    (cause) => openFailure(dataDir, describeCause(cause), cause)
+  )
   const readOnly = <A>(operation: string, sql: string, params: ReadonlyArray<unknown>) =>
-    Effect.tryPromise({
-      try: () =>
+    runQuery(
+      () =>
         db.transaction(async (tx) => {
           await tx.exec("SET TRANSACTION READ ONLY")
           const result = await tx.query<A>(sql, [...params])
           await tx.rollback()
           return result.rows
         }),
-      catch: graphError(operation)
-    })
+      graphError(operation)
+    )
   return EmbeddedGraph.of({
     dataDir,
     graphName,
@@ -499,22 +525,6 @@ const withStatements = (statements: ReadonlyArray<string>, main: string): string
 /** A node of a batch, its duplicates in the batch merged. */
 type MergedNode = Pick<GraphModel.GraphNode, "label" | "id" | "properties" | "chunkIds">
 
-const unite = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const missing = b.filter((id) => !a.includes(id))
-  return missing.length === 0 ? a : [...a, ...missing]
-}
-
-const groupBy = <A>(items: Iterable<A>, key: (item: A) => string): Map<string, Array<A>> => {
-  const groups = new Map<string, Array<A>>()
-  for (const item of items) {
-    const k = key(item)
-    const group = groups.get(k)
-    if (group === undefined) groups.set(k, [item])
-    else group.push(item)
-  }
-  return groups
-}
-
 const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore.GraphStore["Service"] => {
   const graph = ident(graphName)
   const table = (label: string) => `${graph}.${ident(label)}`
@@ -559,19 +569,16 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
     operation: string,
     body: (tx: Transaction, ensure: (wanted: ReadonlyMap<string, Kind>) => Promise<void>) => Promise<A>
   ) =>
-    Effect.tryPromise({
-      try: async () => {
-        const created: Array<string> = []
-        const result = await db.transaction((tx) =>
-          body(tx, async (wanted) => {
-            created.push(...await ensureLabels(tx, wanted))
-          })
-        )
-        for (const label of created) known.add(label)
-        return result
-      },
-      catch: graphError(operation)
-    })
+    runQuery(async () => {
+      const created: Array<string> = []
+      const result = await db.transaction((tx) =>
+        body(tx, async (wanted) => {
+          created.push(...await ensureLabels(tx, wanted))
+        })
+      )
+      for (const label of created) known.add(label)
+      return result
+    }, graphError(operation))
 
   const invalid = (operation: string, message: string) =>
     Effect.fail(new GraphStore.GraphStoreError({ operation, message, retryable: false }))
@@ -694,17 +701,18 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
           existing === undefined ? node : {
             ...existing,
             properties: { ...existing.properties, ...node.properties },
-            chunkIds: unite(existing.chunkIds, node.chunkIds)
+            chunkIds: GraphModel.uniteChunkIds(existing.chunkIds, node.chunkIds)
           }
         )
       }
-      const byLabel = groupBy(merged.values(), (node) => node.label)
+      // `Arr.groupBy`'s records keep insertion order here: no label or group key looks like an integer.
+      const byLabel = Object.entries(Arr.groupBy(merged.values(), (node) => node.label))
       const ledger = new Ledger()
       for (const node of merged.values()) ledger.add("node", node.label, node.id, node.chunkIds)
       return transact(operation, async (tx, ensure) => {
-        await ensure(new Map([...byLabel.keys()].map((label) => [label, "node"])))
+        await ensure(new Map(byLabel.map(([label]) => [label, "node"])))
         const params = new Params()
-        const upserts = [...byLabel].map(([label, group]) => nodeUpsert(params, label, group))
+        const upserts = byLabel.map(([label, group]) => nodeUpsert(params, label, group))
         await tx.query(withStatements(upserts, ledgerInsert(params, ledger)), params.values)
       })
     })
@@ -729,7 +737,9 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
         const existing = merged.get(edge.id)
         merged.set(
           edge.id,
-          existing === undefined ? edge : { ...existing, chunkIds: unite(existing.chunkIds, edge.chunkIds) }
+          existing === undefined
+            ? edge
+            : { ...existing, chunkIds: GraphModel.uniteChunkIds(existing.chunkIds, edge.chunkIds) }
         )
       }
       const wanted = new Map<string, Kind>()
@@ -742,7 +752,7 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
       return transact(operation, async (tx, ensure) => {
         await ensure(wanted)
         const bare = new Params()
-        const inserts = [...groupBy(endpoints.values(), (end) => end.label)].map(([label, group]) =>
+        const inserts = Object.entries(Arr.groupBy(endpoints.values(), (end) => end.label)).map(([label, group]) =>
           bareInsert(bare, label, group.map((end) => end.id))
         )
         // Ledger rows only for the endpoints this statement created.
@@ -760,16 +770,23 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
           bare.values
         )
         const params = new Params()
-        const groups = groupBy(merged.values(), (edge) => `${edge.label}\u0000${edge.from.label}\u0000${edge.to.label}`)
-        const upserts = [...groups.values()].map((group) => edgeInsert(params, group))
+        const groups = Arr.groupBy(merged.values(), (edge) =>
+          `${edge.label}\u0000${edge.from.label}\u0000${edge.to.label}`)
+        const upserts = Object.values(groups).map((group) =>
+          edgeInsert(params, group)
+        )
         await tx.query(withStatements(upserts, ledgerInsert(params, edgeLedger)), params.values)
       })
     })
 
   const removeChunk = (chunkId: string) =>
     transact("GraphStore.removeChunk", async (tx) => {
+      // The chunk's built digest is forgotten in the same statement (a CTE runs unreferenced).
       const orphans = await tx.query<{ kind: Kind; label: string; element_id: string }>(
-        `WITH gone AS (
+        `WITH forgotten AS (
+           DELETE FROM public.graph_built_chunks WHERE graph = $1 AND chunk_id = $2
+         ),
+         gone AS (
            DELETE FROM public.graph_contributions WHERE graph = $1 AND chunk_id = $2
            RETURNING kind, label, element_id
          )
@@ -784,27 +801,25 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
       let edges = 0
       const deletedNodes: Array<GraphModel.NodeRef> = []
       // Edges first, so the node delete below counts only edges other chunks contributed.
-      const orphanEdges = groupBy(
+      const orphanEdges = Object.entries(Arr.groupBy(
         orphans.rows.filter((row) => row.kind === "edge" && known.has(row.label) && edgeLabelSet.has(row.label)),
         (row) => row.label
-      )
-      if (orphanEdges.size > 0) {
-        const labels = [...orphanEdges.keys()]
+      ))
+      if (orphanEdges.length > 0) {
         const result = await tx.query<{ edges: number }>(
-          deleteEdgesSql(labels),
-          labels.map((label) => orphanEdges.get(label)!.map((row) => JSON.stringify(row.element_id)))
+          deleteEdgesSql(orphanEdges.map(([label]) => label)),
+          orphanEdges.map(([, rows]) => rows.map((row) => JSON.stringify(row.element_id)))
         )
         edges += result.rows[0]?.edges ?? 0
       }
-      const orphanNodes = groupBy(
+      const orphanNodes = Object.entries(Arr.groupBy(
         orphans.rows.filter((row) => row.kind === "node" && known.has(row.label) && nodeLabelSet.has(row.label)),
         (row) => row.label
-      )
-      if (orphanNodes.size > 0) {
-        const labels = [...orphanNodes.keys()]
+      ))
+      if (orphanNodes.length > 0) {
         const result = await tx.query<{ edges: number; labels: Array<string>; ids: Array<string> }>(
-          deleteNodesSql(labels),
-          [graphName, ...labels.map((label) => orphanNodes.get(label)!.map((row) => JSON.stringify(row.element_id)))]
+          deleteNodesSql(orphanNodes.map(([label]) => label)),
+          [graphName, ...orphanNodes.map(([, rows]) => rows.map((row) => JSON.stringify(row.element_id)))]
         )
         const deleted = result.rows[0]
         edges += deleted?.edges ?? 0
@@ -835,7 +850,49 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
     return result as GraphModel.Counts
   })
 
-  return GraphStore.GraphStore.of({ upsertNodes, upsertEdges, removeChunk, counts })
+  const builtDigests = (chunkIds: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      if (chunkIds.length === 0) return Effect.succeed(new Map<string, string>())
+      return Effect.map(
+        runQuery(
+          () =>
+            db.query<{ chunk_id: string; digest: string }>(
+              `SELECT chunk_id, digest FROM public.graph_built_chunks WHERE graph = $1 AND chunk_id = ANY($2::text[])`,
+              [graphName, [...chunkIds]]
+            ),
+          graphError("GraphStore.builtDigests")
+        ),
+        (result) => {
+          const byId = new Map(result.rows.map((row) => [row.chunk_id, row.digest]))
+          const found = new Map<string, string>()
+          for (const id of chunkIds) {
+            const digest = byId.get(id)
+            if (digest !== undefined) found.set(id, digest)
+          }
+          return found
+        }
+      )
+    })
+
+  // One statement whatever the batch's size (two arrays); a chunk listed twice keeps its last
+  // digest (ON CONFLICT DO UPDATE refuses a row twice in one statement).
+  const recordBuilt = (chunks: ReadonlyArray<{ readonly chunkId: string; readonly digest: string }>) =>
+    Effect.suspend(() => {
+      if (chunks.length === 0) return Effect.void
+      const last = new Map(chunks.map((chunk) => [chunk.chunkId, chunk.digest]))
+      return runQuery(
+        () =>
+          db.query(
+            `INSERT INTO public.graph_built_chunks (graph, chunk_id, digest)
+             SELECT $1, * FROM unnest($2::text[], $3::text[])
+             ON CONFLICT (graph, chunk_id) DO UPDATE SET digest = EXCLUDED.digest`,
+            [graphName, [...last.keys()], [...last.values()]]
+          ),
+        graphError("GraphStore.recordBuilt")
+      ).pipe(Effect.asVoid)
+    })
+
+  return GraphStore.GraphStore.of({ upsertNodes, upsertEdges, removeChunk, builtDigests, recordBuilt, counts })
 }
 
 // -----------------------------------------------------------------------------
@@ -902,14 +959,13 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
     )
   }
 
-  const run = <A>(operation: string, f: () => Promise<A>) =>
-    Effect.tryPromise({ try: f, catch: vectorError(operation) })
+  const run = <A>(operation: string, f: () => Promise<A>) => runQuery(f, vectorError(operation))
 
   /** Like `run`, with pgvector's dimension error as `DimensionMismatch` (the lengths are checked first anyway). */
   const runWithVector = <A>(operation: string, name: string, spec: VectorStore.IndexSpec, f: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: f,
-      catch: (cause): VectorStore.DimensionMismatch | VectorStore.VectorStoreError => {
+    runQuery(
+      f,
+      (cause): VectorStore.DimensionMismatch | VectorStore.VectorStoreError => {
         const error = cause as { readonly code?: unknown; readonly message?: unknown }
         const found = typeof error.message === "string"
           ? /expected (\d+) dimensions, not (\d+)|different vector dimensions (\d+) and (\d+)/.exec(error.message)
@@ -926,7 +982,7 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
         }
         return vectorError(operation)(cause)
       }
-    })
+    )
 
   const createIndex = (name: string, spec: VectorStore.IndexSpec) =>
     Effect.suspend((): Effect.Effect<
@@ -959,22 +1015,21 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
       const cached = specs.get(name)
       if (cached !== undefined) return check(cached)
       const target = tableOf(name)
-      return Effect.tryPromise({
-        try: () =>
-          db.transaction(async (tx): Promise<VectorStore.IndexSpec> => {
-            const inserted = await tx.query(
-              `INSERT INTO public.vector_indexes (name, dimensions, model) VALUES ($1, $2, $3)
+      return run(operation, () =>
+        db.transaction(async (tx): Promise<VectorStore.IndexSpec> => {
+          const inserted = await tx.query(
+            `INSERT INTO public.vector_indexes (name, dimensions, model) VALUES ($1, $2, $3)
                ON CONFLICT (name) DO NOTHING RETURNING name`,
-              [name, dimensions, model]
+            [name, dimensions, model]
+          )
+          if (inserted.rows.length === 0) {
+            const row = await tx.query<VectorStore.IndexSpec>(
+              "SELECT dimensions, model FROM public.vector_indexes WHERE name = $1",
+              [name]
             )
-            if (inserted.rows.length === 0) {
-              const row = await tx.query<VectorStore.IndexSpec>(
-                "SELECT dimensions, model FROM public.vector_indexes WHERE name = $1",
-                [name]
-              )
-              return row.rows[0]!
-            }
-            await tx.exec(`
+            return row.rows[0]!
+          }
+          await tx.exec(`
               CREATE TABLE ${target} (
                 id text PRIMARY KEY,
                 digest text NOT NULL,
@@ -983,20 +1038,18 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
               );
               CREATE INDEX ${ident(`vec_${name}_zero`)} ON ${target} (id) WHERE vector_norm(embedding) = 0;
             `)
-            if (dimensions <= maxIndexedDimensions) {
-              await tx.exec(
-                `CREATE INDEX ${ident(`vec_${name}_hnsw`)} ON ${target} USING hnsw (embedding vector_cosine_ops)`
-              )
-            }
-            return { dimensions, model }
-          }),
-        catch: vectorError(operation)
-      }).pipe(
-        Effect.flatMap((existing) => {
-          specs.set(name, existing)
-          return check(existing)
-        })
-      )
+          if (dimensions <= maxIndexedDimensions) {
+            await tx.exec(
+              `CREATE INDEX ${ident(`vec_${name}_hnsw`)} ON ${target} USING hnsw (embedding vector_cosine_ops)`
+            )
+          }
+          return { dimensions, model }
+        })).pipe(
+          Effect.flatMap((existing) => {
+            specs.set(name, existing)
+            return check(existing)
+          })
+        )
     })
 
   const describeIndex = (name: string) => Effect.sync(() => specs.get(name))

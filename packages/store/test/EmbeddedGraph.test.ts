@@ -403,6 +403,54 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
           yield* store.graph.removeChunk(c1.id_)
           assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
         }))
+
+      it.effect("records built chunks as the in-memory store: the ids asked, replaced, forgotten by removeChunk", () =>
+        Effect.gen(function*() {
+          const store = yield* EmbeddedGraph.EmbeddedGraph
+          const memory = yield* GraphStore.makeMemory
+          /** The digests on both stores, as entries in the order returned; fails unless they agree. */
+          const digests = (ids: ReadonlyArray<string>) =>
+            Effect.gen(function*() {
+              const expected = [...(yield* memory.service.builtDigests(ids))]
+              const actual = [...(yield* store.graph.builtDigests(ids))]
+              assert.deepStrictEqual(actual, expected)
+              return actual
+            })
+          const record = (chunks: ReadonlyArray<{ readonly chunkId: string; readonly digest: string }>) =>
+            Effect.andThen(memory.service.recordBuilt(chunks), store.graph.recordBuilt(chunks))
+
+          assert.deepStrictEqual(yield* digests([]), [])
+          yield* record([])
+          yield* onBoth(memory, store, GraphStore.write(buildGraph([c1, c2])))
+          yield* record([{ chunkId: c1.id_, digest: "one" }, { chunkId: c2.id_, digest: "two" }])
+          yield* record([{ chunkId: "bare", digest: "b" }])
+          // Only the ids asked (in the order asked); an id never recorded is absent.
+          assert.deepStrictEqual(yield* digests([c2.id_, "never", c1.id_]), [[c2.id_, "two"], [c1.id_, "one"]])
+          assert.deepStrictEqual(yield* digests([]), [])
+
+          // A second record replaces; a chunk listed twice in one batch keeps its last digest.
+          yield* record([{ chunkId: c1.id_, digest: "one'" }, { chunkId: "bare", digest: "x" }, {
+            chunkId: "bare",
+            digest: "b'"
+          }])
+          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"], [c2.id_, "two"], [
+            "bare",
+            "b'"
+          ]])
+
+          // removeChunk forgets the chunk's digest (and only its), with its elements or without any.
+          sameRemoval(yield* onBoth(memory, store, GraphStore.replaceChunk(contributionOf(c2Again))))
+          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"], ["bare", "b'"]])
+          yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk("bare")))
+          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"]])
+
+          for (const id of [c1.id_, c2.id_]) {
+            sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(id))))
+          }
+          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [])
+          assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_built_chunks"), [])
+          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
+        }))
     })
 
     describe("VectorStore, the in-memory store's cases", () => {
@@ -614,6 +662,31 @@ describe("EmbeddedGraph (on disk)", () => {
       // Labels and indexes survive too: a write after the reopen upserts into them.
       yield* GraphStore.write(graph).pipe(Effect.provideService(GraphStore.GraphStore, second.store.graph))
       assert.deepStrictEqual(yield* second.store.graph.counts, GraphModel.counts(graph))
+      yield* second.close
+    }))
+
+  it.live("keeps the built-chunk record across a close and a reopen, in batches of any size", () =>
+    Effect.gen(function*() {
+      const dataDir = join(yield* tempDir, "store")
+      // More rows than PostgreSQL's 65,535 bind parameters would allow one per value.
+      const chunks = Array.from({ length: 40_000 }, (_, i) => ({ chunkId: `chunk-${i}`, digest: `digest-${i}` }))
+      const ids = chunks.map((chunk) => chunk.chunkId)
+      const first = yield* openScoped({ dataDir })
+      yield* first.store.graph.recordBuilt(chunks)
+      yield* first.store.graph.recordBuilt([{ chunkId: "chunk-7", digest: "again" }])
+      yield* first.store.graph.removeChunk("chunk-8")
+      yield* first.close
+
+      const second = yield* openScoped({ dataDir })
+      const found = yield* second.store.graph.builtDigests([...ids, "never"])
+      assert.strictEqual(found.size, chunks.length - 1)
+      assert.strictEqual(found.get("chunk-0"), "digest-0")
+      assert.strictEqual(found.get("chunk-7"), "again")
+      assert.isFalse(found.has("chunk-8"))
+      assert.strictEqual(found.get("chunk-39999"), "digest-39999")
+      assert.deepStrictEqual(yield* second.store.graph.builtDigests([]), new Map())
+      // The record is beside the graph, not in it.
+      assert.deepStrictEqual(yield* second.store.graph.counts, GraphModel.emptyCounts())
       yield* second.close
     }))
 

@@ -624,7 +624,8 @@ export const contribution = (
 // Many chunks
 // -----------------------------------------------------------------------------
 
-const union = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): ReadonlyArray<string> => {
+/** The chunk ids of `a`, then those of `b` not in `a` (order kept; `a` itself when nothing is new). */
+export const uniteChunkIds = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): ReadonlyArray<string> => {
   const missing = b.filter((id) => !a.includes(id))
   return missing.length === 0 ? a : [...a, ...missing]
 }
@@ -652,7 +653,7 @@ export const merge = (contributions: ReadonlyArray<Contribution>, skipped: Reado
         existing === undefined ? node : {
           ...existing,
           properties: { ...node.properties, ...existing.properties },
-          chunkIds: union(existing.chunkIds, node.chunkIds)
+          chunkIds: uniteChunkIds(existing.chunkIds, node.chunkIds)
         }
       )
     }
@@ -660,14 +661,16 @@ export const merge = (contributions: ReadonlyArray<Contribution>, skipped: Reado
       const existing = edges.get(edge.id)
       edges.set(
         edge.id,
-        existing === undefined ? edge : { ...existing, chunkIds: union(existing.chunkIds, edge.chunkIds) }
+        existing === undefined ? edge : { ...existing, chunkIds: uniteChunkIds(existing.chunkIds, edge.chunkIds) }
       )
     }
     for (const embedding of part.embeddings) {
       const existing = embeddings.get(embedding.id)
       embeddings.set(
         embedding.id,
-        existing === undefined ? embedding : { ...existing, chunkIds: union(existing.chunkIds, embedding.chunkIds) }
+        existing === undefined
+          ? embedding
+          : { ...existing, chunkIds: uniteChunkIds(existing.chunkIds, embedding.chunkIds) }
       )
     }
     for (const topic of part.topics) {
@@ -678,7 +681,7 @@ export const merge = (contributions: ReadonlyArray<Contribution>, skipped: Reado
         for (const statement of topic.statements) {
           if (!existing.statements.includes(statement)) existing.statements.push(statement)
         }
-        existing.chunkIds = union(existing.chunkIds, [part.chunkId])
+        existing.chunkIds = uniteChunkIds(existing.chunkIds, [part.chunkId])
       }
     }
   }

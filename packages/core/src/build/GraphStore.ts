@@ -6,9 +6,15 @@
  *   {@link OpenCypher}): properties are overwritten per key (last writer wins), the contributing
  *   chunks (`chunkIds`) are united, and an edge whose endpoint is missing creates it bare.
  * - `removeChunk` removes one chunk from every element's contributors and deletes the elements
- *   left with none (nodes with their edges). With `upsert*` of the chunk's new
- *   {@link GraphModel.Contribution} it replaces what the chunk contributed ({@link replaceChunk})
- *   and nothing else.
+ *   left with none (nodes with their edges), and forgets the chunk's recorded digest. With
+ *   `upsert*` of the chunk's new {@link GraphModel.Contribution} it replaces what the chunk
+ *   contributed ({@link replaceChunk}) and nothing else.
+ * - `recordBuilt` records, per chunk, the digest of what its graph was built from (an upsert: a
+ *   chunk recorded again takes the new digest); `builtDigests` gives back the digest recorded for
+ *   each chunk asked that has one (none for a chunk never recorded or removed since, an empty map
+ *   for no ids). A build compares them to skip rewriting a chunk that is unchanged. The record
+ *   lives with the graph (it persists when the graph does) and is independent of it: recording a
+ *   chunk writes no element, upserting elements records no chunk.
  * - `counts` gives nodes and edges by label.
  *
  * The store keeps the contributor ledger however suits it (a property, a side table); the
@@ -51,14 +57,33 @@ export interface Removed {
  * - Send nodes before the edges that join them: an edge to a missing node creates a bare
  *   placeholder, which the node's upsert then fills.
  * - Each call is one batch; {@link write} cuts a graph into batches.
+ * - The built-chunk record is written only by `recordBuilt`: record a chunk after its
+ *   contribution is written, so a build stopped in between rewrites it next time.
  */
 export class GraphStore extends Context.Service<GraphStore, {
   /** Upsert nodes by label and id (one batch). */
   readonly upsertNodes: (nodes: ReadonlyArray<GraphModel.GraphNode>) => Effect.Effect<void, GraphStoreError>
   /** Upsert edges by id, creating missing endpoints bare (one batch). */
   readonly upsertEdges: (edges: ReadonlyArray<GraphModel.GraphEdge>) => Effect.Effect<void, GraphStoreError>
-  /** Remove what a chunk contributed: elements only it contributed are deleted. */
+  /**
+   * Remove what a chunk contributed: elements only it contributed are deleted, and the chunk's
+   * recorded digest is forgotten.
+   */
   readonly removeChunk: (chunkId: string) => Effect.Effect<Removed, GraphStoreError>
+  /**
+   * The digest recorded by `recordBuilt` for each of these chunks, keyed by chunk id; a chunk never
+   * recorded, or removed since, is absent.
+   */
+  readonly builtDigests: (
+    chunkIds: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyMap<string, string>, GraphStoreError>
+  /**
+   * Record that these chunks were built from these digests (upsert: a chunk recorded again takes
+   * the new digest; the last of a chunk listed twice wins).
+   */
+  readonly recordBuilt: (
+    chunks: ReadonlyArray<{ readonly chunkId: string; readonly digest: string }>
+  ) => Effect.Effect<void, GraphStoreError>
   /** Nodes and edges by label. */
   readonly counts: Effect.Effect<GraphModel.Counts, GraphStoreError>
 }>()("@batch-extract/core/GraphStore") {}
@@ -113,15 +138,12 @@ export interface MemoryGraphStore {
 interface State {
   readonly nodes: Map<string, GraphModel.GraphNode>
   readonly edges: Map<string, GraphModel.GraphEdge>
+  /** Digest by chunk id, as `recordBuilt` left it. */
+  readonly built: Map<string, string>
   upserts: number
 }
 
 const nodeKey = (ref: GraphModel.NodeRef) => `${ref.label}\u0000${ref.id}`
-
-const unite = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const missing = b.filter((id) => !a.includes(id))
-  return missing.length === 0 ? a : [...a, ...missing]
-}
 
 const upsertNode = (state: State, node: GraphModel.GraphNode) => {
   const key = nodeKey(node)
@@ -131,7 +153,7 @@ const upsertNode = (state: State, node: GraphModel.GraphNode) => {
     existing === undefined ? node : {
       ...existing,
       properties: { ...existing.properties, ...node.properties },
-      chunkIds: unite(existing.chunkIds, node.chunkIds)
+      chunkIds: GraphModel.uniteChunkIds(existing.chunkIds, node.chunkIds)
     }
   )
 }
@@ -173,10 +195,10 @@ const removeChunkFrom = (state: State, chunkId: string): Removed => {
 
 /**
  * A store in memory with the port's exact semantics (MERGE by id, per-key overwrite, bare
- * endpoints, contributor ledger). Never fails.
+ * endpoints, contributor ledger, built-chunk record). Never fails.
  */
 export const makeMemory: Effect.Effect<MemoryGraphStore> = Effect.sync(() => {
-  const state: State = { nodes: new Map(), edges: new Map(), upserts: 0 }
+  const state: State = { nodes: new Map(), edges: new Map(), built: new Map(), upserts: 0 }
   // Each operation runs synchronously to its end, so operations never interleave.
   const run = <A>(f: () => A): Effect.Effect<A> => Effect.sync(f)
   const service: GraphStore["Service"] = {
@@ -195,11 +217,30 @@ export const makeMemory: Effect.Effect<MemoryGraphStore> = Effect.sync(() => {
           const existing = state.edges.get(edge.id)
           state.edges.set(
             edge.id,
-            existing === undefined ? edge : { ...existing, chunkIds: unite(existing.chunkIds, edge.chunkIds) }
+            existing === undefined
+              ? edge
+              : { ...existing, chunkIds: GraphModel.uniteChunkIds(existing.chunkIds, edge.chunkIds) }
           )
         }
       }),
-    removeChunk: (chunkId) => run(() => removeChunkFrom(state, chunkId)),
+    removeChunk: (chunkId) =>
+      run(() => {
+        state.built.delete(chunkId)
+        return removeChunkFrom(state, chunkId)
+      }),
+    builtDigests: (chunkIds) =>
+      run(() => {
+        const found = new Map<string, string>()
+        for (const id of chunkIds) {
+          const digest = state.built.get(id)
+          if (digest !== undefined) found.set(id, digest)
+        }
+        return found
+      }),
+    recordBuilt: (chunks) =>
+      run(() => {
+        for (const { chunkId, digest } of chunks) state.built.set(chunkId, digest)
+      }),
     counts: run(() => GraphModel.counts({ nodes: [...state.nodes.values()], edges: [...state.edges.values()] }))
   }
   return {

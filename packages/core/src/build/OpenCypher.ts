@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import { Array as Arr } from "effect"
 import * as GraphModel from "./GraphModel.ts"
 
 /** A parameterised openCypher statement. */
@@ -85,18 +86,6 @@ const batches = <A>(rows: ReadonlyArray<A>, options: Options): Array<ReadonlyArr
   return out
 }
 
-/** Group items by a key, keeping the first-seen order of groups and of items. */
-const groupBy = <A>(items: Iterable<A>, key: (item: A) => string): Map<string, Array<A>> => {
-  const groups = new Map<string, Array<A>>()
-  for (const item of items) {
-    const k = key(item)
-    const group = groups.get(k)
-    if (group === undefined) groups.set(k, [item])
-    else group.push(item)
-  }
-  return groups
-}
-
 const toQueries = (query: string, rows: ReadonlyArray<Row>, options: Options): Array<CypherQuery> =>
   batches(rows, options).map((batch) => ({ query, parameters: { rows: batch } }))
 
@@ -111,10 +100,12 @@ export const upsertNodes = (
   nodes: Iterable<GraphModel.GraphNode>,
   options: Options = {}
 ): Array<CypherQuery> => {
-  const groups = groupBy(nodes, (node) => JSON.stringify([node.label, Object.keys(node.properties).sort()]))
+  // Groups in first-seen order: a record keeps its keys in insertion order, and no key here looks
+  // like an integer (labels are `__X__`, group keys JSON arrays), which a record would put first.
+  const groups = Arr.groupBy(nodes, (node) => JSON.stringify([node.label, Object.keys(node.properties).sort()]))
   const queries: Array<CypherQuery> = []
-  for (const group of groups.values()) {
-    const first = group[0]!
+  for (const group of Object.values(groups)) {
+    const first = group[0]
     const keys = Object.keys(first.properties).sort()
     const lines = ["UNWIND $rows AS row", mergeNode("n", first.label, "id", options)]
     if (keys.length > 0) lines.push(`SET ${keys.map((key, i) => `n.${quote(key)} = row.p${i}`).join(", ")}`)
@@ -147,8 +138,8 @@ export const upsertEdges = (
   options: Options = {}
 ): Array<CypherQuery> => {
   const queries: Array<CypherQuery> = []
-  for (const group of groupBy(edges, edgeGroupKey).values()) {
-    const first = group[0]!
+  for (const group of Object.values(Arr.groupBy(edges, edgeGroupKey))) {
+    const first = group[0]
     const query = [
       "UNWIND $rows AS row",
       mergeNode("a", first.from.label, "from", options),
@@ -166,8 +157,8 @@ export const deleteNodes = (
   options: Options = {}
 ): Array<CypherQuery> => {
   const queries: Array<CypherQuery> = []
-  for (const group of groupBy(nodes, (node) => node.label).values()) {
-    const label = group[0]!.label
+  for (const group of Object.values(Arr.groupBy(nodes, (node) => node.label))) {
+    const label = group[0].label
     const query = [
       "UNWIND $rows AS row",
       `MATCH (n:${quote(label)} {${quote(idKeyOf(options)(label))}: row.id})`,
@@ -184,8 +175,8 @@ export const deleteEdges = (
   options: Options = {}
 ): Array<CypherQuery> => {
   const queries: Array<CypherQuery> = []
-  for (const group of groupBy(edges, edgeGroupKey).values()) {
-    const first = group[0]!
+  for (const group of Object.values(Arr.groupBy(edges, edgeGroupKey))) {
+    const first = group[0]
     const key = idKeyOf(options)
     const query = [
       "UNWIND $rows AS row",

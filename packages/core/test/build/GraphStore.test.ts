@@ -120,6 +120,61 @@ describe("GraphStore (in memory)", () => {
       })
     ))
 
+  it.effect("records built chunks: the digests of the ids asked, replaced by a second record", () =>
+    withMemory((memory) =>
+      Effect.gen(function*() {
+        const store = yield* GraphStore.GraphStore
+        yield* store.recordBuilt([{ chunkId: "a", digest: "d1" }, { chunkId: "b", digest: "d2" }])
+        yield* store.recordBuilt([{ chunkId: "c", digest: "d3" }])
+        // Only the ids asked, in the order asked; an id never recorded is absent.
+        assert.deepStrictEqual(
+          [...(yield* store.builtDigests(["c", "a", "never"]))],
+          [["c", "d3"], ["a", "d1"]]
+        )
+        yield* store.recordBuilt([{ chunkId: "a", digest: "d1'" }, { chunkId: "b", digest: "x" }, {
+          chunkId: "b",
+          digest: "d2'"
+        }])
+        assert.deepStrictEqual(
+          yield* store.builtDigests(["a", "b", "c"]),
+          new Map([["a", "d1'"], ["b", "d2'"], ["c", "d3"]])
+        )
+        // The record writes no element.
+        assert.deepStrictEqual([yield* memory.nodes, yield* memory.edges, yield* memory.upserts], [[], [], 0])
+      })
+    ))
+
+  it.effect("removeChunk forgets the chunk's recorded digest, and only that one", () =>
+    withMemory(() =>
+      Effect.gen(function*() {
+        const store = yield* GraphStore.GraphStore
+        yield* GraphStore.write(buildGraph([c1, c2]))
+        yield* store.recordBuilt([{ chunkId: c1.id_, digest: "one" }, { chunkId: c2.id_, digest: "two" }])
+        yield* GraphStore.replaceChunk(contributionOf(c2Again))
+        assert.deepStrictEqual(yield* store.builtDigests([c1.id_, c2.id_]), new Map([[c1.id_, "one"]]))
+        yield* store.recordBuilt([{ chunkId: c2.id_, digest: "two again" }])
+        assert.deepStrictEqual(
+          yield* store.builtDigests([c1.id_, c2.id_]),
+          new Map([[c1.id_, "one"], [c2.id_, "two again"]])
+        )
+        // A chunk recorded but never written is forgotten too.
+        yield* store.recordBuilt([{ chunkId: "empty", digest: "e" }])
+        yield* store.removeChunk("empty")
+        assert.deepStrictEqual(yield* store.builtDigests(["empty"]), new Map())
+      })
+    ))
+
+  it.effect("an empty list of ids gives an empty map, an empty record changes nothing", () =>
+    withMemory(() =>
+      Effect.gen(function*() {
+        const store = yield* GraphStore.GraphStore
+        assert.deepStrictEqual(yield* store.builtDigests([]), new Map())
+        yield* store.recordBuilt([])
+        yield* store.recordBuilt([{ chunkId: "a", digest: "d" }])
+        assert.deepStrictEqual(yield* store.builtDigests([]), new Map())
+      })
+    ))
+
   it.effect("is provided as a Layer", () =>
     Effect.gen(function*() {
       yield* GraphStore.write(buildGraph([fixture]))
