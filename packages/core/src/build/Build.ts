@@ -41,6 +41,7 @@ import type * as BatchRecord from "../engine/BatchRecord.ts"
 import * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as ModelFamily from "../engine/ModelFamily.ts"
 import { ModelRuntime } from "../engine/ModelRuntime.ts"
+import * as Pricing from "../engine/Pricing.ts"
 import type * as RunState from "../engine/RunState.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
 import type * as ExtractedChunk from "../extraction/ExtractedChunk.ts"
@@ -112,6 +113,11 @@ export interface Summary {
   readonly chunks: number
   /** Chunks without topics: nothing built from them (as in the reference). */
   readonly chunksWithoutTopics: number
+  /**
+   * Chunks the graph already held from the same content (built before; their texts' vectors
+   * are still checked): not written again.
+   */
+  readonly unchangedChunks: number
   /** Nodes and edges written (upserted), by label; an element shared by chunks counts per write. */
   readonly written: GraphModel.Counts
   /** Nodes and edges removed when chunks replaced what they contributed before. */
@@ -128,6 +134,13 @@ export interface Summary {
     /** Texts whose row was current: not embedded again. */
     readonly unchanged: number
     readonly inputTokens: number
+    /**
+     * What the embeddings cost, in US dollars, from their input tokens (batch and on demand, the
+     * saving against all on demand); `null` for a model without a price (`costNote` says why).
+     * Answers an interrupted attempt of the same run recorded are included (each paid once).
+     */
+    readonly cost: Pricing.Cost | null
+    readonly costNote?: string
     readonly failed: ReadonlyArray<EmbeddingFailure>
   }
 }
@@ -156,6 +169,20 @@ export const digestOf = (model: string, dimensions: number, text: string): strin
  */
 export const recordIdOf = (text: { readonly index: BuiltIndex; readonly id: string; readonly digest: string }) =>
   `${text.index}.${text.id}.${text.digest.slice(0, 12)}`
+
+/** JSON with every object's keys in order: the same content gives the same text, whatever wrote it. */
+const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner)
+
+/**
+ * The digest of a chunk's content, as the graph store records it once the chunk is written
+ * (`GraphStore.recordBuilt`): the same chunk read from its file or taken from the extraction
+ * gives the same digest.
+ */
+export const chunkDigestOf = (input: GraphModel.ChunkInput): string => md5Hex(canonicalJson(input))
 
 const isExtracted = (item: Buildable): item is ExtractedChunk.ExtractedChunk => "chunk" in item && "topics" in item
 
@@ -197,24 +224,29 @@ const positive = (name: string, value: number | undefined, fallback: number) =>
     ? Effect.succeed(value)
     : Effect.fail(new InvalidBuildOptions({ message: `${name} must be a positive integer, got ${value}` }))
 
+/** A build's options checked and its indexes ready (see {@link prepare}). */
+export interface Prepared {
+  readonly family: ModelFamily.ModelFamily
+  readonly embedding: ModelFamily.Embedding
+  readonly indexes: ReadonlyArray<BuiltIndex>
+  readonly chunksPerWrite: number
+  readonly graphBatchSize: number
+  readonly vectorBatchSize: number
+}
+
 /**
- * Build the graph and the vector indexes from chunks; the summary when every chunk is built.
- *
- * @example
- * ```ts
- * const summary = yield* Build.build(Extraction.extract(documents, extractOptions), {
- *   embedding: embeddingConfig,
- *   runId: "corpus-1"
- * })
- * ```
+ * Check a build's options and create its vector indexes (or check those that exist against
+ * the embedding model and its dimensions) before any chunk is read: what {@link build} does
+ * first. Call it yourself to refuse a build before starting what feeds it (an extraction).
  */
-export const build = <E, R>(
-  chunks: Stream.Stream<Buildable, E, R>,
-  options: Options
-): Effect.Effect<
-  Summary,
-  E | BuildError,
-  R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
+export const prepare = (options: Options): Effect.Effect<
+  Prepared,
+  | InvalidBuildOptions
+  | ModelFamily.UnknownModelFamily
+  | VectorStore.DimensionMismatch
+  | VectorStore.ModelMismatch
+  | VectorStore.VectorStoreError,
+  VectorStore.VectorStore
 > =>
   Effect.gen(function*() {
     const config = options.embedding
@@ -237,28 +269,63 @@ export const build = <E, R>(
     const chunksPerWrite = yield* positive("chunksPerWrite", options.chunksPerWrite, 50)
     const graphBatchSize = yield* positive("graphBatchSize", options.graphBatchSize, defaultGraphBatchSize)
     const vectorBatchSize = yield* positive("vectorBatchSize", options.vectorBatchSize, 100)
-
-    const graph = yield* GraphStore.GraphStore
     const vectors = yield* VectorStore.VectorStore
     for (const index of indexes) yield* vectors.createIndex(index, { dimensions: embedding.dimensions, model })
+    return { family, embedding, indexes, chunksPerWrite, graphBatchSize, vectorBatchSize }
+  })
+
+/**
+ * Build the graph and the vector indexes from chunks; the summary when every chunk is built.
+ *
+ * @example
+ * ```ts
+ * const summary = yield* Build.build(Extraction.extract(documents, extractOptions), {
+ *   embedding: embeddingConfig,
+ *   runId: "corpus-1"
+ * })
+ * ```
+ */
+export const build = <E, R>(
+  chunks: Stream.Stream<Buildable, E, R>,
+  options: Options
+): Effect.Effect<
+  Summary,
+  E | BuildError,
+  R | BatchRunner.Services | GraphStore.GraphStore | VectorStore.VectorStore
+> =>
+  Effect.gen(function*() {
+    const config = options.embedding
+    const model = config.model.modelId
+    const { chunksPerWrite, embedding, family, graphBatchSize, indexes, vectorBatchSize } = yield* prepare(options)
+    const graph = yield* GraphStore.GraphStore
+    const vectors = yield* VectorStore.VectorStore
     const buildTimestamp = yield* Clock.currentTimeMillis
 
     const written = GraphModel.emptyCounts()
     const removed = { nodes: 0, edges: 0 }
     const rows = { chunk: 0, statement: 0, topic: 0 }
-    const tally = { chunks: 0, chunksWithoutTopics: 0, batch: 0, onDemand: 0, unchanged: 0, inputTokens: 0 }
+    const tally = {
+      chunks: 0,
+      chunksWithoutTopics: 0,
+      unchangedChunks: 0,
+      batch: 0,
+      onDemand: 0,
+      unchanged: 0,
+      inputTokens: 0,
+      batchTokens: 0,
+      onDemandTokens: 0
+    }
     const failed: Array<EmbeddingFailure> = []
     const progress = () =>
       options.onProgress?.({ chunks: tally.chunks, vectors: rows.chunk + rows.statement + rows.topic }) ??
         Effect.void
     // Texts sent and not yet written, by record id: bounded by what is in flight.
     const pending = new Map<string, Pending>()
-    const wanted = new Set<string>(indexes)
 
-    /** Write a group of chunks to the graph; the texts of theirs to embed. */
+    /** Write a group of chunks to the graph (those changed since they were built); the texts of theirs to embed. */
     const writeGroup = (group: ReadonlyArray<Buildable>) =>
       Effect.gen(function*() {
-        const contributions: Array<GraphModel.Contribution> = []
+        const built: Array<{ readonly contribution: GraphModel.Contribution | undefined; readonly digest: string }> = []
         const problems: Array<GraphModel.ChunkProblem> = []
         const ids: Array<string> = []
         for (const item of group) {
@@ -266,8 +333,7 @@ export const build = <E, R>(
           ids.push(input.id_)
           const result = GraphModel.contribution(input, { buildTimestamp })
           if (Result.isFailure(result)) problems.push(...result.failure.problems)
-          else if (result.success === undefined) tally.chunksWithoutTopics += 1
-          else contributions.push(result.success)
+          else built.push({ contribution: result.success, digest: chunkDigestOf(input) })
         }
         if (problems.length > 0) {
           return yield* new GraphModel.InvalidInput({
@@ -276,15 +342,30 @@ export const build = <E, R>(
           })
         }
         tally.chunks += group.length
+        tally.chunksWithoutTopics += built.filter((chunk) => chunk.contribution === undefined).length
+        // A chunk built before from the same content is not written again.
+        const known = yield* graph.builtDigests(ids)
+        const changed = ids.flatMap((id, i) => (known.get(id) === built[i]!.digest ? [] : [i]))
+        tally.unchangedChunks += ids.length - changed.length
         const deleted: Array<GraphModel.NodeRef> = []
-        for (const id of ids) {
-          const gone = yield* graph.removeChunk(id)
+        for (const i of changed) {
+          const gone = yield* graph.removeChunk(ids[i]!)
           removed.nodes += gone.nodes
           removed.edges += gone.edges
           deleted.push(...gone.deletedNodes)
         }
+        const contributions = built.flatMap((chunk) => (chunk.contribution === undefined ? [] : [chunk.contribution]))
         const merged = GraphModel.merge(contributions)
-        yield* GraphStore.write(merged, { batchSize: graphBatchSize })
+        const toWrite = changed.length === ids.length
+          ? merged
+          : GraphModel.merge(changed.flatMap((i) => {
+            const contribution = built[i]!.contribution
+            return contribution === undefined ? [] : [contribution]
+          }))
+        yield* GraphStore.write(toWrite, { batchSize: graphBatchSize })
+        if (changed.length > 0) {
+          yield* graph.recordBuilt(changed.map((i) => ({ chunkId: ids[i]!, digest: built[i]!.digest })))
+        }
         // Rows of chunks and statements no chunk contributes any more.
         const kept = new Set(merged.nodes.map((node) => node.id))
         for (const index of indexes) {
@@ -292,14 +373,14 @@ export const build = <E, R>(
           const gone = deleted.filter((node) => node.label === label && !kept.has(node.id)).map((node) => node.id)
           if (gone.length > 0) yield* vectors.remove(index, gone)
         }
-        const counts = GraphModel.counts(merged)
+        const counts = GraphModel.counts(toWrite)
         for (const label of GraphModel.nodeLabels) written.nodes[label] += counts.nodes[label]
         for (const label of GraphModel.edgeLabels) written.edges[label] += counts.edges[label]
         yield* progress()
 
         const texts: Array<Pending> = []
         for (const index of indexes) {
-          const candidates = merged.embeddings.filter((e) => e.index === index && wanted.has(e.index))
+          const candidates = merged.embeddings.filter((e) => e.index === index)
           if (candidates.length === 0) continue
           const current = yield* vectors.digests(index, candidates.map((e) => e.id))
           for (const e of candidates) {
@@ -320,7 +401,7 @@ export const build = <E, R>(
 
     const texts = chunks.pipe(
       // A topic's text needs every chunk of its source: then a group is a source.
-      wanted.has("topic")
+      indexes.includes("topic")
         ? (stream) => Stream.map(Stream.groupAdjacentBy(stream, sourceOf), ([, group]) => group)
         : Stream.grouped(chunksPerWrite),
       Stream.mapEffect(writeGroup),
@@ -407,6 +488,8 @@ export const build = <E, R>(
             const text = pending.get(answer.recordId)
             if (text === undefined) continue
             tally.inputTokens += answer.inputTokens
+            if (answer.via === "batch") tally.batchTokens += answer.inputTokens
+            else tally.onDemandTokens += answer.inputTokens
             if (answer.vector === undefined) {
               pending.delete(answer.recordId)
               failed.push({ index: text.index, id: text.id, reason: answer.failure ?? "no embedding" })
@@ -429,9 +512,6 @@ export const build = <E, R>(
             for (const row of list) pending.delete(recordIdOf({ index, id: row.id, digest: row.digest }))
           }
           yield* progress()
-          // A store that works in-process (the embedded one) may hold the event loop for each
-          // batch: let timers (progress, polling) run between batches.
-          yield* Effect.yieldNow
         })
       )
     )
@@ -439,6 +519,7 @@ export const build = <E, R>(
     return {
       chunks: tally.chunks,
       chunksWithoutTopics: tally.chunksWithoutTopics,
+      unchangedChunks: tally.unchangedChunks,
       written,
       removed,
       embeddings: {
@@ -447,6 +528,10 @@ export const build = <E, R>(
         onDemand: tally.onDemand,
         unchanged: tally.unchanged,
         inputTokens: Math.round(tally.inputTokens),
+        ...Pricing.report(model, {
+          batch: { input: Math.round(tally.batchTokens), output: 0 },
+          onDemand: { input: Math.round(tally.onDemandTokens), output: 0 }
+        }, config.prices),
         failed
       }
     } satisfies Summary

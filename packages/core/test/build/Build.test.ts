@@ -8,6 +8,7 @@ import * as Build from "../../src/build/Build.ts"
 import * as GraphModel from "../../src/build/GraphModel.ts"
 import * as GraphStore from "../../src/build/GraphStore.ts"
 import * as VectorStore from "../../src/build/VectorStore.ts"
+import * as Pricing from "../../src/engine/Pricing.ts"
 import * as OfflineModel from "../../src/testing/OfflineModel.ts"
 import { config, makeEnv, runOnTestClock } from "../support.ts"
 import { buildGraph, chunk, fixture } from "./support.ts"
@@ -84,6 +85,14 @@ describe("Build.build", () => {
       assert.strictEqual(summary.embeddings.onDemand, texts)
       assert.strictEqual(summary.embeddings.batch, 0)
       assert.isAbove(summary.embeddings.inputTokens, 0)
+      // Every token on demand, at Titan V2's on-demand price ($0.00002 per 1,000 input tokens).
+      const onDemandCost = Pricing.roundUsd(summary.embeddings.inputTokens * 0.00002 / 1000)
+      assert.deepStrictEqual(summary.embeddings.cost, {
+        batch: 0,
+        onDemand: onDemandCost,
+        total: onDemandCost,
+        saving: 0
+      })
       assert.deepStrictEqual(summary.embeddings.failed, [])
       assert.strictEqual(yield* vectors.count("statement"), embeddingsOf("statement").length)
       assert.deepStrictEqual(yield* vectors.describeIndex("chunk"), { dimensions: 1024, model: titan })
@@ -101,6 +110,7 @@ describe("Build.build", () => {
       const { env, graph, run } = yield* setup(titan)
       yield* run(corpus)
       const counts = yield* graph.service.counts
+      const upserts = yield* graph.upserts
       const jobs = (yield* env.sim.jobs).length
       const calls = yield* env.runtime.calls
       // One group: each text is looked up once.
@@ -110,6 +120,43 @@ describe("Build.build", () => {
       assert.strictEqual(again.embeddings.unchanged, embeddingsOf("chunk").length + embeddingsOf("statement").length)
       assert.strictEqual((yield* env.sim.jobs).length, jobs)
       assert.strictEqual(yield* env.runtime.calls, calls)
+      // Nothing is written again: every chunk is as it was built.
+      assert.strictEqual(again.unchangedChunks, corpus.length)
+      assert.deepStrictEqual(again.written, GraphModel.emptyCounts())
+      assert.deepStrictEqual(again.removed, { nodes: 0, edges: 0 })
+      assert.strictEqual(yield* graph.upserts, upserts)
+    }))
+
+  it.effect("writes again a chunk whose graph write was cut short before it was recorded as built", () =>
+    Effect.gen(function*() {
+      const { graph, run, vectors } = yield* setup(titan)
+      yield* run(corpus)
+      // As if a build stopped after removing what c1 contributed, before writing it again.
+      yield* graph.service.removeChunk(synthetic[0]!.id_)
+      assert.notDeepEqual(yield* graph.service.counts, GraphModel.counts(expected))
+      const statementRows = yield* vectors.count("statement")
+      const again = yield* run(corpus, { runId: "build-2" })
+      assert.strictEqual(again.unchangedChunks, corpus.length - 1)
+      assert.deepStrictEqual(yield* graph.service.counts, GraphModel.counts(expected))
+      // Its texts' rows were kept or embedded again: every statement has its row.
+      assert.strictEqual(yield* vectors.count("statement"), statementRows)
+      assert.strictEqual(again.embeddings.failed.length, 0)
+    }))
+
+  it.effect("a chunk's digest is the same from its file and from the extraction, and changes with its content", () =>
+    Effect.sync(() => {
+      const input = synthetic[0]!
+      // Every object's keys in reverse order, at every depth.
+      const reverse = (value: unknown): unknown =>
+        Array.isArray(value)
+          ? value.map(reverse)
+          : value !== null && typeof value === "object"
+          ? Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reverse(v)]))
+          : value
+      const reordered = reverse(input) as GraphModel.ChunkInput
+      assert.notStrictEqual(JSON.stringify(reordered), JSON.stringify(input))
+      assert.strictEqual(Build.chunkDigestOf(reordered), Build.chunkDigestOf(input))
+      assert.notStrictEqual(Build.chunkDigestOf({ ...input, text: `${input.text} ` }), Build.chunkDigestOf(input))
     }))
 
   it.effect("replaces what a chunk extracted again contributed, and embeds only its new texts", () =>
@@ -154,6 +201,15 @@ describe("Build.build", () => {
       assert.deepStrictEqual([...new Set(seen.map((p) => p.chunks))], [20, 40, 60, 80, 100, 120, 140, 150])
       assert.strictEqual(summary.embeddings.batch, 300)
       assert.strictEqual(summary.embeddings.onDemand, 0)
+      // Titan V2 at the batch price ($0.00001 per 1,000 input tokens), half the on-demand price.
+      const tokens = summary.embeddings.inputTokens
+      assert.isAbove(tokens, 0)
+      assert.deepStrictEqual(summary.embeddings.cost, {
+        batch: Pricing.roundUsd(tokens * 0.00001 / 1000),
+        onDemand: 0,
+        total: Pricing.roundUsd(tokens * 0.00001 / 1000),
+        saving: Pricing.roundUsd(tokens * 0.00001 / 1000)
+      })
       assert.strictEqual((yield* env.sim.jobs).length, 1)
       assert.strictEqual(yield* env.runtime.calls, 0)
       assert.strictEqual(yield* vectors.count("chunk"), 150)
