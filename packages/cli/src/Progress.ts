@@ -132,10 +132,16 @@ const formatDuration = (ms: number) => {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`
 }
 
-/** A stage's share of records done (succeeded or failed for good), from 0 to 1, if its total is known. */
+/** The stages with one record per chunk to extract (their total is known as documents are read). */
+const perChunkStages: ReadonlySet<string> = new Set(["propositions", "topics"])
+
+/**
+ * A stage's share of records done (succeeded or failed for good), from 0 to 1, if its total
+ * is known (an extraction stage: one record per chunk to extract).
+ */
 export const fractionDone = (counts: Counts, stage: string): number | undefined => {
   const r = counts.records[stage]
-  if (r === undefined || counts.toExtract === 0) return undefined
+  if (r === undefined || counts.toExtract === 0 || !perChunkStages.has(stage)) return undefined
   return Math.min(1, (r.succeeded + r.failed) / counts.toExtract)
 }
 
@@ -172,16 +178,17 @@ const stageLine = (counts: Counts, stage: string, now: number, withBar: boolean)
 }
 
 /**
- * The display's lines: a header, then one line per stage (with a bar when `bars`), then jobs.
- * With a `title` (a command that reads no documents, such as `build`), the header is the title
- * and the time only.
+ * The display's lines: a header, then one line per stage (with a bar when `bars`), then jobs,
+ * then `extra` lines (a build's, during `extract --build`). With a `title` (a command that reads
+ * no documents, such as `build`), the header is the title and the time only.
  */
 export const render = (
   counts: Counts,
   elapsedMs: number,
   now: number,
   bars: boolean = true,
-  title?: string | undefined
+  title?: string | undefined,
+  extra: ReadonlyArray<string> = []
 ): Array<string> => {
   const jobs = new Map<string, number>()
   for (const status of counts.jobStatus.values()) jobs.set(status, (jobs.get(status) ?? 0) + 1)
@@ -193,7 +200,8 @@ export const render = (
       : `batch-extract ${formatDuration(elapsedMs)}  documents ${counts.documents} (${counts.skipped} skipped)  ` +
         `chunks ${counts.extracted}/${counts.chunks} extracted (${counts.failedChunks} with failures)`,
     ...(stages.length === 0 ? ["  records  none yet"] : stages.map((line) => `  ${line}`)),
-    `  jobs     ${jobText}`
+    `  jobs     ${jobText}`,
+    ...extra.map((line) => `  ${line}`)
   ]
 }
 
@@ -215,6 +223,8 @@ export const make = (options: {
   readonly tty: boolean
   /** The header's title instead of the extraction's counts (see {@link render}), read at each draw. */
   readonly title?: (() => string) | undefined
+  /** Lines drawn under the jobs, read at each draw. */
+  readonly extra?: (() => ReadonlyArray<string>) | undefined
   readonly write?: ((text: string) => void) | undefined
   readonly plainEvery?: Duration.Input | undefined
 }) =>
@@ -225,7 +235,7 @@ export const make = (options: {
     let drawn = 0
     const draw = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const lines = render(counts, now - started, now, options.tty, options.title?.())
+      const lines = render(counts, now - started, now, options.tty, options.title?.(), options.extra?.())
       if (options.tty) {
         const up = drawn > 0 ? `\x1b[${drawn}A` : ""
         // Lines that went away (a stage line before the first job) are cleared too.
@@ -241,3 +251,6 @@ export const make = (options: {
     const run = Effect.forever(Effect.andThen(Effect.sleep(every), draw))
     return { handler, run, final: draw, counts }
   })
+
+/** A progress display ({@link make}). */
+export type Progress = Effect.Success<ReturnType<typeof make>>

@@ -18,6 +18,7 @@ import {
   BuildConfig,
   type ClassificationInference,
   Document,
+  type ExtractedChunk,
   Extraction,
   ExtractionEvents,
   ExtractRun,
@@ -115,6 +116,11 @@ export interface RecordedRun {
    * read); their values are in `batch`, so every process that works on the run uses them.
    */
   readonly quotas?: AccountQuotas.Resolution | undefined
+  /**
+   * `extract --build`: the build settings (store URLs absolute), so `resume` builds too. Absent
+   * when the run does not build.
+   */
+  readonly build?: BuildConfig.BuildConfigInput | undefined
 }
 
 const runIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
@@ -488,6 +494,7 @@ export const classificationLines = (inference: ClassificationInference.Inference
  */
 const planner = (options: {
   readonly onRefused?: ((runId: string, error: InvalidInput) => Effect.Effect<never>) | undefined
+  readonly onWritten?: OnWritten | undefined
 }) =>
   Effect.gen(function*() {
     const context = yield* Effect.context<FileSystem.FileSystem | Path.Path>()
@@ -525,7 +532,13 @@ const planner = (options: {
           )
           const services = Context.merge(context, ports)
           const readerOptions = readerOptionsOf(recorded)
-          const sink = yield* Outputs.sinkOf(recorded.out, recorded.collectionId).pipe(Effect.provideContext(services))
+          const written = yield* Outputs.sinkOf(recorded.out, recorded.collectionId).pipe(
+            Effect.provideContext(services)
+          )
+          const onWritten = options.onWritten
+          const sink: Sink.Sink["Service"] = onWritten === undefined ? written : {
+            write: (extracted) => Effect.andThen(written.write(extracted), onWritten(runId, extracted))
+          }
           const plan: ExtractRun.RunPlan = {
             batch,
             extraction,
@@ -545,6 +558,9 @@ const planner = (options: {
         }).pipe(Effect.provideContext(context))
     })
   })
+
+/** Told of each chunk once its file is written (a build fed as chunks come out). */
+export type OnWritten = (runId: string, extracted: ExtractedChunk.ExtractedChunk) => Effect.Effect<void>
 
 /** How a run reads its documents (`--text-field`, `--path-metadata-key`). */
 export const readerOptionsOf = (recorded: RecordedRun): Document.ReaderOptions => ({
@@ -662,13 +678,14 @@ export const workLayer = (options: {
   readonly location: StoreLocation
   readonly runner?: RunnerOptions | undefined
   readonly selection: "all" | ReadonlySet<string>
-  readonly progress: Effect.Success<ReturnType<typeof Progress.make>>
+  readonly progress: Progress.Progress
   readonly onRefused?: ((runId: string, error: InvalidInput) => Effect.Effect<never>) | undefined
+  readonly onWritten?: OnWritten | undefined
 }) => {
   const shared = options.location.database !== undefined
   const services = Layer.mergeAll(
     shared ? SharedJobSlots.layer() : JobSlots.layerPerModel,
-    Layer.effect(ExtractRun.Planner, planner({ onRefused: options.onRefused })),
+    Layer.effect(ExtractRun.Planner, planner({ onRefused: options.onRefused, onWritten: options.onWritten })),
     Layer.succeed(ExtractionEvents.ExtractionEvents, options.progress.handler),
     Layer.succeed(ExtractRun.RunSelection, options.selection)
   )
@@ -690,17 +707,28 @@ export const runExtraction = (options: {
   readonly json: boolean
   readonly location: StoreLocation
   readonly runner?: RunnerOptions | undefined
+  /** Told of each chunk of this run once written (`extract --build`: the build it feeds). */
+  readonly onWritten?: ((extracted: ExtractedChunk.ExtractedChunk) => Effect.Effect<void>) | undefined
+  /**
+   * The progress display, drawn by the caller, who also reports the run's result
+   * ({@link reportRun}); by default one of the run's own, and the result reported here.
+   */
+  readonly progress?: Progress.Progress | undefined
 }): Effect.Effect<number, RunError | InvalidInput, FileSystem.FileSystem | Path.Path | SqlClient.SqlClient> =>
   Effect.gen(function*() {
-    const { recorded, runId } = options
-    const progress = yield* Progress.make({ tty: process.stderr.isTTY === true })
+    const { onWritten, recorded, runId } = options
+    const progress = options.progress ?? (yield* Progress.make({ tty: process.stderr.isTTY === true }))
     const workflow = workLayer({
       location: options.location,
       runner: options.runner,
       selection: options.location.database === undefined ? new Set([runId]) : "all",
-      progress
+      progress,
+      onWritten: onWritten === undefined
+        ? undefined
+        : (id, extracted) => (id === runId ? onWritten(extracted) : Effect.void)
     })
-    const drawing = yield* Effect.forkChild(progress.run)
+    // A display given by the caller is drawn by the caller.
+    const drawing = options.progress === undefined ? yield* Effect.forkChild(progress.run) : undefined
     const code = yield* ExtractRun.execute(runId).pipe(
       Effect.provide(workflow),
       Effect.map(Option.some),
@@ -715,12 +743,28 @@ export const runExtraction = (options: {
         )
       )
     )
+    if (drawing === undefined) return Option.getOrElse(code, () => 1)
     yield* Fiber.interrupt(drawing)
     yield* progress.final
     if (Option.isNone(code)) return 1
-    const stored = yield* RunStore.getRun(runId, describeLocation(options.location))
-    if (stored.result === undefined) return code.value
-    return yield* report(recorded, stored.result as ExtractRun.RunResult, options.json)
+    return yield* reportRun(runId, recorded, options.json, options.location, code.value)
+  })
+
+/**
+ * Print the result of a run that ended (as {@link report}) and return its exit code; `code`
+ * (the run's, or 1 when it stopped in an error) when the store holds no result.
+ */
+export const reportRun = (
+  runId: string,
+  recorded: RecordedRun,
+  json: boolean,
+  location: StoreLocation,
+  code: number
+) =>
+  Effect.gen(function*() {
+    const stored = yield* RunStore.getRun(runId, describeLocation(location))
+    if (stored.result === undefined) return code
+    return yield* report(recorded, stored.result as ExtractRun.RunResult, json)
   })
 
 /** Logs go to stderr (stdout carries `--json` output); `--log-level` sets the level. */

@@ -6,7 +6,7 @@
  * its topic, chunk and source. A bad chunk file is refused (exit 2) with no store created; an
  * index built with other dimensions is refused (exit 2).
  */
-import { GraphModel, VectorStore } from "@batch-extract/core"
+import { Build as BuildCore, BuildConfig, GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Result } from "effect"
@@ -15,6 +15,7 @@ import { join } from "node:path"
 import * as Build from "../src/commands/Build.ts"
 import * as Extract from "../src/commands/Extract.ts"
 import * as Query from "../src/commands/Query.ts"
+import * as Resume from "../src/commands/Resume.ts"
 import * as Stores from "../src/Stores.ts"
 import * as World from "./support/world.ts"
 
@@ -26,22 +27,23 @@ const documents: Record<string, string> = {
 }
 
 /** Extract the corpus into `out` with the local backend, in this process. */
-const extract = (corpus: string, out: string) =>
-  Extract.run({
-    paths: [corpus],
-    out,
-    backend: "local",
-    runId: "corpus",
-    json: false,
-    configFile: undefined,
-    faultsFile: undefined,
-    force: false,
-    database: undefined,
-    collectionId: "default",
-    textField: undefined,
-    pathMetadataKey: "file_path",
-    flags: {}
-  })
+const extract = (corpus: string, out: string) => Extract.run(extractRequest(corpus, out))
+
+const extractRequest = (corpus: string, out: string) => ({
+  paths: [corpus],
+  out,
+  backend: "local",
+  runId: "corpus",
+  json: false,
+  configFile: undefined,
+  faultsFile: undefined,
+  force: false,
+  database: undefined,
+  collectionId: "default",
+  textField: undefined,
+  pathMetadataKey: "file_path",
+  flags: {}
+} satisfies Parameters<typeof Extract.run>[0])
 
 const request = (target: string, flags: Record<string, unknown> = {}): Build.Request => ({
   target,
@@ -111,6 +113,9 @@ describe("batch-extract build and query", () => {
         assert.strictEqual(e2.onDemand, 0)
         assert.strictEqual(e2.unchanged, chunks.length + statements)
         assert.deepStrictEqual(second.graph, expected)
+        // Chunks built before from the same content are not written again.
+        assert.strictEqual(second.summary!.unchangedChunks, chunks.length)
+        assert.deepStrictEqual(second.summary!.written, GraphModel.emptyCounts())
 
         // The emulator's embeddings hash words: a question sharing a statement's words finds it.
         const query = yield* Query.execute({
@@ -130,6 +135,59 @@ describe("batch-extract build and query", () => {
         const chunk = chunks.find((c) => c.id_ === best.chunks[0]!.chunkId)!
         assert.include(chunk.text, "Solar panels")
         assert.strictEqual(best.chunks[0]!.sourceId, (chunk.relationships["1"] as { node_id: string }).node_id)
+      })),
+    120_000
+  )
+
+  it.live(
+    "extract --build builds each chunk as it is written: with room for one chunk between them the run ends, " +
+      "the graph is the files' graph, every text has its vector; a resume changes nothing",
+    () =>
+      live(Effect.gen(function*() {
+        const dir = yield* World.tempDir("extract-build")
+        const corpus = join(dir, "corpus")
+        mkdirSync(corpus)
+        for (const [name, text] of Object.entries(documents)) writeFileSync(join(corpus, name), text)
+        const out = join(dir, "out")
+        // A build that took chunks only once the extraction ended would leave it waiting for
+        // room here forever: the run ends only if both go at once.
+        const code = yield* Extract.run({ ...extractRequest(corpus, out), build: true, buildBuffer: 1 }).pipe(
+          Effect.timeoutOrElse({
+            duration: "90 seconds",
+            orElse: () => Effect.die(new Error("the extraction waited for a build that did not take its chunks"))
+          })
+        )
+        assert.strictEqual(code, 0)
+        const chunks = chunksOf(out)
+        assert.strictEqual(chunks.length, 3)
+        const graph = Result.getOrThrow(GraphModel.build(chunks, { buildTimestamp: 0 }))
+        const url = Build.defaultStoreOf(out)
+        const holds = Effect.gen(function*() {
+          const counts = yield* (yield* GraphStore.GraphStore).counts
+          const vectors = yield* VectorStore.VectorStore
+          const current: Record<string, number> = {}
+          for (const index of ["chunk", "statement"] as const) {
+            const ids = graph.embeddings.filter((e) => e.index === index).map((e) => e.id)
+            const digests = yield* vectors.digests(index, ids)
+            current[index] = graph.embeddings.filter((e) =>
+              e.index === index &&
+              digests.get(e.id) === BuildCore.digestOf(BuildConfig.defaultEmbeddingModel, 1024, e.text)
+            ).length
+          }
+          return { counts, current }
+        }).pipe(Effect.provide(Layer.fresh(Stores.storesLayer(url, url))))
+        const expected = {
+          counts: GraphModel.counts(graph),
+          current: {
+            chunk: graph.embeddings.filter((e) => e.index === "chunk").length,
+            statement: graph.embeddings.filter((e) => e.index === "statement").length
+          }
+        }
+        assert.deepStrictEqual(yield* holds, expected)
+        // The run recorded its build: resuming the finished run builds again, changing nothing.
+        const resumed = yield* Resume.run({ runId: "corpus", location: { out, database: undefined }, json: false })
+        assert.strictEqual(resumed, 0)
+        assert.deepStrictEqual(yield* holds, expected)
       })),
     120_000
   )

@@ -57,6 +57,7 @@ const stagedByKey = (proxy: Proxy.Proxy): Map<string, Array<string>> => {
 interface BuildJson {
   readonly runId: string
   readonly chunks: number
+  readonly unchangedChunks: number
   readonly graph: GraphModel.Counts
   readonly embeddings: {
     readonly written: { readonly chunk: number; readonly statement: number; readonly topic: number }
@@ -236,5 +237,72 @@ describe("durable builds: crash and build again", () => {
         }))
       }).pipe(Effect.scoped),
     120_000
+  )
+  it.live(
+    "extract --build killed while it extracts, resumed: the build goes on from the chunks already written, " +
+      "the graph and vectors are whole, no job is created twice, a build after embeds and writes nothing",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* World.tempDir("extract-build-crash")
+        const world = yield* World.make({ emulator: { quotas: { maxConcurrentJobs: 100 } } })
+        world.bedrock.setPlan((r) => (isCreate(r) ? { keepBodies: true } : {}))
+        const corpus = World.writeCorpus(join(dir, "corpus"), 40)
+        const out = join(dir, "out")
+        const run = "extract-build"
+        const args = ["extract", corpus, "--out", out, "--run-id", run, "--backend", "aws", "--build"]
+        // Killed once some chunks are written, before the extraction ends.
+        let writtenAtKill = 0
+        const killed = yield* Cli.run([...args, ...World.flags()], {
+          env: world.env(),
+          timeoutMs: 60_000,
+          killWhen: () => {
+            const written = [...World.chunkStates(out, run).values()].filter((c) => c.state === "extracted").length
+            if (written < 10 || World.finished(out, run)) return false
+            writtenAtKill = written
+            return true
+          }
+        })
+        assert.isTrue(killed.killed, `killed while it extracts\n${Cli.describe(killed)}`)
+        assert.isFalse(World.finished(out, run), "the extraction had not ended")
+
+        // Resumed: the run records its build, so the resume extracts the rest and builds.
+        const resumed = yield* Cli.run(["resume", run, "--out", out], { env: world.env(), timeoutMs: 90_000 })
+        assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
+        assert.include(resumed.stderr, "build build-", "the resume built")
+        assert.isTrue(World.finished(out, run))
+        const chunks = chunksOf(out)
+        const graph = Result.getOrThrow(GraphModel.build(chunks, { buildTimestamp: 0 }))
+        const texts = graph.embeddings.filter((e) => e.index === "chunk" || e.index === "statement").length
+        assert.isAbove(chunks.length, writtenAtKill, "chunks were left to extract at the kill")
+
+        // Every job (extraction and embeddings) was created once.
+        const names = world.bedrock.kept().filter(isCreate).filter((kept) => kept.status === 200).map((kept) =>
+          (JSON.parse(kept.requestBody.toString("utf8")) as { readonly jobName?: string }).jobName ?? ""
+        )
+        assert.deepStrictEqual(names.filter((name, i) => names.indexOf(name) !== i), [], "jobs created twice")
+        assert.isTrue(names.some((name) => name.startsWith(`be-${stage}-`)), `embedding jobs: ${names.join(", ")}`)
+
+        // A build over the result: the graph is the files' graph, every text's vector is current.
+        const after = yield* Cli.run(["build", out, "--backend", "aws", "--json", ...World.flags()], {
+          env: world.env(),
+          timeoutMs: 60_000
+        })
+        assert.strictEqual(after.code, 0, Cli.describe(after))
+        const summary = jsonOf(after)
+        assert.deepStrictEqual(summary.graph, GraphModel.counts(graph), "the graph the chunk files make")
+        assert.strictEqual(summary.embeddings.batch + summary.embeddings.onDemand, 0, "nothing left to embed")
+        assert.strictEqual(summary.embeddings.unchanged, texts)
+        assert.strictEqual(summary.unchangedChunks, chunks.length, "every chunk was built whole")
+        console.log(JSON.stringify({
+          extractBuildCrash: {
+            chunks: chunks.length,
+            texts,
+            writtenAtKill,
+            jobs: names.length,
+            elapsedMs: { killed: Math.round(killed.elapsedMs), resumed: Math.round(resumed.elapsedMs) }
+          }
+        }))
+      }).pipe(Effect.scoped),
+    180_000
   )
 })

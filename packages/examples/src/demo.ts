@@ -7,10 +7,10 @@
  * Usage: `npm run demo [-- --count 20 --out ./extracted/demo --infer-entity-classifications --dry-run --build]`
  * (`--infer-entity-classifications` infers the corpus's entity classifications before the topic
  * stage; `--dry-run` prints the run's plan — jobs, tokens, estimated cost — instead, and sends
- * and writes nothing; `--build` then builds the graph and vector indexes from the chunks, in the
- * embedded store under the output, and asks it a question).
+ * and writes nothing; `--build` also builds the graph and vector indexes from the chunks as they
+ * are written, in the embedded store under the output, then asks it a question).
  */
-import { Build, Extract, Query } from "@batch-extract/cli"
+import { Extract, Query } from "@batch-extract/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { readdirSync } from "node:fs"
@@ -39,7 +39,8 @@ const files = readdirSync(data).filter((file) => file.endsWith(".json")).sort().
 process.stderr.write(
   dryRun
     ? `planning the extraction of the ${files.length} most recent State of the Union addresses\n`
-    : `extracting the ${files.length} most recent State of the Union addresses into ${out}\n`
+    : `extracting the ${files.length} most recent State of the Union addresses into ${out}` +
+      (build ? ", building the graph and vector indexes as chunks come out\n" : "\n")
 )
 
 Extract.run({
@@ -52,6 +53,7 @@ Extract.run({
   faultsFile: undefined,
   force: true,
   dryRun,
+  build,
   database: undefined,
   collectionId: "sotu",
   textField: ["text"],
@@ -60,17 +62,6 @@ Extract.run({
 }).pipe(
   Effect.flatMap((code) =>
     !build || code !== 0 ? Effect.succeed(code) : Effect.gen(function*() {
-      process.stderr.write(`\nbuilding the graph and the vector indexes of ${out}\n`)
-      const built = yield* Build.run({
-        target: out,
-        collectionId: "sotu",
-        backend: "local",
-        json: false,
-        configFile: undefined,
-        runId: undefined,
-        flags: {}
-      })
-      if (built !== 0) return built
       process.stderr.write(`\nquery "${question}"\n`)
       const asked = yield* Query.execute({
         question,

@@ -24,7 +24,7 @@ import {
   RunEvents,
   RunStore
 } from "@batch-extract/core"
-import { Console, Effect, Fiber, FileSystem, Layer, Option, Path } from "effect"
+import { type Cause, Console, Deferred, Effect, Fiber, FileSystem, Layer, Option, Path, Queue, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import type { SqlClient } from "effect/sql"
 import { createHash } from "node:crypto"
@@ -180,7 +180,8 @@ export const report = (resolved: Resolved, summary: Build.Summary, graph: GraphM
   Effect.gen(function*() {
     const e = summary.embeddings
     const lines = [
-      `\nbuild ${resolved.runId}: ${summary.chunks} chunks (${summary.chunksWithoutTopics} without topics) into ` +
+      `\nbuild ${resolved.runId}: ${summary.chunks} chunks (${summary.chunksWithoutTopics} without topics, ` +
+      `${summary.unchangedChunks} unchanged since built) into ` +
       `${resolved.graphStore}${resolved.vectorStore === resolved.graphStore ? "" : ` and ${resolved.vectorStore}`}`,
       "written:",
       ...countLines(summary.written),
@@ -188,6 +189,8 @@ export const report = (resolved: Resolved, summary: Build.Summary, graph: GraphM
       `embeddings (${resolved.build.embeddingModel}): ${e.batch} in batch, ${e.onDemand} on demand, ` +
       `${e.unchanged} unchanged, ${e.failed.length} failed; ${e.inputTokens} input tokens; ` +
       `rows written: chunk ${e.written.chunk}, statement ${e.written.statement}, topic ${e.written.topic}`,
+      ...Run.costLines({ cost: e.cost, ...(e.costNote === undefined ? {} : { costNote: e.costNote }), stages: {} })
+        .map((line) => `  ${line}`),
       ...e.failed.slice(0, 20).map((f) => `  failed ${f.index} ${f.id}: ${f.reason}`),
       ...(e.failed.length > 20 ? [`  … and ${e.failed.length - 20} more (see --json)`] : []),
       "the graph now holds:",
@@ -210,6 +213,33 @@ export const report = (resolved: Resolved, summary: Build.Summary, graph: GraphM
     return e.failed.length > 0 ? 1 : 0
   })
 
+/** The services a build runs on: its stores, job slots per model and the run state's answers. */
+const buildServices = (resolved: Resolved) =>
+  Layer.mergeAll(
+    Stores.storesLayer(resolved.graphStore, resolved.vectorStore),
+    JobSlots.layerPerModel,
+    RunStore.layerState
+  )
+
+const buildOptions = (resolved: Resolved, onProgress: (now: Build.Progress) => void): Build.Options => ({
+  embedding: BuildConfig.embeddingBatchConfig(resolved.batch, resolved.build),
+  runId: resolved.runId,
+  indexes: resolved.build.indexes,
+  chunksPerWrite: resolved.build.chunksPerWrite,
+  onProgress: (now) => Effect.sync(() => onProgress(now))
+})
+
+const buildLine = (built: Build.Progress) => `build  chunks ${built.chunks} written  vectors ${built.vectors} written`
+
+/** After a build: the store's counts, the answers forgotten, the report; the outcome. */
+const finishBuild = (resolved: Resolved, summary: Build.Summary, json: boolean) =>
+  Effect.gen(function*() {
+    const graph = yield* (yield* GraphStore.GraphStore).counts
+    yield* forgetRun(resolved.runId)
+    const exitCode = yield* report(resolved, summary, graph, json)
+    return { exitCode, summary, graph } satisfies Outcome
+  })
+
 /**
  * Build the chunks of a resolved location into its stores, on the backend's ports and the run
  * state in the environment (stores opened here, after nothing failed before).
@@ -225,34 +255,117 @@ export const buildInto = (
   Effect.gen(function*() {
     // The embedding jobs and records as they go (the engine's events), on stderr.
     let built: Build.Progress = { chunks: 0, vectors: 0 }
-    const progress = yield* Progress.make({
-      tty: process.stderr.isTTY === true,
-      title: () => `build  chunks ${built.chunks} written  vectors ${built.vectors} written`
-    })
+    const progress = yield* Progress.make({ tty: process.stderr.isTTY === true, title: () => buildLine(built) })
     const drawing = yield* Effect.forkChild(progress.run)
-    const summary = yield* Build.build(ChunkFiles.read(resolved.location), {
-      embedding: BuildConfig.embeddingBatchConfig(resolved.batch, resolved.build),
-      runId: resolved.runId,
-      indexes: resolved.build.indexes,
-      chunksPerWrite: resolved.build.chunksPerWrite,
-      onProgress: (now) => Effect.sync(() => void (built = now))
-    }).pipe(
+    const summary = yield* Build.build(
+      ChunkFiles.read(resolved.location),
+      buildOptions(resolved, (now) => void (built = now))
+    ).pipe(
       Effect.provideService(RunEvents.RunEvents, progress.handler),
       Effect.ensuring(Fiber.interrupt(drawing))
     )
     yield* progress.final
-    const graph = yield* (yield* GraphStore.GraphStore).counts
-    yield* forgetRun(resolved.runId)
-    const exitCode = yield* report(resolved, summary, graph, options.json)
-    return { exitCode, summary, graph } satisfies Outcome
-  }).pipe(
-    Effect.provide(Layer.mergeAll(
-      Stores.storesLayer(resolved.graphStore, resolved.vectorStore),
-      JobSlots.layerPerModel,
-      RunStore.layerState
-    )),
-    asInvalidInput
-  )
+    return yield* finishBuild(resolved, summary, options.json)
+  }).pipe(Effect.provide(buildServices(resolved)), asInvalidInput)
+
+/** The build settings an `extract --build` run records: its stores' URLs absolute (`resume` may run elsewhere). */
+export const recordedBuild = (build: BuildConfig.BuildConfig, out: string) =>
+  Effect.gen(function*() {
+    const path = yield* Path.Path
+    const absolute = (url: string) => `pglite://${path.resolve(Stores.directoryOf(url))}`
+    const graphStore = absolute(build.graphStore ?? defaultStoreOf(out))
+    const vectorStore = build.vectorStore === undefined ? graphStore : absolute(build.vectorStore)
+    return { ...build, graphStore, vectorStore } satisfies BuildConfig.BuildConfigInput
+  })
+
+/**
+ * An extraction and the build it feeds, at once (`extract --build`, and `resume` of such a run):
+ * the stores are opened and their indexes checked first (`start`, which records a new run, runs
+ * after that: a store that cannot be used is refused with nothing recorded); then the build
+ * takes the chunks already under the output (an earlier run's, or those written before a resume)
+ * and each chunk as its file is written. With the `topic` index the build starts once the
+ * extraction ended (a topic's text needs every chunk of its source). The extraction's progress
+ * display shows the build's line; its report, then the build's, come when both ended.
+ *
+ * Exit code: the larger of the extraction's and the build's.
+ */
+export const extractAndBuild = (options: {
+  readonly runId: string
+  readonly recorded: Run.RecordedRun
+  readonly batch: BatchConfig.BatchConfig
+  readonly json: boolean
+  readonly location: Run.StoreLocation
+  readonly runner?: Run.RunnerOptions | undefined
+  readonly start?: Effect.Effect<void, Run.RunError | Run.InvalidInput, SqlClient.SqlClient> | undefined
+  /** Chunks written and not yet taken by the build before the extraction waits for it (default 256). */
+  readonly buffer?: number | undefined
+}): Effect.Effect<
+  number,
+  Run.RunError | BuildFailure | Run.InvalidInput,
+  FileSystem.FileSystem | Path.Path | SqlClient.SqlClient
+> =>
+  Effect.gen(function*() {
+    const { recorded, runId } = options
+    const build = yield* BuildConfig.decode(recorded.build).pipe(
+      Effect.mapError((error) => new Run.InvalidInput({ issues: error.issues }))
+    )
+    const graphStore = build.graphStore ?? defaultStoreOf(recorded.out)
+    const vectorStore = build.vectorStore ?? graphStore
+    const resolved: Resolved = {
+      backend: recorded.backend,
+      batch: options.batch,
+      build,
+      location: ChunkFiles.locationOf(recorded.out, recorded.collectionId),
+      graphStore,
+      vectorStore,
+      stateOut: recorded.out,
+      runId: defaultRunIdOf(graphStore, vectorStore)
+    }
+    return yield* Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      let built: Build.Progress = { chunks: 0, vectors: 0 }
+      const buildOptionsOf = buildOptions(resolved, (now) => void (built = now))
+      yield* Build.prepare(buildOptionsOf)
+      yield* options.start ?? Effect.void
+      const progress = yield* Progress.make({ tty: process.stderr.isTTY === true, extra: () => [buildLine(built)] })
+      const feed = yield* Queue.bounded<Build.Buildable, Cause.Done>(Math.max(1, options.buffer ?? 256))
+      const extracted = yield* Deferred.make<void>()
+      // The chunks under the output before this extraction writes any (absent on a first run).
+      const collection = path.join(recorded.out, recorded.collectionId)
+      const existing = (yield* fs.exists(collection).pipe(Effect.orElseSucceed(() => false)))
+        ? ChunkFiles.read(resolved.location)
+        : Stream.empty
+      const streamed = !build.indexes.includes("topic")
+      const chunks = streamed
+        ? Stream.concat(existing, Stream.fromQueue(feed))
+        : Stream.unwrap(Effect.as(Deferred.await(extracted), ChunkFiles.read(resolved.location)))
+      const drawing = yield* Effect.forkChild(progress.run)
+      const extraction = Run.runExtraction({
+        runId,
+        recorded,
+        json: false,
+        location: options.location,
+        runner: options.runner,
+        progress,
+        ...(streamed ? { onWritten: (chunk) => Queue.offer(feed, chunk).pipe(Effect.asVoid) } : {})
+      }).pipe(Effect.ensuring(Effect.andThen(Queue.end(feed), Deferred.succeed(extracted, undefined))))
+      const building = Build.build(chunks, buildOptionsOf).pipe(
+        Effect.provideService(RunEvents.RunEvents, progress.handler)
+      )
+      // A build that fails stops the extraction (its state kept: `resume` continues both).
+      const [code, summary] = yield* Effect.all([extraction, building], { concurrency: 2 }).pipe(
+        Effect.ensuring(Fiber.interrupt(drawing))
+      )
+      yield* progress.final
+      const extractionCode = yield* Run.reportRun(runId, recorded, options.json, options.location, code)
+      const outcome = yield* finishBuild(resolved, summary, false)
+      return Math.max(extractionCode, outcome.exitCode)
+    }).pipe(
+      Effect.provide(Layer.merge(buildServices(resolved), Run.backendLayer(recorded, options.batch))),
+      asInvalidInput
+    )
+  })
 
 /**
  * `build`: validate, read every chunk file once (nothing opened on a bad one), open the

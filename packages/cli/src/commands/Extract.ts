@@ -4,7 +4,7 @@
  * reference's layout and a `summary.json`. The run is recorded in the run state (embedded
  * under `--out`, or `--database`), which `resume` continues from.
  */
-import { ChunkFiles, RunStore } from "@batch-extract/core"
+import { RunStore } from "@batch-extract/core"
 import { Clock, Console, Effect, type FileSystem, Option, type Path } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Quotas from "../Quotas.ts"
@@ -24,8 +24,10 @@ export const run = (
     readonly detach?: boolean | undefined
     readonly runner?: Run.RunnerOptions | undefined
     readonly dryRun?: boolean | undefined
-    /** `--build`: build the chunks into the embedded store under `--out` once extracted. */
+    /** `--build`: build the chunks into the embedded store under `--out` as they are written. */
     readonly build?: boolean | undefined
+    /** With `build`: chunks written and not yet taken by the build before the extraction waits (default 256). */
+    readonly buildBuffer?: number | undefined
   }
 ): Effect.Effect<number, Run.RunError | BuildCommand.BuildFailure, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
@@ -56,40 +58,37 @@ export const run = (
         })
       }
       // The quotas not set are read once, here, and recorded with the run: every worker and a resume use them.
-      const { recorded } = yield* Quotas.forRun(resolved.recorded, resolved.batch)
+      const quoted = yield* Quotas.forRun(resolved.recorded, resolved.batch)
+      // With --build the run records the build's settings: `resume` builds too.
+      const recorded: Run.RecordedRun = request.build === true
+        ? { ...quoted.recorded, build: yield* BuildCommand.recordedBuild(resolved.build, quoted.recorded.out) }
+        : quoted.recorded
       if (request.retentionDays !== undefined) yield* Options.applyRetention(request.retentionDays)
-      if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(recorded))
-      yield* RunStore.createRun(runId, recorded, yield* Clock.currentTimeMillis)
+      const start = Effect.gen(function*() {
+        if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(recorded))
+        yield* RunStore.createRun(runId, recorded, yield* Clock.currentTimeMillis)
+      })
+      const location = { out: resolved.recorded.out, database: request.database }
+      if (request.build === true) {
+        // The stores are opened and checked before the run is recorded.
+        return yield* BuildCommand.extractAndBuild({
+          runId,
+          recorded,
+          batch: resolved.batch,
+          json: request.json,
+          location,
+          runner: request.runner,
+          start,
+          buffer: request.buildBuffer
+        })
+      }
+      yield* start
       if (request.detach === true) {
         yield* Console.error(`run ${runId} submitted; the workers on the database work on it (see: status ${runId})`)
         yield* Console.log(runId)
         return 0
       }
-      const code = yield* Run.runExtraction({
-        runId,
-        recorded,
-        // With --build, stdout carries the build's summary.
-        json: request.json && request.build !== true,
-        location: { out: resolved.recorded.out, database: request.database },
-        runner: request.runner
-      })
-      if (request.build !== true) return code
-      // The chunks written (this run's and any earlier), built once the extraction ended.
-      const graphStore = resolved.build.graphStore ?? BuildCommand.defaultStoreOf(recorded.out)
-      const vectorStore = resolved.build.vectorStore ?? graphStore
-      const outcome = yield* BuildCommand.buildInto({
-        backend: recorded.backend,
-        batch: resolved.batch,
-        build: resolved.build,
-        location: ChunkFiles.locationOf(recorded.out, recorded.collectionId),
-        graphStore,
-        vectorStore,
-        stateOut: recorded.out,
-        runId: BuildCommand.defaultRunIdOf(graphStore, vectorStore)
-      }, { json: request.json }).pipe(
-        Effect.provide(Run.backendLayer(recorded, resolved.batch))
-      )
-      return Math.max(code, outcome.exitCode)
+      return yield* Run.runExtraction({ runId, recorded, json: request.json, location, runner: request.runner })
     }).pipe(Effect.provide(Run.storeLayer({ out: resolved.recorded.out, database: request.database }, "work")))
   }).pipe(Run.storeIssues, Run.withLogging, Run.reportInvalidInput)
 
@@ -133,7 +132,7 @@ export const command = Command.make("extract", {
   ...Options.runnerFlags,
   build: Flag.Boolean("build").pipe(
     Flag.withDescription(
-      "then build the chunks into the graph store under --out (see build; not with --database: single-process)"
+      "also build the chunks, as they are written, into the graph store under --out (see build; not with --database)"
     ),
     Flag.withDefault(false)
   ),

@@ -9,6 +9,7 @@ import { EmbeddedState } from "@batch-extract/store"
 import { Effect, FileSystem, type Path } from "effect"
 import { Command } from "effect/cli"
 import * as Run from "../Run.ts"
+import * as BuildCommand from "./Build.ts"
 import * as Options from "./Options.ts"
 
 /** `resume <run-id>`: the run's exit code (0 every record succeeded, 1 some failed). */
@@ -20,7 +21,7 @@ export const run = (
     readonly retentionDays?: number | undefined
     readonly runner?: Run.RunnerOptions | undefined
   }
-): Effect.Effect<number, Run.RunError, FileSystem.FileSystem | Path.Path> =>
+): Effect.Effect<number, Run.RunError | BuildCommand.BuildFailure, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const stored = yield* RunStore.getRun(options.runId, Run.describeLocation(options.location))
     const recorded = stored.settings as Run.RecordedRun
@@ -32,6 +33,17 @@ export const run = (
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
     yield* Run.checkRemote(recorded, batch)
+    // A run of `extract --build` builds as it extracts (an interrupted build continues).
+    if (recorded.build !== undefined) {
+      return yield* BuildCommand.extractAndBuild({
+        runId: options.runId,
+        recorded,
+        batch,
+        json: options.json,
+        location: options.location,
+        runner: options.runner
+      })
+    }
     return yield* Run.runExtraction({
       runId: options.runId,
       recorded,
@@ -78,7 +90,9 @@ export const command = Command.make(
       retentionDays: input.retentionDays,
       runner: Options.runner(input)
     }).pipe(
-      Effect.flatMap(Options.exitWith)
+      Effect.flatMap(Options.exitWith),
+      // The errors that end a run are printed by the process's teardown (exit 1).
+      (effect): Effect.Effect<void, unknown, FileSystem.FileSystem | Path.Path> => effect
     )
 ).pipe(
   Command.withDescription("work on a run until it ends: re-attach to its jobs, skip what is done")
