@@ -266,7 +266,7 @@ describe("durable builds: crash and build again", () => {
         assert.isFalse(World.finished(out, run), "the extraction had not ended")
 
         // Resumed: the run records its build, so the resume extracts the rest and builds.
-        const resumed = yield* Cli.run(["resume", run, "--out", out], { env: world.env(), timeoutMs: 90_000 })
+        const resumed = yield* Cli.run(["resume", run, "--out", out, "--json"], { env: world.env(), timeoutMs: 90_000 })
         assert.strictEqual(resumed.code, 0, Cli.describe(resumed))
         assert.include(resumed.stderr, "build build-", "the resume built")
         assert.isTrue(World.finished(out, run))
@@ -274,6 +274,14 @@ describe("durable builds: crash and build again", () => {
         const graph = Result.getOrThrow(GraphModel.build(chunks, { buildTimestamp: 0 }))
         const texts = graph.embeddings.filter((e) => e.index === "chunk" || e.index === "statement").length
         assert.isAbove(chunks.length, writtenAtKill, "chunks were left to extract at the kill")
+        // `--json`: one document, the run's summary with the build's under `build`.
+        const printed = Option.getOrThrow(Cli.jsonOf(resumed)) as {
+          readonly runId: string
+          readonly build: BuildJson
+        }
+        assert.strictEqual(printed.runId, run)
+        assert.deepStrictEqual(printed.build.graph, GraphModel.counts(graph), "the graph after the resume")
+        assert.deepStrictEqual(printed.build.embeddings.failed, [])
 
         // Every job (extraction and embeddings) was created once.
         const names = world.bedrock.kept().filter(isCreate).filter((kept) => kept.status === 200).map((kept) =>

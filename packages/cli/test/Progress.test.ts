@@ -111,6 +111,27 @@ describe("Progress", () => {
     assert.include(lines.find((line) => line.includes("embeddings"))!, "7 ok (7 on demand)")
   })
 
+  it("draws the build's line under the jobs during extract --build; the embeddings stage has no share of the chunks", () => {
+    const counts = Progress.emptyCounts()
+    for (const event of events) Progress.count(counts, event)
+    Progress.count(counts, {
+      _tag: "RecordsSucceeded",
+      stage: "embeddings",
+      via: "batch",
+      count: 500,
+      inputTokens: 0,
+      outputTokens: 0
+    })
+    // 500 embeddings for 100 chunks to extract: not "100% done".
+    assert.isUndefined(Progress.fractionDone(counts, "embeddings"))
+    const lines = Progress.render(counts, 0, 0, true, undefined, ["build  chunks 12 written  vectors 40 written"])
+    assert.strictEqual(lines.at(-1), "  build  chunks 12 written  vectors 40 written")
+    assert.include(lines.at(-2)!, "jobs")
+    const embeddings = lines.find((line) => line.includes("embeddings"))!
+    assert.notInclude(embeddings, "done")
+    assert.notInclude(embeddings, "[#")
+  })
+
   it.effect("prints a plain line (no bar) every 10 seconds when not on a terminal", () =>
     Effect.gen(function*() {
       const written: Array<string> = []

@@ -18,6 +18,7 @@ import {
   Build,
   BuildConfig,
   ChunkFiles,
+  type ExtractRun,
   GraphModel,
   GraphStore,
   JobSlots,
@@ -197,21 +198,26 @@ export const report = (resolved: Resolved, summary: Build.Summary, graph: GraphM
       ...countLines(graph)
     ]
     yield* Console.error(lines.join("\n"))
-    if (json) {
-      yield* Console.log(JSON.stringify(
-        {
-          ...summary,
-          runId: resolved.runId,
-          graphStore: resolved.graphStore,
-          vectorStore: resolved.vectorStore,
-          graph
-        },
-        null,
-        2
-      ))
-    }
+    if (json) yield* Console.log(JSON.stringify(jsonOf(resolved, summary, graph), null, 2))
     return e.failed.length > 0 ? 1 : 0
   })
+
+/** What `build --json` prints: the summary, the run id, the stores and the store's counts after the build. */
+export interface Json extends Build.Summary {
+  readonly runId: string
+  readonly graphStore: string
+  readonly vectorStore: string
+  readonly graph: GraphModel.Counts
+}
+
+/** The summary as `build --json` prints it. */
+export const jsonOf = (resolved: Resolved, summary: Build.Summary, graph: GraphModel.Counts): Json => ({
+  ...summary,
+  runId: resolved.runId,
+  graphStore: resolved.graphStore,
+  vectorStore: resolved.vectorStore,
+  graph
+})
 
 /** The services a build runs on: its stores, job slots per model and the run state's answers. */
 const buildServices = (resolved: Resolved) =>
@@ -358,8 +364,16 @@ export const extractAndBuild = (options: {
         Effect.ensuring(Fiber.interrupt(drawing))
       )
       yield* progress.final
-      const extractionCode = yield* Run.reportRun(runId, recorded, options.json, options.location, code)
+      const extractionCode = yield* Run.reportRun(runId, recorded, false, options.location, code)
       const outcome = yield* finishBuild(resolved, summary, false)
+      if (options.json) {
+        // One document on stdout: the run's summary, with the build's under `build`.
+        const stored = yield* RunStore.getRun(runId, Run.describeLocation(options.location))
+        const run = stored.result === undefined
+          ? { runId }
+          : Run.summaryJson(recorded, stored.result as ExtractRun.RunResult)
+        yield* Console.log(JSON.stringify({ ...run, build: jsonOf(resolved, summary, outcome.graph) }, null, 2))
+      }
       return Math.max(extractionCode, outcome.exitCode)
     }).pipe(
       Effect.provide(Layer.merge(buildServices(resolved), Run.backendLayer(recorded, options.batch))),
