@@ -155,17 +155,6 @@ const asInvalidInput = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     }
   })
 
-/**
- * Forget the build's embedding answers once it ended: the next build embeds only what changed
- * (by digest), and the answers do not accumulate under the build's stable run id.
- */
-const forgetRun = (runId: string) =>
-  RunStore.forgetStage(runId, Build.stage).pipe(
-    Effect.catch((error) =>
-      Effect.logWarning(`the build's recorded answers were kept (${error.message}); the next build reads them again`)
-    )
-  )
-
 /** Lines of counts by label, the zeros left out. */
 const countLines = (counts: GraphModel.Counts): Array<string> => [
   `  nodes: ${
@@ -241,7 +230,6 @@ const buildLine = (built: Build.Progress) => `build  chunks ${built.chunks} writ
 const finishBuild = (resolved: Resolved, summary: Build.Summary, json: boolean) =>
   Effect.gen(function*() {
     const graph = yield* (yield* GraphStore.GraphStore).counts
-    yield* forgetRun(resolved.runId)
     const exitCode = yield* report(resolved, summary, graph, json)
     return { exitCode, summary, graph } satisfies Outcome
   })

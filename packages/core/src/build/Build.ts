@@ -18,6 +18,8 @@
  *   called on demand, `maxTextsPerRequest` texts a call.
  * - Each vector is written as its answer comes in. A text that could not be embedded is
  *   reported in the summary with its reason; its node is in the graph, without a row.
+ * - Once every answer is written, the run state forgets the stage's answers and finished jobs
+ *   (`RunState.forgetStage`): the vector store's digests say what is current.
  *
  * When to use: after `Extraction.extract` (`Build.build(Extraction.extract(docs, …), …)`), or
  * on chunk files read back (`GraphModel.decodeChunk`), the reference's included.
@@ -42,7 +44,7 @@ import * as BatchRunner from "../engine/BatchRunner.ts"
 import type * as ModelFamily from "../engine/ModelFamily.ts"
 import { ModelRuntime } from "../engine/ModelRuntime.ts"
 import * as Pricing from "../engine/Pricing.ts"
-import type * as RunState from "../engine/RunState.ts"
+import * as RunState from "../engine/RunState.ts"
 import * as ServiceError from "../engine/ServiceError.ts"
 import type * as ExtractedChunk from "../extraction/ExtractedChunk.ts"
 import { md5Hex } from "../extraction/Ids.ts"
@@ -513,6 +515,14 @@ export const build = <E, R>(
           }
           yield* progress()
         })
+      )
+    )
+
+    // Every answer is in the vector store now (its digests say what is current): the run state
+    // forgets them, so they do not accumulate under a run id that builds again and again.
+    yield* (yield* RunState.RunState).forgetStage(options.runId, stage).pipe(
+      Effect.catch((error) =>
+        Effect.logWarning(`the build's recorded answers were kept (${error.message}); the next build reads them again`)
       )
     )
 

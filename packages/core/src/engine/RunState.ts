@@ -98,6 +98,12 @@ export interface Store {
   /** The highest job number recorded in a stage (of one part of the run; 0 when none). */
   readonly lastJobNumber: (runId: string, stage: string, part?: number | undefined) => Effect.Effect<number, StateError>
   /**
+   * Forget what a stage of a run recorded once it has ended: its records' outcomes and its
+   * finished jobs. Unfinished jobs stay, so a later attempt still re-attaches them. (A build
+   * under a stable run id forgets its answers after each build.)
+   */
+  readonly forgetStage: (runId: string, stage: string) => Effect.Effect<void, StateError>
+  /**
    * Run a step with effects on the outside world. In a durable run it is an activity named
    * `name` of the run's workflow: once it completed, its result (encoded with `success`) is
    * replayed instead of running it again. Names are unique within a run.
@@ -121,6 +127,7 @@ export const none: Store = {
   outcomes: () => Effect.succeed(new Map()),
   openJobs: () => Effect.succeed([]),
   lastJobNumber: () => Effect.succeed(0),
+  forgetStage: () => Effect.void,
   step: runStep
 }
 
@@ -236,6 +243,15 @@ export const makeMemory: Effect.Effect<Store & { readonly contents: Effect.Effec
           [...s.jobs.values()]
             .filter((job) => job.runId === runId && job.stage === stage && partOfLabel(job.label) === part)
             .reduce((max, job) => Math.max(max, jobNumberOf(job.label)), 0)),
+      forgetStage: (runId, stage) =>
+        Ref.update(ref, (s) => {
+          const prefix = key(runId, stage, "")
+          for (const id of [...s.outcomes.keys()]) if (id.startsWith(prefix)) s.outcomes.delete(id)
+          for (const [id, job] of [...s.jobs]) {
+            if (job.runId === runId && job.stage === stage && job.finished) s.jobs.delete(id)
+          }
+          return s
+        }),
       step: runStep,
       contents: Effect.map(Ref.get(ref), (s) => ({ jobs: [...s.jobs.values()], outcomes: new Map(s.outcomes) }))
     }

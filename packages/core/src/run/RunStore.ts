@@ -437,6 +437,7 @@ export const makeState: Effect.Effect<RunState.Store, never, SqlClient.SqlClient
           Effect.map((rows) => num(rows[0]?.n)),
           Effect.mapError(fail(`could not read the jobs of ${stage}`))
         ),
+    forgetStage: (runId, stage) => Effect.provideService(forgetStage(runId, stage), SqlClient.SqlClient, sql),
     step: RunState.runStep
   }
   // A database that restarts or drops a connection is waited for, not a failed run.
@@ -449,6 +450,7 @@ export const makeState: Effect.Effect<RunState.Store, never, SqlClient.SqlClient
     outcomes: (runId, stage, recordIds) => retrying(store.outcomes(runId, stage, recordIds)),
     openJobs: (runId, stage, part) => retrying(store.openJobs(runId, stage, part)),
     lastJobNumber: (runId, stage, part) => retrying(store.lastJobNumber(runId, stage, part)),
+    forgetStage: (runId, stage) => retrying(store.forgetStage(runId, stage)),
     step: store.step
   } satisfies RunState.Store
 })
@@ -597,11 +599,7 @@ export const removeFinishedBefore = (before: number) =>
     return rows.map((row) => ({ runId: row.run_id, parts: num(row.parts) }))
   }).pipe(Effect.mapError(fail("could not remove finished runs")))
 
-/**
- * Forget what a stage of a run recorded once it has ended: its records' outcomes and its
- * finished jobs (unfinished ones stay, so a later attempt still re-attaches them). A build
- * under a stable run id does this after each build, so its answers do not accumulate.
- */
+/** The SQL store's `RunState.Store.forgetStage`. */
 export const forgetStage = (runId: string, stage: string) =>
   withSql((sql) =>
     sql.withTransaction(Effect.gen(function*() {

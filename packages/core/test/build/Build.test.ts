@@ -9,8 +9,9 @@ import * as GraphModel from "../../src/build/GraphModel.ts"
 import * as GraphStore from "../../src/build/GraphStore.ts"
 import * as VectorStore from "../../src/build/VectorStore.ts"
 import * as Pricing from "../../src/engine/Pricing.ts"
+import * as RunState from "../../src/engine/RunState.ts"
 import * as OfflineModel from "../../src/testing/OfflineModel.ts"
-import { config, makeEnv, runOnTestClock } from "../support.ts"
+import { config, makeEnv, runOnTestClock, storedOutcomes } from "../support.ts"
 import { buildGraph, chunk, fixture } from "./support.ts"
 
 const titan = "amazon.titan-embed-text-v2:0"
@@ -214,6 +215,24 @@ describe("Build.build", () => {
       assert.strictEqual(yield* env.runtime.calls, 0)
       assert.strictEqual(yield* vectors.count("chunk"), 150)
       assert.strictEqual(yield* vectors.count("statement"), 150)
+    }))
+
+  it.effect("forgets its answers in the run state once they are written (the vectors' digests say what is current)", () =>
+    Effect.gen(function*() {
+      const env = yield* makeEnv()
+      const state = yield* RunState.makeMemory
+      const embedding = yield* config({ model: { modelId: titan, maxTokens: 1 } })
+      const layer = Layer.mergeAll(env.layer, GraphStore.layerMemory, VectorStore.layerMemory)
+      const summary = yield* runOnTestClock(
+        Build.build(Stream.fromIterable(many(150)), { embedding, runId: "kept", chunksPerWrite: 20 }).pipe(
+          Effect.provide(layer),
+          Effect.provideService(RunState.RunState, state)
+        )
+      )
+      assert.strictEqual(summary.embeddings.batch, 300)
+      const contents = yield* state.contents
+      assert.strictEqual(storedOutcomes(contents, "kept", Build.stage).size, 0)
+      assert.deepStrictEqual(contents.jobs.filter((job) => job.finished), [])
     }))
 
   it.effect("embeds on demand, 96 texts a call, with a model batch inference does not take", () =>

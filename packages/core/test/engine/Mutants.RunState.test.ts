@@ -183,6 +183,38 @@ describe("RunState in memory", () => {
       assert.strictEqual(yield* state.lastJobNumber("new-run", "propositions"), 0)
     }))
 
+  it.effect("forgets a stage of a run: its outcomes and finished jobs; its open jobs, other stages and runs stay", () =>
+    Effect.gen(function*() {
+      const state = yield* RunState.makeMemory
+      for (const runId of ["run", "other"]) {
+        yield* state.jobIntent(runId, intent("1"))
+        yield* state.jobIntent(runId, intent("2"))
+        yield* state.jobIntent(runId, intent("3", { stage: "topics" }))
+        yield* state.recordOutcomes(runId, "propositions", [succeeded("a"), failed("b")], {
+          jobName: "job-1",
+          status: "Completed"
+        })
+        yield* state.recordOutcomes(runId, "topics", [succeeded("a")], { jobName: "job-3", status: "Completed" })
+      }
+      yield* state.forgetStage("run", "propositions")
+      assert.strictEqual((yield* state.outcomes("run", "propositions", ["a", "b"])).size, 0)
+      // The open job of the stage stays (a later attempt re-attaches it); its number too.
+      assert.deepStrictEqual((yield* state.openJobs("run", "propositions")).map((job) => job.jobName), ["job-2"])
+      assert.strictEqual(yield* state.lastJobNumber("run", "propositions"), 2)
+      const jobs = (yield* state.contents).jobs
+      assert.deepStrictEqual(
+        jobs.filter((job) => job.runId === "run").map((job) => job.jobName).sort(),
+        ["job-2", "job-3"]
+      )
+      assert.strictEqual((yield* state.outcomes("run", "topics", ["a"])).size, 1)
+      assert.strictEqual((yield* state.outcomes("other", "propositions", ["a", "b"])).size, 2)
+      assert.strictEqual(jobs.filter((job) => job.runId === "other").length, 3)
+      // Forgetting again, or a stage with nothing, changes nothing.
+      yield* state.forgetStage("run", "propositions")
+      yield* state.forgetStage("run", "embeddings")
+      assert.strictEqual((yield* state.contents).jobs.length, 5)
+    }))
+
   it.effect("gives every store its own contents", () =>
     Effect.gen(function*() {
       const first = yield* RunState.makeMemory
@@ -199,6 +231,7 @@ describe("RunState in memory", () => {
       assert.deepStrictEqual(yield* state.openJobs("run", "propositions"), [])
       assert.strictEqual(yield* state.lastJobNumber("run", "propositions"), 0)
       assert.strictEqual((yield* state.outcomes("run", "propositions", ["a"])).size, 0)
+      yield* state.forgetStage("run", "propositions")
       let ran = 0
       const result = yield* state.step("step", Schema.Number, Effect.sync(() => ++ran))
       assert.strictEqual(result, 1)
