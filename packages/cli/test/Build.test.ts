@@ -141,7 +141,7 @@ describe("batch-extract build and query", () => {
 
   it.live(
     "extract --build builds each chunk as it is written: with room for one chunk between them the run ends, " +
-      "the graph is the files' graph, every text has its vector; a resume changes nothing",
+      "the graph is the files' graph, every text has its vector; a resume finishes a build stopped after the extraction",
     () =>
       live(Effect.gen(function*() {
         const dir = yield* World.tempDir("extract-build")
@@ -184,7 +184,18 @@ describe("batch-extract build and query", () => {
           }
         }
         assert.deepStrictEqual(yield* holds, expected)
-        // The run recorded its build: resuming the finished run builds again, changing nothing.
+        // As if the process stopped once the extraction had ended, the build not yet done: a
+        // chunk's graph and the vectors of its texts missing. The run recorded its build, so its
+        // resume finishes it (the other chunks, built unchanged, are not written again).
+        const [first] = chunks
+        yield* Effect.gen(function*() {
+          yield* (yield* GraphStore.GraphStore).removeChunk(first!.id_)
+          const vectors = yield* VectorStore.VectorStore
+          yield* vectors.remove("chunk", [first!.id_])
+          const statements = graph.embeddings.filter((e) => e.index === "statement" && e.chunkIds.includes(first!.id_))
+          yield* vectors.remove("statement", statements.map((e) => e.id))
+        }).pipe(Effect.provide(Layer.fresh(Stores.storesLayer(url, url))))
+        assert.notDeepEqual(yield* holds, expected)
         const resumed = yield* Resume.run({ runId: "corpus", location: { out, database: undefined }, json: false })
         assert.strictEqual(resumed, 0)
         assert.deepStrictEqual(yield* holds, expected)

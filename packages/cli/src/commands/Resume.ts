@@ -2,7 +2,8 @@
  * `batch-extract resume <run-id>`: work on a run until it ends, with its recorded settings —
  * from any process, also another than the one that started it. The workflow engine continues
  * it where it stopped: jobs are re-attached, records already answered are not sent again,
- * chunks already written are left out. A run already finished prints its result.
+ * chunks already written are left out. A run already finished prints its result (a run of
+ * `extract --build` also finishes its build, which may have been stopped after the extraction).
  */
 import { BatchConfig, ExtractRun, RunStore } from "@batch-extract/core"
 import { EmbeddedState } from "@batch-extract/store"
@@ -26,14 +27,16 @@ export const run = (
     const stored = yield* RunStore.getRun(options.runId, Run.describeLocation(options.location))
     const recorded = stored.settings as Run.RecordedRun
     if (options.retentionDays !== undefined) yield* Options.applyRetention(options.retentionDays)
-    if (stored.phase === "finished" && stored.result !== undefined) {
+    // A run of `extract --build` whose extraction ended may still have a build to finish.
+    if (stored.phase === "finished" && stored.result !== undefined && recorded.build === undefined) {
       return yield* Run.report(recorded, stored.result as ExtractRun.RunResult, options.json)
     }
     const batch = yield* BatchConfig.decode(recorded.batch).pipe(
       Effect.mapError((e) => new Run.InvalidInput({ issues: e.issues }))
     )
     yield* Run.checkRemote(recorded, batch)
-    // A run of `extract --build` builds as it extracts (an interrupted build continues).
+    // A run of `extract --build` builds as it extracts: an interrupted build continues (after
+    // an extraction that ended, over its chunk files; chunks built unchanged are not written again).
     if (recorded.build !== undefined) {
       return yield* BuildCommand.extractAndBuild({
         runId: options.runId,
