@@ -30,7 +30,15 @@
  *   reads it, `removeChunk` deletes the chunk's row in the same transaction as its elements).
  * - A vector index `name` is the table `public."vec_<name>"(id, digest, metadata, embedding)`,
  *   listed in `public.vector_indexes(name, dimensions, model)`, with an HNSW index for cosine
- *   distance (up to 2000 dimensions; wider indexes are searched exhaustively).
+ *   distance, `vec_<name>_hnsw` (up to 2000 dimensions; wider indexes are searched exhaustively).
+ * - The HNSW index is deferred during large writes: inserting a 1,024-dimension row into it costs
+ *   about 10× a plain insert, and building it once at the end about 2× (`bench/vectorWrites.ts`).
+ *   An `upsert` into a table holding fewer rows than 4× its batch drops the HNSW index (in the
+ *   same transaction as its rows; a first build's first batch finds the table empty), later
+ *   upserts write without it, and `finishWrites` builds it again (`CREATE INDEX IF NOT EXISTS`,
+ *   with `maintenance_work_mem` at 256 MB). While it is missing, `nearest` scans the table and
+ *   is exact. A store opened with an HNSW index missing (a run of writes that never reached
+ *   `finishWrites`) treats it as deferred: the next `finishWrites` builds it.
  *
  * **Gotchas**
  *
@@ -44,7 +52,10 @@
  *   `(n:__Chunk__ {chunkId: $id})` scans the label's table (there is no GIN index: it would make
  *   writes about 3× slower).
  * - `nearest` uses the HNSW index: approximate on large indexes, exact on small ones; ties are
- *   broken by id as the port says.
+ *   broken by id as the port says. Between a large `upsert` and `finishWrites` it scans the
+ *   table instead (exact, slower: about 90 ms for 7,631 rows of 1,024 dimensions, against 16 ms). It
+ *   never builds the index itself: a search would wait for the build (a minute for such a table).
+ * - Call `finishWrites` after writing an index's rows, or its searches stay exhaustive.
  * - PGlite runs in this process: while a query runs, nothing else does (timers, progress
  *   drawing). Every query or transaction the store runs is followed by a yield to other fibers
  *   (`runQuery`), so callers need not yield themselves between calls; one large statement
@@ -342,6 +353,8 @@ interface Setup {
   readonly graphOid: number
   readonly labels: ReadonlyArray<string>
   readonly indexes: ReadonlyArray<{ readonly name: string; readonly dimensions: number; readonly model: string }>
+  /** The names of the HNSW indexes of vector tables that exist (`vec_<name>_hnsw`). */
+  readonly hnswIndexes: ReadonlyArray<string>
 }
 
 const setUp = async (db: PGlite, graphName: string): Promise<Setup> => {
@@ -386,7 +399,15 @@ const setUp = async (db: PGlite, graphName: string): Promise<Setup> => {
     const indexes = await tx.query<{ name: string; dimensions: number; model: string }>(
       "SELECT name, dimensions, model FROM public.vector_indexes"
     )
-    return { graphOid: oid, labels: labels.rows.map((row) => row.name), indexes: indexes.rows }
+    const hnsw = await tx.query<{ indexname: string }>(
+      "SELECT indexname::text AS indexname FROM pg_catalog.pg_indexes WHERE schemaname = 'public'"
+    )
+    return {
+      graphOid: oid,
+      labels: labels.rows.map((row) => row.name),
+      indexes: indexes.rows,
+      hnswIndexes: hnsw.rows.map((row) => row.indexname)
+    }
   })
 }
 
@@ -909,6 +930,24 @@ const maxIndexedDimensions = 2_000
 /** The largest `ef_search` pgvector accepts. */
 const maxEfSearch = 1_000
 
+/**
+ * An upsert into a table holding fewer rows than this many times its batch drops the HNSW index
+ * (until `finishWrites`). Measured on 1,024 dimensions (`bench/vectorWrites.ts`): a row costs
+ * about 35 ms to insert into the HNSW index, 3.5 ms without it, and building the index at the end
+ * about 7 ms a row of the whole table; deferring pays once the rows written reach about 30 % of the
+ * rows already there, which one batch alone does below about 3.5× its size. So a build into a new
+ * or small index defers (its first batch finds the table empty), and a few changed rows of a
+ * large index go straight into its HNSW index.
+ */
+const deferBelowBatches = 4
+
+/**
+ * `maintenance_work_mem` for building an HNSW index: once the graph outgrows it, the build runs
+ * about 2× slower. PostgreSQL's 64 MB default holds 7,631 rows of 1,024 dimensions (52 s at 64 or
+ * 256 MB), not 20,000 (286 s at 64 MB, 136 s at 256 MB).
+ */
+const indexBuildMemory = "256MB"
+
 const vectorText = (values: ReadonlyArray<number>): string => JSON.stringify(values)
 
 const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Service"] => {
@@ -917,6 +956,19 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
     setup.indexes.map((row) => [row.name, { dimensions: row.dimensions, model: row.model }])
   )
   const tableOf = (name: string) => `public.${ident(`vec_${name}`)}`
+  const hnswOf = (name: string) => ident(`vec_${name}_hnsw`)
+  const createHnsw = (name: string) =>
+    `CREATE INDEX IF NOT EXISTS ${hnswOf(name)} ON ${tableOf(name)} USING hnsw (embedding vector_cosine_ops)`
+  /**
+   * The indexes whose HNSW index is deferred (dropped by an upsert, or missing at open: a run of
+   * writes that never reached `finishWrites`): searched exactly until `finishWrites` builds it.
+   */
+  const hnswPresent = new Set(setup.hnswIndexes)
+  const deferred = new Set(
+    setup.indexes
+      .filter((row) => row.dimensions <= maxIndexedDimensions && !hnswPresent.has(`vec_${row.name}_hnsw`))
+      .map((row) => row.name)
+  )
 
   const specOf = (operation: string, name: string): Effect.Effect<VectorStore.IndexSpec, VectorStore.IndexNotFound> => {
     const spec = specs.get(name)
@@ -1038,11 +1090,7 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
               );
               CREATE INDEX ${ident(`vec_${name}_zero`)} ON ${target} (id) WHERE vector_norm(embedding) = 0;
             `)
-          if (dimensions <= maxIndexedDimensions) {
-            await tx.exec(
-              `CREATE INDEX ${ident(`vec_${name}_hnsw`)} ON ${target} USING hnsw (embedding vector_cosine_ops)`
-            )
-          }
+          if (dimensions <= maxIndexedDimensions) await tx.exec(createHnsw(name))
           return { dimensions, model }
         })).pipe(
           Effect.flatMap((existing) => {
@@ -1082,19 +1130,52 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
       if (rows.length === 0) return
       const last = new Map(rows.map((row) => [row.id, row]))
       const batch = [...last.values()]
-      yield* runWithVector(operation, name, spec, () =>
-        db.query(
-          `INSERT INTO ${tableOf(name)} (id, digest, metadata, embedding)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[], $4::text[]::vector[])
-           ON CONFLICT (id) DO UPDATE
-           SET digest = EXCLUDED.digest, metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding`,
-          [
-            batch.map((row) => row.id),
-            batch.map((row) => row.digest),
-            batch.map((row) => JSON.stringify(row.metadata)),
-            batch.map((row) => vectorText(row.vector))
-          ]
-        ))
+      const target = tableOf(name)
+      // Whether this batch may defer the HNSW index: it has one, and it is not deferred yet.
+      const mayDefer = spec.dimensions <= maxIndexedDimensions && !deferred.has(name)
+      const dropped = yield* runWithVector(operation, name, spec, () =>
+        db.transaction(async (tx) => {
+          let drop = false
+          if (mayDefer) {
+            // Counts at most the rows that matter: a bounded scan, whatever the table's size.
+            const threshold = deferBelowBatches * batch.length
+            const held = await tx.query<{ count: number }>(
+              `SELECT count(*)::int AS count FROM (SELECT 1 FROM ${target} LIMIT $1) AS held`,
+              [threshold]
+            )
+            drop = (held.rows[0]?.count ?? 0) < threshold
+            if (drop) await tx.exec(`DROP INDEX IF EXISTS public.${hnswOf(name)}`)
+          }
+          await tx.query(
+            `INSERT INTO ${target} (id, digest, metadata, embedding)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[]::jsonb[], $4::text[]::vector[])
+             ON CONFLICT (id) DO UPDATE
+             SET digest = EXCLUDED.digest, metadata = EXCLUDED.metadata, embedding = EXCLUDED.embedding`,
+            [
+              batch.map((row) => row.id),
+              batch.map((row) => row.digest),
+              batch.map((row) => JSON.stringify(row.metadata)),
+              batch.map((row) => vectorText(row.vector))
+            ]
+          )
+          return drop
+        }))
+      // Only once committed: a failed batch leaves the HNSW index as it was (the drop rolled back).
+      if (dropped) deferred.add(name)
+    })
+
+  const finishWrites = (name: string) =>
+    Effect.gen(function*() {
+      const operation = "VectorStore.finishWrites"
+      const spec = yield* specOf(operation, name)
+      if (spec.dimensions > maxIndexedDimensions) return
+      // Whatever `deferred` says (an upsert running beside a finishWrites may leave it stale):
+      // builds the HNSW index when it is missing, a no-op when it exists (IF NOT EXISTS).
+      yield* run(operation, () =>
+        db.transaction(async (tx) => {
+          await tx.exec(`SET LOCAL maintenance_work_mem = ${literal(indexBuildMemory)}; ${createHnsw(name)}`)
+        }))
+      deferred.delete(name)
     })
 
   const remove = (name: string, ids: ReadonlyArray<string>) =>
@@ -1156,5 +1237,14 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
       return rows.rows[0]?.count ?? 0
     })
 
-  return VectorStore.VectorStore.of({ createIndex, describeIndex, digests, upsert, remove, nearest, count })
+  return VectorStore.VectorStore.of({
+    createIndex,
+    describeIndex,
+    digests,
+    upsert,
+    remove,
+    nearest,
+    count,
+    finishWrites
+  })
 }

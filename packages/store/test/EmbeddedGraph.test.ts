@@ -232,6 +232,31 @@ const randomVectors = (count: number, dimensions: number, seed = 42): Array<Arra
   return Array.from({ length: count }, () => Array.from({ length: dimensions }, next))
 }
 
+/** The HNSW indexes of a vector index's table (`vec_<name>_hnsw` when it is not deferred). */
+const hnswIndexes = (store: Store, name: string) =>
+  Effect.map(
+    store.query<{ indexname: string }>(
+      "SELECT indexname::text AS indexname FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%USING hnsw%'",
+      [`vec_${name}`]
+    ),
+    (rows) => rows.map((row) => row.indexname)
+  )
+
+/** The store answers `nearest` as the in-memory store, on these queries and `k`s (ids and scores). */
+const sameNearest = (
+  store: VectorStore.VectorStore["Service"],
+  memory: VectorStore.VectorStore["Service"],
+  name: string,
+  cases: ReadonlyArray<readonly [ReadonlyArray<number>, number]>
+) =>
+  Effect.forEach(cases, ([query, k]) =>
+    Effect.gen(function*() {
+      const expected = yield* memory.nearest(name, query, k)
+      const actual = yield* store.nearest(name, query, k)
+      assert.deepStrictEqual(actual.map((m) => m.id), expected.map((m) => m.id))
+      actual.forEach((m, i) => assert.closeTo(m.score, expected[i]!.score, 1e-6))
+    }), { discard: true })
+
 // -----------------------------------------------------------------------------
 // Tests on one database in memory
 // -----------------------------------------------------------------------------
@@ -531,19 +556,23 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
             row("same-a", [5, 0]),
             row("zero", [0, 0])
           ])
-          const matches = yield* store.nearest("ranked", [1, 0], 10)
-          assert.deepStrictEqual(matches.map((m) => m.id), ["same-a", "same-b", "near", "far", "zero", "opposite"])
-          assert.closeTo(matches[2]!.score, 10 / Math.sqrt(101), 1e-6)
-          assert.strictEqual(matches[5]!.score, -1)
-          assert.deepStrictEqual(matches[4], { id: "zero", score: 0, metadata: { text: "zero" } })
-          assert.deepStrictEqual((yield* store.nearest("ranked", [1, 0], 2)).map((m) => m.id), ["same-a", "same-b"])
-          assert.deepStrictEqual(yield* store.nearest("ranked", [1, 0], 0), [])
-          // A zero query has no direction: every similarity is 0, so by id.
-          assert.deepStrictEqual((yield* store.nearest("ranked", [0, 0], 3)).map((m) => [m.id, m.score]), [
-            ["far", 0],
-            ["near", 0],
-            ["opposite", 0]
-          ])
+          // The same answers searched exactly (HNSW index deferred) and through the HNSW index.
+          for (const finished of [false, true]) {
+            if (finished) yield* store.finishWrites("ranked")
+            const matches = yield* store.nearest("ranked", [1, 0], 10)
+            assert.deepStrictEqual(matches.map((m) => m.id), ["same-a", "same-b", "near", "far", "zero", "opposite"])
+            assert.closeTo(matches[2]!.score, 10 / Math.sqrt(101), 1e-6)
+            assert.strictEqual(matches[5]!.score, -1)
+            assert.deepStrictEqual(matches[4], { id: "zero", score: 0, metadata: { text: "zero" } })
+            assert.deepStrictEqual((yield* store.nearest("ranked", [1, 0], 2)).map((m) => m.id), ["same-a", "same-b"])
+            assert.deepStrictEqual(yield* store.nearest("ranked", [1, 0], 0), [])
+            // A zero query has no direction: every similarity is 0, so by id.
+            assert.deepStrictEqual((yield* store.nearest("ranked", [0, 0], 3)).map((m) => [m.id, m.score]), [
+              ["far", 0],
+              ["near", 0],
+              ["opposite", 0]
+            ])
+          }
         }))
 
       it.effect("answers as the in-memory store on random vectors, also for k above HNSW's default 40", () =>
@@ -556,17 +585,74 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
             yield* s.createIndex("random", { dimensions: 16, model: "m" })
             yield* s.upsert("random", rows)
           }
-          for (
-            const [query, k] of [[randomVectors(1, 16, 7)[0]!, 5], [vectors[3]!, 60], [
-              randomVectors(1, 16, 9)[0]!,
-              200
-            ]] as const
-          ) {
-            const expected = yield* memory.nearest("random", query, k)
-            const actual = yield* store.nearest("random", query, k)
-            assert.deepStrictEqual(actual.map((m) => m.id), expected.map((m) => m.id))
-            actual.forEach((m, i) => assert.closeTo(m.score, expected[i]!.score, 1e-6))
+          const cases = [[randomVectors(1, 16, 7)[0]!, 5], [vectors[3]!, 60], [
+            randomVectors(1, 16, 9)[0]!,
+            200
+          ]] as const
+          // Searched exactly (the HNSW index deferred by the write), then through the HNSW index.
+          yield* sameNearest(store, memory, "random", cases)
+          yield* store.finishWrites("random")
+          yield* sameNearest(store, memory, "random", cases)
+        }))
+
+      it.effect("defers the HNSW index during large writes, searching exactly, until finishWrites", () =>
+        Effect.gen(function*() {
+          const store = yield* VectorStore.VectorStore
+          const embedded = yield* EmbeddedGraph.EmbeddedGraph
+          const memory = yield* VectorStore.makeMemory
+          const vectors = randomVectors(170, 16, 11)
+          const rows = vectors.map((v, i) => row(`d${String(i).padStart(3, "0")}`, v))
+          const cases = [[randomVectors(1, 16, 5)[0]!, 7], [vectors[10]!, 50], [
+            randomVectors(1, 16, 6)[0]!,
+            300
+          ]] as const
+          const upsertBoth = (batch: ReadonlyArray<VectorStore.VectorRow>) =>
+            Effect.forEach([store, memory], (s) => s.upsert("deferred", batch), { discard: true })
+          for (const s of [store, memory]) yield* s.createIndex("deferred", { dimensions: 16, model: "m" })
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), ["vec_deferred_hnsw"])
+
+          // The first batch finds the table empty: the HNSW index goes, the next batches write without it.
+          for (let i = 0; i < 120; i += 30) {
+            yield* upsertBoth(rows.slice(i, i + 30))
+            assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), [])
+            yield* sameNearest(store, memory, "deferred", cases)
           }
+          yield* store.finishWrites("deferred")
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), ["vec_deferred_hnsw"])
+          yield* sameNearest(store, memory, "deferred", cases)
+          // Idempotent.
+          yield* store.finishWrites("deferred")
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), ["vec_deferred_hnsw"])
+          yield* sameNearest(store, memory, "deferred", cases)
+
+          // A batch of 10 into 120 rows (at least 4× the batch) goes into the HNSW index...
+          yield* upsertBoth(rows.slice(120, 130))
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), ["vec_deferred_hnsw"])
+          yield* sameNearest(store, memory, "deferred", cases)
+          // ... a batch of 40 into 130 rows (fewer than 4× the batch) defers it again.
+          yield* upsertBoth(rows.slice(130, 170))
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), [])
+          yield* sameNearest(store, memory, "deferred", cases)
+          // Removing rows while it is deferred is fine too.
+          yield* Effect.forEach([store, memory], (s) => s.remove("deferred", ["d000", "d150"]), { discard: true })
+          yield* store.finishWrites("deferred")
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "deferred"), ["vec_deferred_hnsw"])
+          yield* sameNearest(store, memory, "deferred", cases)
+          assert.strictEqual(yield* store.count("deferred"), 168)
+
+          // A refused batch changes nothing: no rows, the HNSW index kept.
+          yield* store.createIndex("kept", { dimensions: 2, model: "m" })
+          assert.strictEqual(
+            (yield* Effect.flip(store.upsert("kept", [row("a", [1, 0, 0])])))._tag,
+            "DimensionMismatch"
+          )
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "kept"), ["vec_kept_hnsw"])
+
+          // An index wider than HNSW allows has nothing to build; a missing index is named.
+          yield* store.createIndex("wider", { dimensions: 2048, model: "m" })
+          yield* store.finishWrites("wider")
+          assert.deepStrictEqual(yield* hnswIndexes(embedded, "wider"), [])
+          assert.strictEqual((yield* Effect.flip(store.finishWrites("topic")))._tag, "IndexNotFound")
         }))
 
       it.effect("names a missing index", () =>
@@ -578,6 +664,7 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
           assert.strictEqual((yield* Effect.flip(store.digests("topic", ["a"])))._tag, "IndexNotFound")
           assert.strictEqual((yield* Effect.flip(store.remove("topic", ["a"])))._tag, "IndexNotFound")
           assert.strictEqual((yield* Effect.flip(store.nearest("topic", [1], 1)))._tag, "IndexNotFound")
+          assert.strictEqual((yield* Effect.flip(store.finishWrites("topic")))._tag, "IndexNotFound")
         }))
     })
   }
@@ -663,6 +750,43 @@ describe("EmbeddedGraph (on disk)", () => {
       yield* GraphStore.write(graph).pipe(Effect.provideService(GraphStore.GraphStore, second.store.graph))
       assert.deepStrictEqual(yield* second.store.graph.counts, GraphModel.counts(graph))
       yield* second.close
+    }))
+
+  it.live("searches exactly after a reopen with the HNSW index deferred; the next finishWrites builds it", () =>
+    Effect.gen(function*() {
+      const dataDir = join(yield* tempDir, "store")
+      const memory = yield* VectorStore.makeMemory
+      const vectors = randomVectors(90, 8, 21)
+      const rows = vectors.map((v, i) => row(`v${String(i).padStart(2, "0")}`, v))
+      const cases = [[randomVectors(1, 8, 3)[0]!, 5], [vectors[40]!, 90]] as const
+      yield* memory.createIndex("chunk", { dimensions: 8, model: "m" })
+      yield* memory.upsert("chunk", rows)
+
+      // A build that stops between its writes and finishWrites (as a crash would).
+      const first = yield* openScoped({ dataDir })
+      yield* first.store.vectors.createIndex("chunk", { dimensions: 8, model: "m" })
+      yield* first.store.vectors.upsert("chunk", rows.slice(0, 60))
+      yield* first.store.vectors.upsert("chunk", rows.slice(60))
+      assert.deepStrictEqual(yield* hnswIndexes(first.store, "chunk"), [])
+      yield* first.close
+
+      const second = yield* openScoped({ dataDir })
+      assert.deepStrictEqual(yield* hnswIndexes(second.store, "chunk"), [])
+      yield* sameNearest(second.store.vectors, memory, "chunk", cases)
+      // Writes after the reopen go in without it too.
+      yield* second.store.vectors.upsert("chunk", [rows[0]!])
+      assert.deepStrictEqual(yield* hnswIndexes(second.store, "chunk"), [])
+      yield* second.store.vectors.finishWrites("chunk")
+      assert.deepStrictEqual(yield* hnswIndexes(second.store, "chunk"), ["vec_chunk_hnsw"])
+      yield* sameNearest(second.store.vectors, memory, "chunk", cases)
+      yield* second.close
+
+      // Built for good: a reopen finds it, and finishWrites has nothing left to do.
+      const third = yield* openScoped({ dataDir })
+      assert.deepStrictEqual(yield* hnswIndexes(third.store, "chunk"), ["vec_chunk_hnsw"])
+      yield* third.store.vectors.finishWrites("chunk")
+      yield* sameNearest(third.store.vectors, memory, "chunk", cases)
+      yield* third.close
     }))
 
   it.live("keeps the built-chunk record across a close and a reopen, in batches of any size", () =>

@@ -18,7 +18,9 @@
  *   called on demand, `maxTextsPerRequest` texts a call.
  * - Each vector is written as its answer comes in. A text that could not be embedded is
  *   reported in the summary with its reason; its node is in the graph, without a row.
- * - Once every answer is written, the run state forgets the stage's answers and finished jobs
+ * - Once every answer is written, each index is made fast to search again
+ *   (`VectorStore.finishWrites`: a store may defer its search structure during many writes) and
+ *   the run state forgets the stage's answers and finished jobs
  *   (`RunState.forgetStage`): the vector store's digests say what is current.
  *
  * When to use: after `Extraction.extract` (`Build.build(Extraction.extract(docs, …), …)`), or
@@ -518,6 +520,8 @@ export const build = <E, R>(
       )
     )
 
+    // The indexes' rows are written: make them fast to search again (a store may defer that).
+    for (const index of indexes) yield* vectors.finishWrites(index)
     // Every answer is in the vector store now (its digests say what is current): the run state
     // forgets them, so they do not accumulate under a run id that builds again and again.
     yield* (yield* RunState.RunState).forgetStage(options.runId, stage).pipe(

@@ -14,6 +14,8 @@
  *   absent ids, so a row never changed, BUILD.md §9.12). A batch with a vector of the wrong
  *   length fails whole, writing nothing.
  * - `nearest` ranks by cosine similarity, best first, ties by id.
+ * - `finishWrites` ends a run of writes: a store may defer its search structure while many rows
+ *   are written, and builds it again there. Searching before it is still correct, only slower.
  *
  * Live Layer: the embedded store package (PGlite with pgvector). For tests: {@link makeMemory}
  * / {@link layerMemory}.
@@ -112,6 +114,12 @@ export class VectorStore extends Context.Service<VectorStore, {
   ) => Effect.Effect<ReadonlyArray<Match>, IndexNotFound | DimensionMismatch | VectorStoreError>
   /** How many rows an index holds. */
   readonly count: (index: string) => Effect.Effect<number, IndexNotFound | VectorStoreError>
+  /**
+   * After a run of writes: make the index fast to search again (a store may defer its search
+   * structure while many rows are written); idempotent; searching before it is still correct,
+   * only slower. Call it once a build has written an index's rows.
+   */
+  readonly finishWrites: (index: string) => Effect.Effect<void, IndexNotFound | VectorStoreError>
 }>()("@batch-extract/core/VectorStore") {}
 
 /** Cosine similarity; 0 when either vector is all zeros (no direction to compare). */
@@ -247,7 +255,9 @@ export const makeMemory: Effect.Effect<VectorStore["Service"]> = Effect.sync(() 
           .sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
           .slice(0, Math.max(0, Math.floor(k)))
       }),
-    count: (name) => Effect.map(indexOf("VectorStore.count", name), (index) => index.rows.size)
+    count: (name) => Effect.map(indexOf("VectorStore.count", name), (index) => index.rows.size),
+    // Nothing deferred: every search is exhaustive.
+    finishWrites: (name) => Effect.asVoid(indexOf("VectorStore.finishWrites", name))
   }
 })
 

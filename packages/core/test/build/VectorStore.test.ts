@@ -91,6 +91,22 @@ describe("VectorStore (in memory)", () => {
         const error = yield* Effect.flip(store.count("topic"))
         assert.strictEqual(error._tag, "IndexNotFound")
         assert.strictEqual((yield* Effect.flip(store.upsert("topic", [])))._tag, "IndexNotFound")
+        assert.strictEqual((yield* Effect.flip(store.finishWrites("topic")))._tag, "IndexNotFound")
+      })
+    ))
+
+  it.effect("finishWrites changes nothing a search sees, as often as called", () =>
+    withStore((store) =>
+      Effect.gen(function*() {
+        yield* store.createIndex("chunk", { dimensions: 2, model: "m" })
+        yield* store.finishWrites("chunk")
+        yield* store.upsert("chunk", [row("a", [1, 0]), row("b", [0, 1])])
+        const before = yield* store.nearest("chunk", [1, 1], 2)
+        yield* store.finishWrites("chunk")
+        yield* store.finishWrites("chunk")
+        assert.deepStrictEqual(yield* store.nearest("chunk", [1, 1], 2), before)
+        assert.deepStrictEqual(before.map((m) => m.id), ["a", "b"])
+        assert.strictEqual(yield* store.count("chunk"), 2)
       })
     ))
 
