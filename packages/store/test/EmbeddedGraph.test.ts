@@ -1,22 +1,25 @@
 /**
- * The embedded store (PGlite with Apache AGE and pgvector) against the ports' in-memory
- * implementations: the same operations on both give the same graph (ids, properties,
- * endpoints, contributors, counts) and the same vector answers. Then what only a real store
- * has: openCypher reads, persistence, the directory lock, failures at open.
+ * The embedded store (PGlite with Apache AGE and pgvector): the ports' contracts
+ * (`StoreContract` of `@batch-extract/core/testing`, the cases the in-memory stores pass too),
+ * then what only a real store has: openCypher reads, SQL-level refusals, the deferred HNSW
+ * index, persistence, the directory lock, failures at open.
  *
- * Opening PGlite takes seconds, so one in-memory database serves the differential tests (each
- * leaves the graph empty) and the vector tests (each on indexes of its own).
+ * Opening PGlite takes seconds, so one in-memory database serves the graph contract (the graph
+ * is emptied through the port before each case, and checked empty) and this store's own graph
+ * and vector tests (each on indexes of its own). Vector indexes cannot be dropped through the
+ * port, so each vector contract case opens a database of its own.
  */
 import { GraphModel, GraphStore, VectorStore } from "@batch-extract/core"
+import { StoreContract } from "@batch-extract/core/testing"
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as EmbeddedGraph from "../src/EmbeddedGraph.ts"
-import { buildGraph, chunk, contributionOf, fixture, sourceId } from "./support/graphs.ts"
+import { buildGraph, chunk, fixture } from "./support/graphs.ts"
 
 type Store = EmbeddedGraph.EmbeddedGraph["Service"]
 
@@ -29,32 +32,23 @@ const stableJson = (value: object): string =>
 
 const chunksText = (chunkIds: Iterable<string>) => `[${[...chunkIds].sort().join(",")}]`
 
-const nodeLine = (label: string, id: string, properties: object, chunkIds: Iterable<string>) =>
-  `${label} ${id} ${stableJson(properties)} ${chunksText(chunkIds)}`
-
-const edgeLine = (
-  label: string,
-  id: string,
-  from: GraphModel.NodeRef,
-  to: GraphModel.NodeRef,
-  value: string | undefined,
-  chunkIds: Iterable<string>
-) => `${label} ${id} ${from.label}:${from.id} -> ${to.label}:${to.id} ${value ?? "-"} ${chunksText(chunkIds)}`
-
 interface Snapshot {
   readonly nodes: ReadonlyArray<string>
   readonly edges: ReadonlyArray<string>
 }
 
+/** Elements as lines: ids, properties, endpoints, contributors. */
+const snapshotOf = (graph: Pick<GraphModel.Graph, "nodes" | "edges">): Snapshot => ({
+  nodes: graph.nodes.map((n) => `${n.label} ${n.id} ${stableJson(n.properties)} ${chunksText(n.chunkIds)}`).sort(),
+  edges: graph.edges.map((e) =>
+    `${e.label} ${e.id} ${e.from.label}:${e.from.id} -> ${e.to.label}:${e.to.id} ${e.value ?? "-"} ${
+      chunksText(e.chunkIds)
+    }`
+  ).sort()
+})
+
 const memorySnapshot = (memory: GraphStore.MemoryGraphStore) =>
-  Effect.gen(function*() {
-    const nodes = yield* memory.nodes
-    const edges = yield* memory.edges
-    return {
-      nodes: nodes.map((n) => nodeLine(n.label, n.id, n.properties, n.chunkIds)).sort(),
-      edges: edges.map((e) => edgeLine(e.label, e.id, e.from, e.to, e.value, e.chunkIds)).sort()
-    } satisfies Snapshot
-  })
+  Effect.map(Effect.all({ nodes: memory.nodes, edges: memory.edges }), snapshotOf)
 
 const idKey = (label: string) => GraphModel.idKeys[label as GraphModel.NodeLabel]
 
@@ -68,7 +62,7 @@ const vertex = (label: string, properties: string): { ref: GraphModel.NodeRef; r
  * The store's graph read back with SQL from AGE's tables and the ledger; also checks that no
  * edge dangles and no ledger row names a missing element.
  */
-const embeddedSnapshot = (store: Store) =>
+const embeddedContents = (store: Store) =>
   Effect.gen(function*() {
     const g = `"${store.graphName}"`
     const ledger = yield* store.query<{ kind: string; label: string; element_id: string; chunk_id: string }>(
@@ -105,29 +99,31 @@ const embeddedSnapshot = (store: Store) =>
     const edgeRows = yield* store.query<{ count: number }>(`SELECT count(*)::int AS count FROM ${g}._ag_label_edge`)
     assert.strictEqual(edges.length, edgeRows[0]!.count, "every edge has both endpoints")
     const seen = new Set<string>()
-    const nodeLines = vertices.map((row) => {
+    const nodes = vertices.map((row): GraphModel.GraphNode => {
       const { ref, rest } = vertex(row.label, row.properties)
       const key = `node ${ref.label} ${ref.id}`
       seen.add(key)
-      return nodeLine(ref.label, ref.id, rest, contributors.get(key) ?? [])
+      return { ...ref, properties: rest as GraphModel.Properties, chunkIds: contributors.get(key) ?? [] }
     })
-    const edgeLines = edges.map((row) => {
+    const edgeElements = edges.map((row): GraphModel.GraphEdge => {
       const { [EmbeddedGraph.edgeIdKey]: id, value, ...others } = JSON.parse(row.properties) as Record<string, unknown>
       assert.deepStrictEqual(others, {}, "an edge carries its id and value only")
       const key = `edge ${row.label} ${String(id)}`
       seen.add(key)
-      return edgeLine(
-        row.label,
-        String(id),
-        vertex(row.from_label, row.from_properties).ref,
-        vertex(row.to_label, row.to_properties).ref,
-        value === undefined ? undefined : String(value),
-        contributors.get(key) ?? []
-      )
+      return {
+        id: String(id),
+        label: row.label as GraphModel.EdgeLabel,
+        from: vertex(row.from_label, row.from_properties).ref,
+        to: vertex(row.to_label, row.to_properties).ref,
+        value: value === undefined ? undefined : String(value),
+        chunkIds: contributors.get(key) ?? []
+      }
     })
     for (const key of contributors.keys()) assert.isTrue(seen.has(key), `the ledger names a missing element: ${key}`)
-    return { nodes: nodeLines.sort(), edges: edgeLines.sort() } satisfies Snapshot
+    return { nodes, edges: edgeElements }
   })
+
+const embeddedSnapshot = (store: Store) => Effect.map(embeddedContents(store), snapshotOf)
 
 /** Runs a program on the memory store and on the embedded one; fails unless both hold the same graph after. */
 const onBoth = <A, E>(
@@ -152,6 +148,31 @@ const sameRemoval = (removal: { expected: GraphStore.Removed; actual: GraphStore
   assert.deepStrictEqual(sorted(removal.actual), sorted(removal.expected))
 }
 
+/**
+ * The shared database's graph store for one contract case, emptied first through the port (every
+ * chunk the ledger or the built-chunk record names is removed) and checked empty, with its
+ * elements read back by SQL for the cases that check them.
+ */
+const emptiedGraph: Layer.Layer<
+  GraphStore.GraphStore | StoreContract.GraphContents,
+  GraphStore.GraphStoreError,
+  EmbeddedGraph.EmbeddedGraph
+> = Layer.effectContext(Effect.gen(function*() {
+  const store = yield* EmbeddedGraph.EmbeddedGraph
+  const chunks = yield* store.query<{ chunk_id: string }>(
+    `SELECT chunk_id FROM public.graph_contributions WHERE graph = $1
+     UNION SELECT chunk_id FROM public.graph_built_chunks WHERE graph = $1`,
+    [store.graphName]
+  )
+  for (const { chunk_id } of chunks) yield* store.graph.removeChunk(chunk_id)
+  assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts(), "elements no chunk contributed are left")
+  assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_contributions"), [])
+  assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_built_chunks"), [])
+  return Context.make(GraphStore.GraphStore, store.graph).pipe(
+    Context.add(StoreContract.GraphContents, { read: embeddedContents(store) })
+  )
+}))
+
 // -----------------------------------------------------------------------------
 // Chunks
 // -----------------------------------------------------------------------------
@@ -159,29 +180,6 @@ const sameRemoval = (removal: { expected: GraphStore.Removed; actual: GraphStore
 const c1 = chunk(
   "c1",
   "topic: Neptune\nentities:\nNeptune|Service\nReplica|Product\nproposition: Neptune has replicas\nentity-entity relationships:\nNeptune|HAS|Replica\nproposition: Replicas read"
-)
-const c2 = chunk(
-  "c2",
-  "topic: Neptune\nentities:\nNeptune|Service\nWriter|Product\nproposition: Replicas read\nproposition: Neptune has a writer\nentity-entity relationships:\nNeptune|HAS|Writer",
-  {
-    start: 100,
-    sourceMetadata: { title: "T", pages: 12, score: 0.5, draft: false, "last modified_date": "2025-02-12" }
-  }
-)
-const c2Again = chunk(
-  "c2",
-  "topic: Neptune\nentities:\nNeptune|Service\nVolume|Product\nproposition: Neptune stores data in a volume\nentity-entity relationships:\nNeptune|USES|Volume",
-  { start: 100 }
-)
-/** A chunk whose NEXT chunk is never built: the edge creates a bare `__Chunk__`. */
-const c3 = chunk(
-  "c3",
-  "topic: Storage\nentities:\nVolume|Product\nproposition: Volumes grow with \"quotes\", $$ and 'apostrophes' 😀\nentity-entity relationships:\nVolume|PART OF|Neptune",
-  {
-    start: 200,
-    relationships: { "3": { node_id: `${sourceId}:c9`, metadata: {} } },
-    text: "text with a\\backslash, $$dollars$$ and a 'quote'"
-  }
 )
 
 /** The fixture's counts, BUILD.md §8. */
@@ -264,7 +262,7 @@ const sameNearest = (
 layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_000 })(
   "EmbeddedGraph (in memory)",
   (it) => {
-    describe("GraphStore, against the in-memory store", () => {
+    describe("GraphStore, what only this store has", () => {
       it.effect("writes the fixture with BUILD.md §8's counts, readable with openCypher", () =>
         Effect.gen(function*() {
           const store = yield* EmbeddedGraph.EmbeddedGraph
@@ -294,85 +292,6 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
 
           const removed = yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(fixture.id_)))
           sameRemoval(removed)
-          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
-        }))
-
-      it.effect("matches step by step: writes in batches, writes twice, replaces and removes chunks", () =>
-        Effect.gen(function*() {
-          const store = yield* EmbeddedGraph.EmbeddedGraph
-          const memory = yield* GraphStore.makeMemory
-          const graph = buildGraph([fixture, c1, c2, c3])
-          yield* onBoth(memory, store, GraphStore.write(graph, { batchSize: 7 }))
-          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.counts(graph))
-          assert.strictEqual((yield* store.graph.counts).edges.__NEXT__, 1)
-
-          // Idempotent: the same graph again, in other batches and order, changes nothing.
-          const once = yield* embeddedSnapshot(store)
-          yield* onBoth(memory, store, GraphStore.write(graph, { batchSize: 500 }))
-          yield* onBoth(memory, store, GraphStore.write(buildGraph([c3, c2, fixture, c1])))
-          assert.deepStrictEqual(yield* embeddedSnapshot(store), once)
-
-          // Chunk by chunk, as a build that extracted c2 again would.
-          sameRemoval(yield* onBoth(memory, store, GraphStore.replaceChunk(contributionOf(c2Again), { batchSize: 10 })))
-          const expected = buildGraph([fixture, c1, c2Again, c3])
-          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.counts(expected))
-          assert.isEmpty(
-            yield* store.cypher(
-              "MATCH (e:__Entity__ {entityId: $id}) RETURN e",
-              { id: GraphModel.entityId("Writer", "Product") }
-            )
-          )
-
-          sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(c1.id_))))
-          // A chunk never written removes nothing.
-          sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk("no-such-chunk"))))
-          for (const id of [c3.id_, fixture.id_, c2.id_]) {
-            sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(id))))
-          }
-          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
-          assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_contributions"), [])
-        }))
-
-      it.effect("creates missing endpoints bare, fills them, and deletes a node with its edges", () =>
-        Effect.gen(function*() {
-          const store = yield* EmbeddedGraph.EmbeddedGraph
-          const memory = yield* GraphStore.makeMemory
-          const from = { label: GraphModel.NodeLabel.Chunk, id: "a" }
-          const to = { label: GraphModel.NodeLabel.Chunk, id: "b" }
-          const next: GraphModel.GraphEdge = {
-            id: GraphModel.edgeId("__NEXT__", "a", "b"),
-            label: "__NEXT__",
-            from,
-            to,
-            chunkIds: ["a"]
-          }
-          const other: GraphModel.GraphEdge = {
-            id: GraphModel.edgeId("__PREVIOUS__", "b", "a"),
-            label: "__PREVIOUS__",
-            from: to,
-            to: from,
-            chunkIds: ["b"]
-          }
-          const run = <A, E>(program: (s: GraphStore.GraphStore["Service"]) => Effect.Effect<A, E>) =>
-            onBoth(memory, store, GraphStore.GraphStore.use(program))
-          // The same edge twice in one batch is one edge with both chunks' contributions.
-          yield* run((s) => s.upsertEdges([next, { ...next, chunkIds: ["c"] }]))
-          yield* run((s) => s.upsertNodes([{ ...to, properties: { value: "B" }, chunkIds: ["b"] }]))
-          yield* run((s) =>
-            s.upsertNodes([
-              { ...to, properties: { value: "B2", extra: 1 }, chunkIds: ["b"] },
-              { ...to, properties: { more: true }, chunkIds: ["d"] }
-            ])
-          )
-          yield* run((s) => s.upsertEdges([other]))
-          const [b] = yield* store.cypher("MATCH (n:__Chunk__ {chunkId: 'b'}) RETURN properties(n) AS p")
-          assert.deepStrictEqual(b!.p, { chunkId: "b", value: "B2", extra: 1, more: true })
-          // Node a was created bare by the first edge (chunk a only): removing chunk a deletes it, and
-          // with it the edge a -> b (still contributed by c) and b -> a (of chunk b): no dangling edge.
-          const removed = yield* run((s) => s.removeChunk("a"))
-          sameRemoval(removed)
-          assert.deepStrictEqual(removed.actual, { nodes: 1, edges: 2, deletedNodes: [from] })
-          for (const id of ["c", "b", "d"]) sameRemoval(yield* run((s) => s.removeChunk(id)))
           assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
         }))
 
@@ -428,151 +347,26 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
           yield* store.graph.removeChunk(c1.id_)
           assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
         }))
-
-      it.effect("records built chunks as the in-memory store: the ids asked, replaced, forgotten by removeChunk", () =>
-        Effect.gen(function*() {
-          const store = yield* EmbeddedGraph.EmbeddedGraph
-          const memory = yield* GraphStore.makeMemory
-          /** The digests on both stores, as entries in the order returned; fails unless they agree. */
-          const digests = (ids: ReadonlyArray<string>) =>
-            Effect.gen(function*() {
-              const expected = [...(yield* memory.service.builtDigests(ids))]
-              const actual = [...(yield* store.graph.builtDigests(ids))]
-              assert.deepStrictEqual(actual, expected)
-              return actual
-            })
-          const record = (chunks: ReadonlyArray<{ readonly chunkId: string; readonly digest: string }>) =>
-            Effect.andThen(memory.service.recordBuilt(chunks), store.graph.recordBuilt(chunks))
-
-          assert.deepStrictEqual(yield* digests([]), [])
-          yield* record([])
-          yield* onBoth(memory, store, GraphStore.write(buildGraph([c1, c2])))
-          yield* record([{ chunkId: c1.id_, digest: "one" }, { chunkId: c2.id_, digest: "two" }])
-          yield* record([{ chunkId: "bare", digest: "b" }])
-          // Only the ids asked (in the order asked); an id never recorded is absent.
-          assert.deepStrictEqual(yield* digests([c2.id_, "never", c1.id_]), [[c2.id_, "two"], [c1.id_, "one"]])
-          assert.deepStrictEqual(yield* digests([]), [])
-
-          // A second record replaces; a chunk listed twice in one batch keeps its last digest.
-          yield* record([{ chunkId: c1.id_, digest: "one'" }, { chunkId: "bare", digest: "x" }, {
-            chunkId: "bare",
-            digest: "b'"
-          }])
-          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"], [c2.id_, "two"], [
-            "bare",
-            "b'"
-          ]])
-
-          // removeChunk forgets the chunk's digest (and only its), with its elements or without any.
-          sameRemoval(yield* onBoth(memory, store, GraphStore.replaceChunk(contributionOf(c2Again))))
-          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"], ["bare", "b'"]])
-          yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk("bare")))
-          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [[c1.id_, "one'"]])
-
-          for (const id of [c1.id_, c2.id_]) {
-            sameRemoval(yield* onBoth(memory, store, GraphStore.GraphStore.use((s) => s.removeChunk(id))))
-          }
-          assert.deepStrictEqual(yield* digests([c1.id_, c2.id_, "bare"]), [])
-          assert.deepStrictEqual(yield* store.query("SELECT * FROM public.graph_built_chunks"), [])
-          assert.deepStrictEqual(yield* store.graph.counts, GraphModel.emptyCounts())
-        }))
     })
 
-    describe("VectorStore, the in-memory store's cases", () => {
-      it.effect("creates an index once; other dimensions or another model are typed errors", () =>
+    describe("VectorStore, what only this store has", () => {
+      it.effect("refuses an invalid index name and NaN; searches an index wider than HNSW allows exhaustively", () =>
         Effect.gen(function*() {
           const store = yield* VectorStore.VectorStore
-          yield* store.createIndex("statement", { dimensions: 3, model: "m" })
-          yield* store.createIndex("statement", { dimensions: 3, model: "m" })
-          const error = yield* Effect.flip(store.createIndex("statement", { dimensions: 1024, model: "m" }))
-          assert.strictEqual(error._tag, "DimensionMismatch")
-          if (error._tag === "DimensionMismatch") {
-            assert.strictEqual(error.index, "statement")
-            assert.strictEqual(error.expected, 3)
-            assert.strictEqual(error.actual, 1024)
-          }
-          const invalid = yield* Effect.flip(store.createIndex("chunk", { dimensions: 0, model: "m" }))
-          assert.strictEqual(invalid._tag, "VectorStoreError")
-          const other = yield* Effect.flip(store.createIndex("statement", { dimensions: 3, model: "other" }))
-          assert.strictEqual(other._tag, "ModelMismatch")
-          assert.include(other.message, "holds vectors of m, not other")
-          assert.deepStrictEqual(yield* store.describeIndex("statement"), { dimensions: 3, model: "m" })
-          assert.isUndefined(yield* store.describeIndex("topic"))
           const badName = yield* Effect.flip(store.createIndex("Bad-Name", { dimensions: 3, model: "m" }))
           assert.strictEqual(badName._tag, "VectorStoreError")
           assert.strictEqual((yield* Effect.flip(store.count("Bad-Name")))._tag, "IndexNotFound")
+          yield* store.createIndex("refused", { dimensions: 2, model: "m" })
+          const nan = yield* Effect.flip(store.upsert("refused", [row("a", [1, Number.NaN])]))
+          assert.strictEqual(nan._tag, "VectorStoreError")
+          assert.strictEqual(yield* store.count("refused"), 0)
           // Wider than HNSW allows: created without the index, searched exhaustively.
           yield* store.createIndex("wide", { dimensions: 2048, model: "m" })
           yield* store.upsert("wide", [row("x", Array.from({ length: 2048 }, (_, i) => i % 2))])
           assert.deepStrictEqual(
             (yield* store.nearest("wide", Array.from({ length: 2048 }, () => 1), 1)).map((m) => m.id),
-            [
-              "x"
-            ]
+            ["x"]
           )
-        }))
-
-      it.effect("upserts by id: the same id twice is one row, replaced", () =>
-        Effect.gen(function*() {
-          const store = yield* VectorStore.VectorStore
-          yield* store.createIndex("replaced", { dimensions: 2, model: "m" })
-          yield* store.upsert("replaced", [row("a", [1, 0], "old"), row("b", [0, 1])])
-          yield* store.upsert("replaced", [row("a", [1, 0], "new")])
-          assert.strictEqual(yield* store.count("replaced"), 2)
-          const [best] = yield* store.nearest("replaced", [1, 0], 1)
-          assert.deepStrictEqual(best, { id: "a", score: 1, metadata: { text: "new" } })
-          assert.deepStrictEqual(
-            [...(yield* store.digests("replaced", ["b", "a", "missing"]))],
-            [["b", "d-b"], ["a", "d-new"]]
-          )
-          yield* store.upsert("replaced", [row("c", [1, 1], "first"), row("c", [1, 1], "last")])
-          assert.deepStrictEqual([...(yield* store.digests("replaced", ["c"]))], [["c", "d-last"]])
-          yield* store.remove("replaced", ["a", "c", "missing"])
-          assert.strictEqual(yield* store.count("replaced"), 1)
-        }))
-
-      it.effect("refuses a batch with a vector of the wrong length, writing nothing", () =>
-        Effect.gen(function*() {
-          const store = yield* VectorStore.VectorStore
-          yield* store.createIndex("refused", { dimensions: 2, model: "m" })
-          const error = yield* Effect.flip(store.upsert("refused", [row("a", [1, 0]), row("b", [1, 0, 0])]))
-          assert.strictEqual(error._tag, "DimensionMismatch")
-          assert.strictEqual(yield* store.count("refused"), 0)
-          assert.strictEqual((yield* Effect.flip(store.nearest("refused", [1], 1)))._tag, "DimensionMismatch")
-          const nan = yield* Effect.flip(store.upsert("refused", [row("a", [1, Number.NaN])]))
-          assert.strictEqual(nan._tag, "VectorStoreError")
-          assert.strictEqual(yield* store.count("refused"), 0)
-        }))
-
-      it.effect("ranks by cosine similarity, best first, ties by id, k at most", () =>
-        Effect.gen(function*() {
-          const store = yield* VectorStore.VectorStore
-          yield* store.createIndex("ranked", { dimensions: 2, model: "m" })
-          yield* store.upsert("ranked", [
-            row("opposite", [-1, 0]),
-            row("far", [0, 1]),
-            row("near", [10, 1]),
-            row("same-b", [2, 0]),
-            row("same-a", [5, 0]),
-            row("zero", [0, 0])
-          ])
-          // The same answers searched exactly (HNSW index deferred) and through the HNSW index.
-          for (const finished of [false, true]) {
-            if (finished) yield* store.finishWrites("ranked")
-            const matches = yield* store.nearest("ranked", [1, 0], 10)
-            assert.deepStrictEqual(matches.map((m) => m.id), ["same-a", "same-b", "near", "far", "zero", "opposite"])
-            assert.closeTo(matches[2]!.score, 10 / Math.sqrt(101), 1e-6)
-            assert.strictEqual(matches[5]!.score, -1)
-            assert.deepStrictEqual(matches[4], { id: "zero", score: 0, metadata: { text: "zero" } })
-            assert.deepStrictEqual((yield* store.nearest("ranked", [1, 0], 2)).map((m) => m.id), ["same-a", "same-b"])
-            assert.deepStrictEqual(yield* store.nearest("ranked", [1, 0], 0), [])
-            // A zero query has no direction: every similarity is 0, so by id.
-            assert.deepStrictEqual((yield* store.nearest("ranked", [0, 0], 3)).map((m) => [m.id, m.score]), [
-              ["far", 0],
-              ["near", 0],
-              ["opposite", 0]
-            ])
-          }
         }))
 
       it.effect("answers as the in-memory store on random vectors, also for k above HNSW's default 40", () =>
@@ -654,21 +448,30 @@ layer(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory }), { timeout: 60_00
           assert.deepStrictEqual(yield* hnswIndexes(embedded, "wider"), [])
           assert.strictEqual((yield* Effect.flip(store.finishWrites("topic")))._tag, "IndexNotFound")
         }))
+    })
 
-      it.effect("names a missing index", () =>
-        Effect.gen(function*() {
-          const store = yield* VectorStore.VectorStore
-          const error = yield* Effect.flip(store.count("topic"))
-          assert.strictEqual(error._tag, "IndexNotFound")
-          assert.strictEqual((yield* Effect.flip(store.upsert("topic", [])))._tag, "IndexNotFound")
-          assert.strictEqual((yield* Effect.flip(store.digests("topic", ["a"])))._tag, "IndexNotFound")
-          assert.strictEqual((yield* Effect.flip(store.remove("topic", ["a"])))._tag, "IndexNotFound")
-          assert.strictEqual((yield* Effect.flip(store.nearest("topic", [1], 1)))._tag, "IndexNotFound")
-          assert.strictEqual((yield* Effect.flip(store.finishWrites("topic")))._tag, "IndexNotFound")
-        }))
+    // Last: the cases leave the graph as they end (each empties it first).
+    describe("GraphStore: the store contract (the graph emptied before each case)", () => {
+      for (const c of StoreContract.graphStoreCases) {
+        it.effect(c.name, () => c.run.pipe(Effect.provide(Layer.fresh(emptiedGraph))))
+      }
     })
   }
 )
+
+// -----------------------------------------------------------------------------
+// The VectorStore contract, a database per case
+// -----------------------------------------------------------------------------
+
+describe("EmbeddedGraph (in memory): the VectorStore contract (a database per case)", () => {
+  for (const c of StoreContract.vectorStoreCases) {
+    it.effect(
+      c.name,
+      () => c.run.pipe(Effect.provide(Layer.fresh(EmbeddedGraph.layer({ dataDir: EmbeddedGraph.inMemory })))),
+      60_000
+    )
+  }
+})
 
 // -----------------------------------------------------------------------------
 // On disk: persistence, the lock, failures at open

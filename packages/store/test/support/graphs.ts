@@ -1,7 +1,8 @@
 /**
- * Chunks for the embedded store's tests: the reference's fixture file and small chunks of our
- * own, as `@batch-extract/core`'s build tests make them (`packages/core/test/build/support.ts`,
- * which another project's tests cannot import).
+ * Chunks for the embedded store's own tests (the ports' contract cases bring theirs,
+ * `StoreContract` of `@batch-extract/core/testing`): the reference's fixture file and small
+ * chunks of our own, as `@batch-extract/core`'s build tests make them
+ * (`packages/core/test/build/support.ts`, which another project's tests cannot import).
  */
 import { GraphModel, Topics } from "@batch-extract/core"
 import { Result } from "effect"
@@ -21,15 +22,8 @@ export const options: GraphModel.Options = { buildTimestamp: 1_760_000_000_000 }
 export const buildGraph = (chunks: ReadonlyArray<GraphModel.ChunkInput>): GraphModel.Graph =>
   Result.getOrThrow(GraphModel.build(chunks, options))
 
-/** A chunk's contribution (the test fails on invalid input or a skipped chunk). */
-export const contributionOf = (chunk: GraphModel.ChunkInput): GraphModel.Contribution => {
-  const result = Result.getOrThrow(GraphModel.contribution(chunk, options))
-  if (result === undefined) throw new Error(`${chunk.id_} was skipped`)
-  return result
-}
-
 /** The source of the synthetic chunks. */
-export const sourceId = "aws::00000001:abcd"
+const sourceId = "aws::00000001:abcd"
 
 /** A chunk of the synthetic source whose topics are the given model output. */
 export const chunk = (
