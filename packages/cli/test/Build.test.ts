@@ -149,6 +149,18 @@ describe("batch-extract build and query", () => {
         mkdirSync(corpus)
         for (const [name, text] of Object.entries(documents)) writeFileSync(join(corpus, name), text)
         const out = join(dir, "out")
+        // A store that cannot be opened is refused before anything is written or recorded.
+        const file = join(dir, "not-a-directory")
+        writeFileSync(file, "x")
+        const refusedOut = join(dir, "refused")
+        const refused = yield* Extract.run({
+          ...extractRequest(corpus, refusedOut),
+          build: true,
+          flags: { "graph-store": `pglite://${file}` }
+        })
+        assert.strictEqual(refused, 2)
+        assert.isFalse(existsSync(refusedOut), "nothing under --out")
+        assert.strictEqual(readFileSync(file, "utf8"), "x")
         // A build that took chunks only once the extraction ended would leave it waiting for
         // room here forever: the run ends only if both go at once.
         const code = yield* Extract.run({ ...extractRequest(corpus, out), build: true, buildBuffer: 1 }).pipe(

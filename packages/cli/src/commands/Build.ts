@@ -272,14 +272,52 @@ export const recordedBuild = (build: BuildConfig.BuildConfig, out: string) =>
     return { ...build, graphStore, vectorStore } satisfies BuildConfig.BuildConfigInput
   })
 
+/** The build of a run that records one (`extract --build`), resolved from its recorded settings. */
+const resolvedOf = (recorded: Run.RecordedRun, batch: BatchConfig.BatchConfig) =>
+  Effect.gen(function*() {
+    const build = yield* BuildConfig.decode(recorded.build).pipe(
+      Effect.mapError((error) => new Run.InvalidInput({ issues: error.issues }))
+    )
+    const graphStore = build.graphStore ?? defaultStoreOf(recorded.out)
+    const vectorStore = build.vectorStore ?? graphStore
+    const resolved: Resolved = {
+      backend: recorded.backend,
+      batch,
+      build,
+      location: ChunkFiles.locationOf(recorded.out, recorded.collectionId),
+      graphStore,
+      vectorStore,
+      stateOut: recorded.out,
+      runId: defaultRunIdOf(graphStore, vectorStore)
+    }
+    return resolved
+  })
+
 /**
- * An extraction and the build it feeds, at once (`extract --build`, and `resume` of such a run):
- * the stores are opened and their indexes checked first (`start`, which records a new run, runs
- * after that: a store that cannot be used is refused with nothing recorded); then the build
- * takes the chunks already under the output (an earlier run's, or those written before a resume)
- * and each chunk as its file is written. With the `topic` index the build starts once the
- * extraction ended (a topic's text needs every chunk of its source). The extraction's progress
- * display shows the build's line; its report, then the build's, come when both ended.
+ * Open the stores of a run's build and check its options and indexes (`Build.prepare`), then
+ * run `effect` with them: called before the run state is opened, so a store that cannot be used
+ * exits 2 with nothing written or recorded.
+ */
+export const withRunStores = <A, E, R>(
+  recorded: Run.RecordedRun,
+  batch: BatchConfig.BatchConfig,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | BuildFailure | Run.InvalidInput, Exclude<R, Stores.Services>> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolvedOf(recorded, batch)
+    return yield* Effect.andThen(
+      Build.prepare(buildOptions(resolved, () => undefined)),
+      effect
+    ).pipe(Effect.provide(Stores.storesLayer(resolved.graphStore, resolved.vectorStore)))
+  }).pipe(asInvalidInput)
+
+/**
+ * An extraction and the build it feeds, at once (`extract --build`, and `resume` of such a run),
+ * on the stores in the environment ({@link withRunStores}): the build takes the chunks already
+ * under the output (an earlier run's, or those written before a resume) and each chunk as its
+ * file is written. With the `topic` index the build starts once the extraction ended (a topic's
+ * text needs every chunk of its source). The extraction's progress display shows the build's
+ * line; its report, then the build's, come when both ended.
  *
  * Exit code: the larger of the extraction's and the build's.
  */
@@ -290,38 +328,20 @@ export const extractAndBuild = (options: {
   readonly json: boolean
   readonly location: Run.StoreLocation
   readonly runner?: Run.RunnerOptions | undefined
-  readonly start?: Effect.Effect<void, Run.RunError | Run.InvalidInput, SqlClient.SqlClient> | undefined
   /** Chunks written and not yet taken by the build before the extraction waits for it (default 256). */
   readonly buffer?: number | undefined
 }): Effect.Effect<
   number,
   Run.RunError | BuildFailure | Run.InvalidInput,
-  FileSystem.FileSystem | Path.Path | SqlClient.SqlClient
+  FileSystem.FileSystem | Path.Path | SqlClient.SqlClient | Stores.Services
 > =>
   Effect.gen(function*() {
     const { recorded, runId } = options
-    const build = yield* BuildConfig.decode(recorded.build).pipe(
-      Effect.mapError((error) => new Run.InvalidInput({ issues: error.issues }))
-    )
-    const graphStore = build.graphStore ?? defaultStoreOf(recorded.out)
-    const vectorStore = build.vectorStore ?? graphStore
-    const resolved: Resolved = {
-      backend: recorded.backend,
-      batch: options.batch,
-      build,
-      location: ChunkFiles.locationOf(recorded.out, recorded.collectionId),
-      graphStore,
-      vectorStore,
-      stateOut: recorded.out,
-      runId: defaultRunIdOf(graphStore, vectorStore)
-    }
+    const resolved = yield* resolvedOf(recorded, options.batch)
     return yield* Effect.gen(function*() {
       const fs = yield* FileSystem.FileSystem
       const path = yield* Path.Path
       let built: Build.Progress = { chunks: 0, vectors: 0 }
-      const buildOptionsOf = buildOptions(resolved, (now) => void (built = now))
-      yield* Build.prepare(buildOptionsOf)
-      yield* options.start ?? Effect.void
       const progress = yield* Progress.make({ tty: process.stderr.isTTY === true, extra: () => [buildLine(built)] })
       const feed = yield* Queue.bounded<Build.Buildable, Cause.Done>(Math.max(1, options.buffer ?? 256))
       const extracted = yield* Deferred.make<void>()
@@ -330,7 +350,7 @@ export const extractAndBuild = (options: {
       const existing = (yield* fs.exists(collection).pipe(Effect.orElseSucceed(() => false)))
         ? ChunkFiles.read(resolved.location)
         : Stream.empty
-      const streamed = !build.indexes.includes("topic")
+      const streamed = !resolved.build.indexes.includes("topic")
       const chunks = streamed
         ? Stream.concat(existing, Stream.fromQueue(feed))
         : Stream.unwrap(Effect.as(Deferred.await(extracted), ChunkFiles.read(resolved.location)))
@@ -344,7 +364,7 @@ export const extractAndBuild = (options: {
         progress,
         ...(streamed ? { onWritten: (chunk) => Queue.offer(feed, chunk).pipe(Effect.asVoid) } : {})
       }).pipe(Effect.ensuring(Effect.andThen(Queue.end(feed), Deferred.succeed(extracted, undefined))))
-      const building = Build.build(chunks, buildOptionsOf).pipe(
+      const building = Build.build(chunks, buildOptions(resolved, (now) => void (built = now))).pipe(
         Effect.provideService(RunEvents.RunEvents, progress.handler)
       )
       // A build that fails stops the extraction (its state kept: `resume` continues both).
@@ -364,7 +384,11 @@ export const extractAndBuild = (options: {
       }
       return Math.max(extractionCode, outcome.exitCode)
     }).pipe(
-      Effect.provide(Layer.merge(buildServices(resolved), Run.backendLayer(recorded, options.batch))),
+      Effect.provide(Layer.mergeAll(
+        JobSlots.layerPerModel,
+        RunStore.layerState,
+        Run.backendLayer(recorded, options.batch)
+      )),
       asInvalidInput
     )
   })

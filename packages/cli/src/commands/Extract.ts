@@ -48,7 +48,14 @@ export const run = (
       })
     }
     const runId = request.runId ?? (yield* Run.defaultRunId)
-    return yield* Effect.gen(function*() {
+    // With --build the run records the build's settings (`resume` builds too).
+    const build = request.build === true
+      ? yield* BuildCommand.recordedBuild(resolved.build, resolved.recorded.out)
+      : undefined
+    const location = { out: resolved.recorded.out, database: request.database }
+    const state = Run.storeLayer(location, "work")
+    /** Check the run can start, then record it in the run state. */
+    const recordRun = Effect.gen(function*() {
       // Reading the inputs and writing the output is checked once the store is known to work.
       yield* Run.checkRemote(resolved.recorded, resolved.batch)
       const existing = yield* RunStore.findRun(runId)
@@ -59,37 +66,40 @@ export const run = (
       }
       // The quotas not set are read once, here, and recorded with the run: every worker and a resume use them.
       const quoted = yield* Quotas.forRun(resolved.recorded, resolved.batch)
-      // With --build the run records the build's settings: `resume` builds too.
-      const recorded: Run.RecordedRun = request.build === true
-        ? { ...quoted.recorded, build: yield* BuildCommand.recordedBuild(resolved.build, quoted.recorded.out) }
-        : quoted.recorded
+      const recorded: Run.RecordedRun = build === undefined ? quoted.recorded : { ...quoted.recorded, build }
       if (request.retentionDays !== undefined) yield* Options.applyRetention(request.retentionDays)
-      const start = Effect.gen(function*() {
-        if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(recorded))
-        yield* RunStore.createRun(runId, recorded, yield* Clock.currentTimeMillis)
-      })
-      const location = { out: resolved.recorded.out, database: request.database }
-      if (request.build === true) {
-        // The stores are opened and checked before the run is recorded.
-        return yield* BuildCommand.extractAndBuild({
-          runId,
-          recorded,
-          batch: resolved.batch,
-          json: request.json,
-          location,
-          runner: request.runner,
-          start,
-          buffer: request.buildBuffer
-        })
-      }
-      yield* start
+      if (request.force) yield* RunStore.forgetExtracted(Run.outKeyOf(recorded))
+      yield* RunStore.createRun(runId, recorded, yield* Clock.currentTimeMillis)
+      return recorded
+    })
+    if (build !== undefined) {
+      // The build's stores are opened and checked before the run state: nothing written on a bad one.
+      return yield* BuildCommand.withRunStores(
+        { ...resolved.recorded, build },
+        resolved.batch,
+        Effect.gen(function*() {
+          const recorded = yield* recordRun
+          return yield* BuildCommand.extractAndBuild({
+            runId,
+            recorded,
+            batch: resolved.batch,
+            json: request.json,
+            location,
+            runner: request.runner,
+            buffer: request.buildBuffer
+          })
+        }).pipe(Effect.provide(state))
+      )
+    }
+    return yield* Effect.gen(function*() {
+      const recorded = yield* recordRun
       if (request.detach === true) {
         yield* Console.error(`run ${runId} submitted; the workers on the database work on it (see: status ${runId})`)
         yield* Console.log(runId)
         return 0
       }
       return yield* Run.runExtraction({ runId, recorded, json: request.json, location, runner: request.runner })
-    }).pipe(Effect.provide(Run.storeLayer({ out: resolved.recorded.out, database: request.database }, "work")))
+    }).pipe(Effect.provide(state))
   }).pipe(Run.storeIssues, Run.withLogging, Run.reportInvalidInput)
 
 export const command = Command.make("extract", {

@@ -38,14 +38,18 @@ export const run = (
     // A run of `extract --build` builds as it extracts: an interrupted build continues (after
     // an extraction that ended, over its chunk files; chunks built unchanged are not written again).
     if (recorded.build !== undefined) {
-      return yield* BuildCommand.extractAndBuild({
-        runId: options.runId,
+      return yield* BuildCommand.withRunStores(
         recorded,
         batch,
-        json: options.json,
-        location: options.location,
-        runner: options.runner
-      })
+        BuildCommand.extractAndBuild({
+          runId: options.runId,
+          recorded,
+          batch,
+          json: options.json,
+          location: options.location,
+          runner: options.runner
+        })
+      )
     }
     return yield* Run.runExtraction({
       runId: options.runId,
