@@ -8,7 +8,7 @@
  * engine's and the extraction's; {@link count}) and draws what it folded ({@link render}), so
  * any source of a run's events can feed it.
  */
-import type { ExtractionEvents } from "@batch-extract/core"
+import type { Extraction, ExtractionEvents } from "@batch-extract/core"
 import { Clock, Console, Duration, Effect } from "effect"
 
 /** What a running job last reported. */
@@ -133,7 +133,7 @@ const formatDuration = (ms: number) => {
 }
 
 /** The stages with one record per chunk to extract (their total is known as documents are read). */
-const perChunkStages: ReadonlySet<string> = new Set(["propositions", "topics"])
+const perChunkStages: ReadonlySet<string> = new Set(["propositions", "topics"] satisfies Array<Extraction.Stage>)
 
 /**
  * A stage's share of records done (succeeded or failed for good), from 0 to 1, if its total

@@ -883,15 +883,7 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
             ),
           graphError("GraphStore.builtDigests")
         ),
-        (result) => {
-          const byId = new Map(result.rows.map((row) => [row.chunk_id, row.digest]))
-          const found = new Map<string, string>()
-          for (const id of chunkIds) {
-            const digest = byId.get(id)
-            if (digest !== undefined) found.set(id, digest)
-          }
-          return found
-        }
+        (result) => inOrderAsked(chunkIds, result.rows.map((row) => [row.chunk_id, row.digest]))
       )
     })
 
@@ -922,6 +914,20 @@ const makeGraphStore = (db: PGlite, graphName: string, setup: Setup): GraphStore
 
 /** Index names become table names: lower-case letters, digits and `_`, starting with a letter. */
 const indexNamePattern = /^[a-z][a-z0-9_]{0,49}$/
+
+/** Digests by id, in the order the ids were asked (those without one left out). */
+const inOrderAsked = (
+  ids: ReadonlyArray<string>,
+  rows: ReadonlyArray<readonly [string, string]>
+): Map<string, string> => {
+  const byId = new Map(rows)
+  const found = new Map<string, string>()
+  for (const id of ids) {
+    const digest = byId.get(id)
+    if (digest !== undefined) found.set(id, digest)
+  }
+  return found
+}
 
 /** pgvector's limits: columns of at most 16,000 dimensions, HNSW indexes of at most 2,000. */
 const maxDimensions = 16_000
@@ -1112,13 +1118,7 @@ const makeVectorStore = (db: PGlite, setup: Setup): VectorStore.VectorStore["Ser
           `SELECT id, digest FROM ${tableOf(name)} WHERE id = ANY($1::text[])`,
           [[...ids]]
         ))
-      const byId = new Map(rows.rows.map((row) => [row.id, row.digest]))
-      const found = new Map<string, string>()
-      for (const id of ids) {
-        const digest = byId.get(id)
-        if (digest !== undefined) found.set(id, digest)
-      }
-      return found
+      return inOrderAsked(ids, rows.rows.map((row) => [row.id, row.digest]))
     })
 
   const upsert = (name: string, rows: ReadonlyArray<VectorStore.VectorRow>) =>

@@ -97,17 +97,24 @@ export class GraphContents extends Context.Service<GraphContents, {
 // -----------------------------------------------------------------------------
 
 const options: GraphModel.Options = { buildTimestamp: 1_760_000_000_000 }
-const sourceId = "aws::00000001:abcd"
+/** The source of {@link chunk}'s chunks unless told otherwise. */
+export const sourceId = "aws::00000001:abcd"
 const otherSourceId = "aws::00000002:efgh"
 
-/** A chunk whose topics are the given model output (the topic stage's grammar, `Topics.parse`). */
-const chunk = (
+/**
+ * A chunk file's content, for tests: chunk `id` of a source (default the contract's first,
+ * `aws::00000001:abcd`) whose topics are the given model output in the topic stage's grammar
+ * (`Topics.parse`; none when `undefined`), with its text, position, source metadata and
+ * relationships. Throws on a chunk that does not decode.
+ */
+export const chunk = (
   id: string,
-  modelOutput: string,
+  modelOutput: string | undefined,
   options: {
-    readonly source?: string
     readonly start?: number | null
+    readonly source?: string
     readonly sourceMetadata?: Record<string, unknown>
+    readonly metadata?: Record<string, unknown>
     readonly relationships?: Record<string, unknown>
     readonly text?: string
   } = {}
@@ -115,7 +122,10 @@ const chunk = (
   const source = options.source ?? sourceId
   return Result.getOrThrow(GraphModel.decodeChunk({
     id_: `${source}:${id}`,
-    metadata: { [Topics.metadataKey]: Topics.parse(modelOutput).topics },
+    metadata: {
+      ...(modelOutput === undefined ? {} : { [Topics.metadataKey]: Topics.parse(modelOutput).topics }),
+      ...options.metadata
+    },
     relationships: {
       "1": { node_id: source, metadata: options.sourceMetadata ?? { title: "T" } },
       ...options.relationships

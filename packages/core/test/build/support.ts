@@ -6,7 +6,6 @@ import { Result } from "effect"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as GraphModel from "../../src/build/GraphModel.ts"
-import * as Topics from "../../src/extraction/Topics.ts"
 
 /** The reference's fixture file, parsed. */
 export const fixtureJson: Record<string, any> = JSON.parse(readFileSync(
@@ -34,38 +33,8 @@ export const contributionOf = (chunk: GraphModel.ChunkInput): GraphModel.Contrib
   return result
 }
 
-/** The source of the synthetic chunks. */
-export const sourceId = "aws::00000001:abcd"
-
-/** A chunk of the synthetic source whose topics are the given model output. */
-export const chunk = (
-  id: string,
-  modelOutput: string | undefined,
-  options: {
-    readonly start?: number | null
-    readonly source?: string
-    readonly sourceMetadata?: Record<string, unknown>
-    readonly metadata?: Record<string, unknown>
-    readonly relationships?: Record<string, unknown>
-    readonly text?: string
-  } = {}
-): GraphModel.ChunkInput => {
-  const source = options.source ?? sourceId
-  const json = {
-    id_: `${source}:${id}`,
-    metadata: {
-      ...(modelOutput === undefined ? {} : { [Topics.metadataKey]: Topics.parse(modelOutput).topics }),
-      ...options.metadata
-    },
-    relationships: {
-      "1": { node_id: source, metadata: options.sourceMetadata ?? { title: "T" } },
-      ...options.relationships
-    },
-    text: options.text ?? `text of ${id}`,
-    start_char_idx: options.start === undefined ? 0 : options.start
-  }
-  return Result.getOrThrow(GraphModel.decodeChunk(json))
-}
+/** The source of the synthetic chunks, and a chunk of it whose topics are the given model output (the test kit's). */
+export { chunk, sourceId } from "../../src/testing/StoreContract.ts"
 
 /** The ids of the nodes of a label. */
 export const idsOf = (graph: Pick<GraphModel.Graph, "nodes">, label: GraphModel.NodeLabel): Array<string> =>
